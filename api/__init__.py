@@ -1,0 +1,46 @@
+"""Delivery: the Flask app factory, API, pages, CLI and scheduler wiring."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+DEFAULTS: dict[str, Any] = {
+    "DATABASE_URL": None,  # None: a SQLite file in the instance folder
+    "AUTO_MIGRATE": True,  # upgrade the schema at start-up (the embedded default)
+    "JSON_AS_ASCII": False,
+}
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Create the app: defaults, then POINTS_* environment variables, then `config`."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("POINTS")
+    if config:
+        app.config.from_mapping(config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not app.config.get("DATABASE_URL"):
+        app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'points.db'}"
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+    app.json.ensure_ascii = False
+
+    from api import db, pages
+
+    db.init_app(app)
+    pages.init_app(app)
+    return app
+
+
+def _instance_secret(instance: Path) -> str:
+    """Return a secret key kept in the instance folder, created on first start."""
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        os.chmod(path, 0o600)
+    return path.read_text().strip()

@@ -1,0 +1,105 @@
+"""The `points` command: serve, demo data, verify, migrations (and later: catalog, roster…)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import select
+
+from api import create_app
+from api.db import engine, transaction
+from points.db import utcnow
+from points.models import Village
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
+def main() -> None:
+    """村级积分管理 — village points engine."""
+
+
+@main.command("migrate")
+@with_appcontext
+def migrate_command() -> None:
+    """Upgrade the database schema to the latest version."""
+    from api.migrate import upgrade
+
+    upgrade(engine())
+    click.echo("数据库结构已是最新 (schema is up to date)")
+
+
+@main.command("demo")
+@click.option("--code", default="demo", show_default=True, help="Village code to create.")
+@with_appcontext
+def demo_command(code: str) -> None:
+    """Fill the database with a demo village and print its staff passwords."""
+    if not _load_demo(code):
+        click.echo(f"村庄 {code} 已存在，未做改动 (village {code!r} exists; nothing changed)")
+
+
+def _load_demo(code: str) -> bool:
+    from points.demo import create_demo_village
+
+    with transaction() as session:
+        if session.execute(select(Village.id).where(Village.code == code)).first():
+            return False
+        result = create_demo_village(session, now=utcnow(), code=code)
+    click.echo(
+        f"已创建示范村 {code}: {result.households} 户, {result.residents} 人, "
+        f"{result.party_members} 名党员, {result.entries} 笔账目"
+    )
+    click.echo("工作人员账号 (staff accounts; keep these passwords):")
+    for username, password in result.passwords.items():
+        click.echo(f"  {username:<20} {password}")
+    return True
+
+
+@main.command("serve")
+@click.option("--demo", is_flag=True, help="Create the demo village first if it is missing.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@with_appcontext
+def serve_command(demo: bool, host: str, port: int, threads: int) -> None:
+    """Serve the app (waitress) on the configured database, the embedded SQLite by default."""
+    import waitress
+
+    if demo:
+        _load_demo("demo")
+    app = current_app._get_current_object()
+    click.echo(f"数据库: {app.config['DATABASE_URL']}")
+    click.echo(f"打开浏览器访问 http://{host}:{port}/  (Ctrl+C 停止)")
+    waitress.serve(app, host=host, port=port, threads=threads)
+
+
+@main.command("verify")
+@click.option("--village", "village_code", help="Check one village only.")
+@click.option("--head", help="A head printed earlier, as SEQ:HASH; a shorter chain is a breach.")
+@with_appcontext
+def verify_command(village_code: str | None, head: str | None) -> None:
+    """Check every ledger invariant and each village's hash chain; exit 1 on a breach."""
+    from points.verify import verify
+
+    expected = _parse_head(head) if head else None
+    with transaction() as session:
+        report = verify(session, village_code=village_code, expected_head=expected)
+    for code, (seq, hash_) in report.heads.items():
+        click.echo(f"{code}: head {seq}:{hash_}")
+    if report.ok:
+        click.echo(f"OK: {report.entries} entries verified")
+        return
+    click.echo(f"BREACH: {report.breaches[0]}", err=True)
+    for more in report.breaches[1:]:
+        click.echo(f"  also: {more}", err=True)
+    sys.exit(1)
+
+
+def _parse_head(value: str) -> tuple[int, str]:
+    seq, _, hash_ = value.partition(":")
+    if not seq.isdigit() or len(hash_) < 8 or any(c not in "0123456789abcdefABCDEF" for c in hash_):
+        raise click.BadParameter(
+            "expected SEQ:HASH, e.g. 1234:9f86d081884c7d65", param_hint="--head"
+        )
+    return int(seq), hash_.lower()

@@ -1,0 +1,40 @@
+"""Alembic environment: runs on a connection handed in by api.migrate, or on POINTS_DATABASE_URL."""
+
+import os
+
+from alembic import context
+
+import points.models  # noqa: F401  (registers every table on the metadata)
+from points.db import Base, make_engine
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    url = config.get_main_option("sqlalchemy.url") or os.environ["POINTS_DATABASE_URL"]
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        _run(conn)
+        conn.commit()
+    engine.dispose()
+
+
+def _run(connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline migrations are not supported; run against a database")
+run_migrations_online()

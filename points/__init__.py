@@ -1,0 +1,1 @@
+"""The village points engine: the domain (org, schemes, ledger, claims, shop, cycles, boards)."""

@@ -1,0 +1,120 @@
+"""Declarative base, column types, and engine/session factories for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from sqlalchemy import DateTime, Engine, Integer, MetaData, String, create_engine, event, text
+from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+# One naming convention so that constraint names are stable across databases and migrations.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC datetime on every backend (SQLite stores it naive, in UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are refused: pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# 32-bit ids: a county's ~10M postings a year leave two centuries of headroom, and SQLite needs
+# INTEGER PRIMARY KEY (the rowid alias) for cheap autoincrement.
+intpk = Annotated[int, mapped_column(Integer, primary_key=True)]
+str40 = Annotated[str, mapped_column(String(40))]
+str100 = Annotated[str, mapped_column(String(100))]
+utcdt = Annotated[datetime, mapped_column(UTCDateTime())]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), int: Integer()}
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+def _setup_sqlite(engine: Engine) -> None:
+    # The stdlib driver opens transactions lazily and never as IMMEDIATE; we take over so that
+    # every transaction begins with BEGIN IMMEDIATE and writers queue on busy_timeout instead of
+    # failing later with "database is locked" on a read-to-write upgrade.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine for a SQLite or PostgreSQL URL, configured as the ledger requires."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {}).setdefault("check_same_thread", False)
+        kwargs.setdefault("connect_args", {}).setdefault("timeout", 30)
+        engine = create_engine(url, **kwargs)
+        _setup_sqlite(engine)
+    else:
+        kwargs.setdefault("isolation_level", "READ COMMITTED")
+        kwargs.setdefault("pool_pre_ping", True)
+        engine = create_engine(url, **kwargs)
+    return engine
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Return a session factory; sessions never autoflush into surprises at commit time."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def lock_village(session: Session, village_id: int) -> None:
+    """Serialise chain appends within one village until the transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock keyed on the village. SQLite: every write
+    transaction already began with BEGIN IMMEDIATE, so the whole database is ours.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k1, :k2)"), {"k1": 1, "k2": village_id})
+
+
+def try_lock(session: Session, key: int) -> bool:
+    """Try a transaction-scoped lock for a named job; True when this transaction holds it."""
+    if session.get_bind().dialect.name == "postgresql":
+        return bool(
+            session.execute(
+                text("SELECT pg_try_advisory_xact_lock(:k1, :k2)"), {"k1": 2, "k2": key}
+            ).scalar_one()
+        )
+    return True
