@@ -103,3 +103,7 @@ def _parse_head(value: str) -> tuple[int, str]:
             "expected SEQ:HASH, e.g. 1234:9f86d081884c7d65", param_hint="--head"
         )
     return int(seq), hash_.lower()
+
+
+if __name__ == "__main__":
+    main()
