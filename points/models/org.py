@@ -98,9 +98,11 @@ class User(Base):
     __tablename__ = "users"
 
     id: Mapped[intpk]
-    username: Mapped[str] = mapped_column(String(64), unique=True)
+    username: Mapped[str | None] = mapped_column(String(64), unique=True)  # staff
+    phone: Mapped[str | None] = mapped_column(String(20), unique=True)  # residents
     display_name: Mapped[str] = mapped_column(String(50))
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    pin_hash: Mapped[str | None] = mapped_column(String(255))
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
