@@ -30,9 +30,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
     app.json.ensure_ascii = False
 
-    from api import db, pages
+    from api import auth, db, pages, rest
 
+    app.config.setdefault("MAX_CONTENT_LENGTH", 8 * 1024 * 1024)
     db.init_app(app)
+    auth.init_app(app)
+    rest.init_app(app)
     pages.init_app(app)
     return app
 

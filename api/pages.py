@@ -48,3 +48,8 @@ def health():
     """Report that the app runs and its database answers."""
     db().execute(text("SELECT 1"))
     return jsonify(status="ok", database="ok")
+
+
+def render_error(status: int, message: str):
+    """Render a page-side error in plain Chinese."""
+    return render_template("error.html", status=status, message=message), status

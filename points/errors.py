@@ -63,3 +63,43 @@ class AlreadyReversedError(ConflictError):
 class PeriodClosedError(ConflictError):
     code = "period_closed"
     message = "该周期已结算关闭"
+
+
+class AuthenticationError(PointsError):
+    code = "unauthenticated"
+    message = "请先登录"
+
+
+class InvalidCredentialsError(AuthenticationError):
+    code = "invalid_credentials"
+    message = "账号或密码错误"
+
+
+class CatalogProblemsError(ValidationError):
+    """A catalog (a draft, an imported file) has problems; `problems` lists every one of them.
+
+    Each problem prints as one Chinese line naming where it is (a rule, or a sheet, row and
+    column). Nothing was written: an import is all or nothing.
+    """
+
+    code = "catalog_invalid"
+    message = "积分标准有误，未做任何改动"
+
+    def __init__(self, problems, message: str | None = None, **details: Any) -> None:
+        self.problems = list(problems)
+        lines = [str(p) for p in self.problems]
+        super().__init__(message, errors={"problems": lines}, **details)
+
+
+class CatalogImmutableError(ConflictError):
+    """An adopted or retired catalog version was to be changed; only drafts can be edited."""
+
+    code = "catalog_immutable"
+    message = "已通过或已停用的积分标准不能修改，请另建草案"
+
+
+class CatalogStateError(ConflictError):
+    """A catalog version is not in the state the operation needs (e.g. retiring a draft)."""
+
+    code = "catalog_state"
+    message = "积分标准版本的状态不允许此操作"

@@ -1,0 +1,314 @@
+"""The REST API under /api/v1: one error envelope, idempotent writes, village-scoped views."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from http import HTTPStatus
+
+import marshmallow as ma
+from flask import Flask, g, jsonify, request, send_from_directory
+from flask.views import MethodView
+from flask_smorest import Api
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from api.db import db
+from points import errors
+from points.db import utcnow
+from points.models import IdempotencyRecord
+
+PREFIX = "/api/v1"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+# Domain error classes -> HTTP statuses; the most specific class listed wins.
+STATUS = {
+    errors.AuthenticationError: 401,
+    errors.PermissionDeniedError: 403,
+    errors.NotFoundError: 404,
+    errors.ConflictError: 409,
+    errors.ValidationError: 422,
+    errors.PointsError: 400,
+}
+HTTP_MESSAGES = {
+    400: ("bad_request", "请求格式不正确"),
+    401: ("unauthenticated", "请先登录"),
+    403: ("forbidden", "没有权限执行此操作"),
+    404: ("not_found", "找不到该页面或记录"),
+    405: ("method_not_allowed", "不支持该请求方式"),
+    409: ("conflict", "与现有数据冲突"),
+    413: ("too_large", "提交的内容过大"),
+    415: ("unsupported_media_type", "不支持的内容类型"),
+    422: ("invalid_input", "输入有误，请检查标出的字段"),
+    429: ("too_many_requests", "尝试次数过多，请稍后再试"),
+    500: ("server_error", "系统出错，请稍后重试；已记录"),
+    503: ("unavailable", "系统繁忙，请稍后重试"),
+}
+
+
+class ErrorSchema(ma.Schema):
+    """The one error envelope of the API."""
+
+    code = ma.fields.Integer(required=True, metadata={"description": "HTTP status code"})
+    status = ma.fields.String(required=True, metadata={"description": "HTTP status name"})
+    error = ma.fields.String(required=True, metadata={"description": "stable machine code"})
+    message = ma.fields.String(required=True, metadata={"description": "Chinese message"})
+    errors = ma.fields.Dict(metadata={"description": "per-field messages"})
+
+
+class PointsApi(Api):
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error: HTTPException):
+        """Render any HTTP error raised under /api as the envelope (pages get HTML)."""
+        if not request.path.startswith(PREFIX):
+            return error
+        data = getattr(error, "data", None) or {}
+        machine, message = HTTP_MESSAGES.get(error.code, ("http_error", error.name))
+        field_errors = data.get("errors") or data.get("messages")
+        if error.code == 422 and field_errors:
+            field_errors = _flatten_webargs(field_errors)
+        return envelope(
+            error.code,
+            machine,
+            data.get("message") or message,
+            field_errors,
+            headers=data.get("headers"),
+        )
+
+
+api = PointsApi()
+
+
+def envelope(status: int, code: str, message: str, field_errors=None, headers=None):
+    """Return the JSON error response every API failure uses."""
+    body = {"code": status, "status": HTTPStatus(status).phrase, "error": code, "message": message}
+    if field_errors:
+        body["errors"] = field_errors
+    response = jsonify(body)
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _flatten_webargs(messages: dict) -> dict:
+    """webargs nests errors by location ({'json': {'field': [...]}}): keep the field level."""
+    flat = {}
+    for location, fields in messages.items():
+        if isinstance(fields, dict):
+            for name, msgs in fields.items():
+                flat[name] = [_chinese(m) for m in (msgs if isinstance(msgs, list) else [msgs])]
+        else:
+            flat[location] = fields
+    return flat
+
+
+_MA_MESSAGES = {
+    "Unknown field.": "不允许的字段",
+    "Missing data for required field.": "必填",
+    "Not a valid integer.": "应为整数",
+    "Not a valid string.": "应为文字",
+    "Not a valid boolean.": "应为是/否",
+    "Not a valid date.": "日期格式应为 YYYY-MM-DD",
+    "Field may not be null.": "不能为空",
+    "Invalid input type.": "类型不正确",
+}
+
+
+def _chinese(message):
+    if isinstance(message, str):
+        for english, chinese in _MA_MESSAGES.items():
+            if message.startswith(english):
+                return chinese
+        if message.startswith("Must be one of"):
+            return "取值不在允许范围内：" + message.split(":", 1)[-1].strip().rstrip(".")
+        if message.startswith("Length must be"):
+            return "长度不符合要求"
+        if message.startswith("Must be greater") or message.startswith("Must be less"):
+            return "数值超出允许范围"
+    return message
+
+
+def init_app(app: Flask) -> None:
+    """Configure flask-smorest, register the blueprints, the error and idempotency hooks."""
+    app.config.setdefault("API_TITLE", "村级积分管理 API")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", PREFIX)
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
+    # Swagger UI's files come from the swagger-ui-bundle package, served by us: no CDN.
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", f"{PREFIX}/docs-assets/")
+    app.config.setdefault(
+        "API_SPEC_OPTIONS",
+        {
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearer": []}],
+        },
+    )
+    api.init_app(app)
+
+    from api import views_auth, views_ledger, views_org
+
+    for module in (views_auth, views_org, views_ledger):
+        api.register_blueprint(module.blp)
+
+    @app.get(f"{PREFIX}/docs-assets/<path:filename>")
+    def swagger_assets(filename):
+        from swagger_ui_bundle import swagger_ui_path
+
+        return send_from_directory(swagger_ui_path, filename, max_age=86400)
+
+    app.register_error_handler(errors.PointsError, _handle_points_error)
+    app.register_error_handler(IntegrityError, _handle_integrity_error)
+    app.register_error_handler(OperationalError, _handle_operational_error)
+    app.before_request(_replay_idempotent)
+    app.after_request(_store_idempotent)
+
+
+def _handle_points_error(error: errors.PointsError):
+    status = next(s for cls, s in STATUS.items() if isinstance(error, cls))
+    _rollback()
+    if not request.path.startswith(PREFIX):
+        from api.pages import render_error
+
+        return render_error(status, error.message)
+    return envelope(status, error.code, error.message, getattr(error, "errors", None))
+
+
+def _handle_integrity_error(error: IntegrityError):
+    # A unique key the domain did not foresee lost a race: report a conflict, never a 500.
+    _rollback()
+    return envelope(409, "conflict", "与现有数据冲突，请刷新后重试")
+
+
+def _handle_operational_error(error: OperationalError):
+    _rollback()
+    text = str(error.orig).lower() if error.orig else ""
+    if "deadlock" in text or "could not serialize" in text or "locked" in text:
+        return envelope(503, "busy", "系统繁忙，请稍后重试", headers={"Retry-After": "1"})
+    raise error
+
+
+def _rollback() -> None:
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+
+
+# --- Idempotency-Key on every write ---------------------------------------------------------
+
+
+def _request_fingerprint() -> str:
+    body = request.get_data(cache=True) or b""
+    head = f"{request.method} {request.path}?{request.query_string.decode()}\n".encode()
+    return hashlib.sha256(head + body).hexdigest()
+
+
+def _replay_idempotent():
+    """Answer a repeated write with the stored first response; refuse a reused key."""
+    key = request.headers.get("Idempotency-Key")
+    if request.method not in WRITE_METHODS or not key or not request.path.startswith(PREFIX):
+        return None
+    if len(key) > 200:
+        return envelope(400, "bad_request", "Idempotency-Key 不能超过 200 个字符")
+    from api.auth import current_user_id
+
+    user_id = current_user_id()
+    if user_id is None:
+        return None  # the view answers 401 itself
+    g.idempotency = (user_id, key, _request_fingerprint())
+    return _lookup_replay(user_id, key, g.idempotency[2])
+
+
+def _lookup_replay(user_id: int, key: str, fingerprint: str):
+    record = (
+        db()
+        .execute(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key
+            )
+        )
+        .scalar_one_or_none()
+    )
+    if record is None:
+        return None
+    if record.request_hash != fingerprint:
+        return envelope(
+            409, errors.DuplicateRequestError.code, errors.DuplicateRequestError.message
+        )
+    response = jsonify(json.loads(record.response_body))
+    response.status_code = record.status_code
+    response.headers["Idempotent-Replay"] = "true"
+    return response
+
+
+def _store_idempotent(response):
+    """Keep a successful write's response in the same transaction as the write."""
+    pending = g.pop("idempotency", None)
+    if pending is None or response.status_code >= 400 or response.headers.get("Idempotent-Replay"):
+        return response
+    user_id, key, fingerprint = pending
+    session = db()
+    try:
+        with session.begin_nested():
+            session.add(
+                IdempotencyRecord(
+                    user_id=user_id,
+                    key=key,
+                    request_hash=fingerprint,
+                    status_code=response.status_code,
+                    response_body=response.get_data(as_text=True) or "null",
+                    created_at=utcnow(),
+                )
+            )
+    except IntegrityError:
+        # The same key committed concurrently: ours is undone, theirs is the answer.
+        session.rollback()
+        replay = _lookup_replay(user_id, key, fingerprint)
+        return replay if replay is not None else envelope(409, "conflict", "请求正在处理中")
+    return response
+
+
+# --- base view ---------------------------------------------------------------------------------
+
+
+class ApiView(MethodView):
+    """Base of every resource view (a hook for shared behaviour; views stay thin)."""
+
+
+def client_ip() -> str | None:
+    """Return the client's address as the audit log records it."""
+    return request.remote_addr
+
+
+def village_for(code: str, *roles: str):
+    """Return the village `code` after checking the signed-in actor holds one of `roles` in it."""
+    from api.auth import current_actor
+    from points.org import get_village
+
+    actor = current_actor()
+    village = get_village(db(), code)
+    actor.require(village, *roles)
+    return village
+
+
+def audit(village, action: str, obj, summary: str, object_type: str | None = None, **details):
+    """Record the current request's write in the audit log (same transaction as the write)."""
+    from api.auth import current_actor
+    from points.audit import record
+
+    record(
+        db(),
+        actor_id=current_actor().user_id,
+        village_id=village.id if village else None,
+        action=action,
+        object_type=object_type or type(obj).__name__.lower(),
+        object_id=getattr(obj, "id", obj),
+        summary=summary,
+        details=details or None,
+        remote_addr=client_ip(),
+        now=utcnow(),
+    )

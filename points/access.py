@@ -1,0 +1,148 @@
+"""Who may do what where: the one place where roles and scopes are decided.
+
+A user holds grants: a role in a village, a recorder's role in one group of a village, or a
+supervisor's role over a town. A user linked to a resident is also a `resident` of that
+resident's village, seeing that household only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy.orm import Session
+
+from points.errors import PermissionDeniedError
+from points.models import Household, Resident, RoleAssignment, User, Village
+from points.models.org import Role
+
+STAFF_ROLES = frozenset({Role.ADMIN, Role.REVIEWER, Role.RECORDER, Role.CLERK})
+# Roles that see every household of their village (recorders see their group, residents theirs).
+VILLAGE_WIDE = frozenset({Role.ADMIN, Role.REVIEWER, Role.CLERK})
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: str
+    village_id: int | None = None
+    group_id: int | None = None
+    town: str | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The signed-in user as the domain sees them: id, grants, and own household if a resident."""
+
+    user_id: int
+    name: str
+    grants: tuple[Grant, ...]
+    resident_id: int | None = None
+    household_id: int | None = None
+    village_id: int | None = None  # the resident's village
+
+    def roles_in(self, village: Village) -> set[str]:
+        """Return the roles this actor holds in `village` (supervisor via its town)."""
+        roles = {
+            g.role
+            for g in self.grants
+            if g.village_id == village.id or (g.town is not None and g.town == village.town)
+        }
+        if self.resident_id is not None and self.village_id == village.id:
+            roles.add(Role.RESIDENT)
+        return roles
+
+    def has(self, village: Village, *roles: str) -> bool:
+        """Return True when the actor holds any of `roles` in the village."""
+        return bool(self.roles_in(village) & set(roles))
+
+    def require(self, village: Village, *roles: str) -> None:
+        """Raise PermissionDeniedError unless the actor holds one of `roles` in the village."""
+        if not self.has(village, *roles):
+            raise PermissionDeniedError(
+                "您在本村没有执行此操作的权限", village=village.code, roles=sorted(roles)
+            )
+
+    def recorder_groups(self, village: Village) -> set[int]:
+        """Return the groups in which the actor records (empty unless a scoped recorder)."""
+        return {
+            g.group_id
+            for g in self.grants
+            if g.role == Role.RECORDER and g.village_id == village.id and g.group_id is not None
+        }
+
+    def household_scope(self, village: Village) -> ColumnElement[bool]:
+        """Return a WHERE clause on Household limiting it to what this actor may see."""
+        roles = self.roles_in(village)
+        if roles & VILLAGE_WIDE or (Role.RECORDER in roles and not self.recorder_groups(village)):
+            return true()
+        clauses = []
+        if Role.RECORDER in roles:
+            clauses.append(Household.group_id.in_(self.recorder_groups(village)))
+        if Role.RESIDENT in roles and self.household_id is not None:
+            clauses.append(Household.id == self.household_id)
+        if not clauses:
+            return false()
+        from sqlalchemy import or_
+
+        return or_(*clauses)
+
+    def can_see_household(self, village: Village, household: Household) -> bool:
+        """Return True when the household is within the actor's scope in the village."""
+        if household.village_id != village.id:
+            return False
+        roles = self.roles_in(village)
+        if roles & VILLAGE_WIDE:
+            return True
+        groups = self.recorder_groups(village)
+        if Role.RECORDER in roles and (not groups or household.group_id in groups):
+            return True
+        return Role.RESIDENT in roles and household.id == self.household_id
+
+    def require_household(self, village: Village, household: Household) -> None:
+        """Raise PermissionDeniedError unless the household is within the actor's scope."""
+        if not self.can_see_household(village, household):
+            raise PermissionDeniedError("您只能查看或操作自己权限范围内的农户")
+
+    def require_recorder_for(self, village: Village, household: Household) -> None:
+        """Raise unless the actor may record for this household (admins anywhere, recorders
+        in their own group); nobody records for their own household."""
+        if household.village_id != village.id:
+            raise PermissionDeniedError("该农户不属于本村")
+        if self.household_id is not None and self.household_id == household.id:
+            raise PermissionDeniedError(
+                "不能为自己家庭登记或审核积分（回避原则）", reason="own_household"
+            )
+        roles = self.roles_in(village)
+        if Role.ADMIN in roles:
+            return
+        groups = self.recorder_groups(village)
+        if Role.RECORDER in roles and (not groups or household.group_id in groups):
+            return
+        raise PermissionDeniedError("网格员只能为本网格的农户登记积分")
+
+    def towns(self) -> set[str]:
+        """Return the towns this actor supervises."""
+        return {g.town for g in self.grants if g.role == Role.SUPERVISOR and g.town}
+
+
+def load_actor(session: Session, user_id: int) -> Actor:
+    """Build the Actor of a user from its role assignments and resident link."""
+    user = session.get(User, user_id)
+    grants = tuple(
+        Grant(r.role, r.village_id, r.group_id, r.town)
+        for r in session.execute(
+            select(RoleAssignment).where(RoleAssignment.user_id == user_id)
+        ).scalars()
+    )
+    household_id = village_id = None
+    if user.resident_id is not None:
+        resident = session.get(Resident, user.resident_id)
+        household_id, village_id = resident.household_id, resident.village_id
+    return Actor(
+        user_id=user.id,
+        name=user.display_name,
+        grants=grants,
+        resident_id=user.resident_id,
+        household_id=household_id,
+        village_id=village_id,
+    )
