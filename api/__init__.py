@@ -32,12 +32,24 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from api import auth, db, pages, rest
 
-    app.config.setdefault("MAX_CONTENT_LENGTH", 8 * 1024 * 1024)
+    if not app.config.get("MAX_CONTENT_LENGTH"):
+        app.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024  # Flask defaults to unlimited
+    app.before_request(_refuse_oversized)
     db.init_app(app)
     auth.init_app(app)
     rest.init_app(app)
     pages.init_app(app)
     return app
+
+
+def _refuse_oversized():
+    """Refuse a body over MAX_CONTENT_LENGTH before anything reads it (JSON included)."""
+    from flask import current_app, request
+    from werkzeug.exceptions import RequestEntityTooLarge
+
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit and (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge()
 
 
 def _instance_secret(instance: Path) -> str:

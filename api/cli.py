@@ -10,6 +10,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 
 from api import create_app
+from api.cli_catalog import catalog_cli
 from api.db import engine, transaction
 from points.db import utcnow
 from points.models import Village
@@ -18,6 +19,14 @@ from points.models import Village
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
 def main() -> None:
     """村级积分管理 — village points engine."""
+
+
+main.add_command(catalog_cli)
+
+
+from api import cli_org  # noqa: E402
+
+cli_org.register(main)
 
 
 @main.command("migrate")

@@ -33,6 +33,10 @@ PHONE_RE = re.compile(r"^1\d{10}$")
 YES, NO = {"是", "y", "yes", "1", "true", "√"}, {"否", "", "n", "no", "0", "false"}
 
 
+def _col(key: str) -> str:
+    return COLUMNS[key].rstrip("*")
+
+
 @dataclass(frozen=True)
 class Problem:
     row: int
@@ -83,33 +87,33 @@ def validate_rows(
     for n, row in rows:
         for key in ("number", "group", "name"):
             if not str(row.get(key) or "").strip():
-                add(Problem(n, COLUMNS[key], "必填，不能为空"))
+                add(Problem(n, _col(key), "必填，不能为空"))
         number = str(row.get("number") or "").strip()
         if len(number) > 32:
-            add(Problem(n, COLUMNS["number"], "户号不能超过 32 个字符"))
+            add(Problem(n, _col("number"), "户号不能超过 32 个字符"))
         if number in existing_numbers:
-            add(Problem(n, COLUMNS["number"], f"户号 {number} 在本村已存在"))
+            add(Problem(n, _col("number"), f"户号 {number} 在本村已存在"))
         if len(str(row.get("name") or "")) > 50:
-            add(Problem(n, COLUMNS["name"], "姓名不能超过 50 个字"))
+            add(Problem(n, _col("name"), "姓名不能超过 50 个字"))
         if len(str(row.get("group") or "")) > 100:
-            add(Problem(n, COLUMNS["group"], "小组名称不能超过 100 个字"))
+            add(Problem(n, _col("group"), "小组名称不能超过 100 个字"))
         phone = str(row.get("phone") or "").strip()
         if phone:
             if not PHONE_RE.match(phone):
-                add(Problem(n, COLUMNS["phone"], f"手机号“{phone}”应为 11 位数字"))
+                add(Problem(n, _col("phone"), f"手机号“{phone}”应为 11 位数字"))
             elif phone in existing_phones:
-                add(Problem(n, COLUMNS["phone"], "该手机号已登记在其他村民名下"))
+                add(Problem(n, _col("phone"), "该手机号已登记在其他村民名下"))
             elif phone in seen_phones:
-                add(Problem(n, COLUMNS["phone"], f"与第 {seen_phones[phone]} 行手机号重复"))
+                add(Problem(n, _col("phone"), f"与第 {seen_phones[phone]} 行手机号重复"))
             seen_phones.setdefault(phone, n)
         for key in ("is_head", "is_party_member"):
             if str(row.get(key) or "").strip().lower() not in YES | NO:
-                add(Problem(n, COLUMNS[key], "请填“是”或“否”"))
+                add(Problem(n, _col(key), "请填“是”或“否”"))
         opening = row.get("opening")
         if opening not in (None, ""):
             value = _int(opening)
             if value is None or value < 0 or value > 100_000:
-                add(Problem(n, COLUMNS["opening"], "期初积分应为 0–100000 的整数"))
+                add(Problem(n, _col("opening"), "期初积分应为 0–100000 的整数"))
         if number:
             home = homes.setdefault(
                 number, {"group": row.get("group"), "row": n, "opening_row": None, "heads": 0}
@@ -118,7 +122,7 @@ def validate_rows(
                 add(
                     Problem(
                         n,
-                        COLUMNS["group"],
+                        _col("group"),
                         f"同一户（户号 {number}）的小组与第 {home['row']} 行不一致",
                     )
                 )
@@ -127,7 +131,7 @@ def validate_rows(
                     add(
                         Problem(
                             n,
-                            COLUMNS["opening"],
+                            _col("opening"),
                             f"同一户的期初积分只能填一次（已在第 {home['opening_row']} 行填写）",
                         )
                     )
@@ -135,7 +139,7 @@ def validate_rows(
             if _yes(row.get("is_head")):
                 home["heads"] += 1
                 if home["heads"] > 1:
-                    add(Problem(n, COLUMNS["is_head"], f"户号 {number} 有多个户主"))
+                    add(Problem(n, _col("is_head"), f"户号 {number} 有多个户主"))
     return problems
 
 
