@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
+from openpyxl.utils import column_index_from_string, get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from points.catalog import (
@@ -43,6 +43,7 @@ from points.rules import (
     Rule,
     Unit,
     Window,
+    rule_to_dict,
 )
 
 SHEET = "积分标准"
@@ -364,8 +365,10 @@ def _read_rules(sheet) -> tuple[list[Rule], list[int], list[FileProblem]]:
             value, message = _parse_cell(key, cells.get(key))
             if message is None and key in REQUIRED and key in index and _blank(cells[key]):
                 message = "必填，不能为空"
+            if key in REQUIRED and key not in index:
+                broken.add((number, key))  # the missing column was reported once, at the header
             if message is not None:
-                if key in index:  # a missing column was reported once, at the header
+                if key in index:
                     problems.append(
                         FileProblem(SHEET, number, column(key), FIELD_TEXT[key], message)
                     )
@@ -384,8 +387,13 @@ def _read_rules(sheet) -> tuple[list[Rule], list[int], list[FileProblem]]:
             continue  # the cell itself was already reported; its rule-level echo would repeat it
         header = FIELD_TEXT[key] if key in LETTERS else None
         problems.append(FileProblem(SHEET, number, column(key), header, p.message))
-    order = {key: n for n, (key, _) in enumerate(COLUMNS)}
-    problems.sort(key=lambda p: (p.row or 0, order.get(HEADER_KEYS.get(p.header or ""), 99)))
+    order = {header: n for n, (_, header) in enumerate(COLUMNS)}
+    problems.sort(
+        key=lambda p: (
+            p.row or 0,
+            column_index_from_string(p.column) if p.column else 10_000 + order.get(p.header, 0),
+        )
+    )
     return rules, rows, problems
 
 
@@ -494,8 +502,6 @@ TYPE_TEXT = {str: "文字", int: "整数", bool: "true 或 false", dict: "键值
 
 def write_yaml(path: str | Path, data: CatalogFile) -> None:
     """Write the catalog with plain keys: version details, then `rules` as the engine spells them."""
-    from points.rules import rule_to_dict
-
     doc: dict[str, Any] = {}
     for key, _ in INFO_FIELDS:
         value = getattr(data, key)

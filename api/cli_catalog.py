@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
+from typing import NoReturn
 
 import click
 from flask.cli import AppGroup
@@ -28,7 +29,7 @@ village_option = click.option(
 version_option = click.option("--version", "number", type=int, help="版本号 (version number).")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(message, err=True)
     sys.exit(1)
 
@@ -106,7 +107,7 @@ def _audit(session: Session, version: CatalogVersion, action: str, summary: str)
     )
 
 
-def _handle_points_error(exc: PointsError) -> None:
+def _handle_points_error(exc: PointsError) -> NoReturn:
     lines = [exc.message]
     for field, messages in getattr(exc, "errors", {}).items():
         lines += [f"  {m}" for m in messages] if field == "problems" else messages

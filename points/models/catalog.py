@@ -1,11 +1,23 @@
-"""Schemes (what is scored, for whom, over which period) and, later, catalog versions and rules."""
+"""Schemes (what is scored, for whom, over which period), catalog versions and their rules."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from points.db import Base, intpk
 
@@ -44,3 +56,90 @@ class Scheme(Base):
     redemption_threshold: Mapped[int] = mapped_column(default=0)
     notice_days: Mapped[int] = mapped_column(default=7)
     redeemable: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CatalogStatus(StrEnum):
+    DRAFT = "draft"  # editable; proposed to the 村民(代表)大会
+    ADOPTED = "adopted"  # voted; immutable; the scheme's current catalog
+    RETIRED = "retired"  # replaced by a later adopted version; immutable; still names old entries
+
+
+class CatalogVersion(Base):
+    """One numbered version of a scheme's 积分标准 (catalog).
+
+    A version is in force on the local dates [effective_from, effective_to): the end is the day
+    its successor took effect, so the intervals of one scheme never overlap. Once adopted,
+    neither the version nor its rules change (database triggers refuse it too); entries name the
+    rule row they used, so old entries keep the values they were posted with.
+    """
+
+    __tablename__ = "catalog_versions"
+    __table_args__ = (
+        UniqueConstraint("scheme_id", "number"),
+        CheckConstraint("number >= 1", name="number_positive"),
+        CheckConstraint("status IN ('draft', 'adopted', 'retired')", name="status_known"),
+        CheckConstraint(
+            "status = 'draft' OR (adopted_on IS NOT NULL AND effective_from IS NOT NULL)",
+            name="adopted_has_dates",
+        ),
+        # At most one adopted version per scheme: a second adoption must retire the first.
+        Index(
+            "uq_catalog_versions_one_adopted",
+            "scheme_id",
+            unique=True,
+            sqlite_where=text("status = 'adopted'"),
+            postgresql_where=text("status = 'adopted'"),
+        ),
+    )
+
+    id: Mapped[intpk]
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), index=True)
+    scheme_id: Mapped[int] = mapped_column(ForeignKey("schemes.id"))
+    number: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default=CatalogStatus.DRAFT)
+    title: Mapped[str] = mapped_column(String(200))
+    adopted_on: Mapped[date | None] = mapped_column(Date)
+    adopted_by_body: Mapped[str | None] = mapped_column(String(100))  # e.g. 村民代表大会
+    note: Mapped[str] = mapped_column(Text, default="")
+    effective_from: Mapped[date | None] = mapped_column(Date)
+    effective_to: Mapped[date | None] = mapped_column(Date)  # exclusive
+    created_at: Mapped[datetime]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    adopted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    rules: Mapped[list[CatalogRule]] = relationship(
+        back_populates="version", order_by="CatalogRule.id", cascade="all, delete-orphan"
+    )
+
+
+class CatalogRule(Base):
+    """One item of a catalog version; the columns are the fields of `points.rules.Rule`."""
+
+    __tablename__ = "catalog_rules"
+    __table_args__ = (
+        UniqueConstraint("version_id", "code"),
+        CheckConstraint("sign IN (1, -1)", name="sign_known"),
+    )
+
+    id: Mapped[intpk]
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("catalog_versions.id"))
+    code: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(16))
+    subcategory: Mapped[str | None] = mapped_column(String(50))
+    description: Mapped[str] = mapped_column(Text, default="")
+    sign: Mapped[int]
+    points: Mapped[int | None]
+    min_points: Mapped[int | None]
+    max_points: Mapped[int | None]
+    unit: Mapped[str] = mapped_column(String(8))
+    caps: Mapped[dict] = mapped_column(JSON)  # {"month": 10}: magnitudes per subject per window
+    evidence_required: Mapped[bool] = mapped_column(Boolean)
+    review: Mapped[str] = mapped_column(String(16))
+    review_threshold: Mapped[int | None]
+    recorder_roles: Mapped[list] = mapped_column(JSON)
+    subjects: Mapped[list] = mapped_column(JSON)
+    honourable: Mapped[bool] = mapped_column(Boolean)
+
+    version: Mapped[CatalogVersion] = relationship(back_populates="rules")
