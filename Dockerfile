@@ -1,4 +1,6 @@
-# One image, two commands: the web app (default) and, later, the scheduler (`points scheduler`).
+# One image, two commands: the web app (default) and the scheduler: run one container with the
+# command `points scheduler` beside the web containers (gunicorn runs none; a second scheduler
+# only stands by on the database lease).
 # Every command below is exercised by .ci/run's packaging step (wheel install, migrate, gunicorn).
 FROM python:3.11-slim
 

@@ -24,9 +24,14 @@ def main() -> None:
 main.add_command(catalog_cli)
 
 
-from api import cli_org  # noqa: E402
+from api import cli_org, cli_shop  # noqa: E402
 
 cli_org.register(main)
+cli_shop.register(main)
+
+from api import cli_cycles  # noqa: E402
+
+cli_cycles.register(main)
 
 
 @main.command("migrate")
@@ -70,15 +75,29 @@ def _load_demo(code: str) -> bool:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
+@click.option(
+    "--no-scheduler",
+    is_flag=True,
+    help="Do not run the in-process scheduler (when `points scheduler` runs separately).",
+)
 @with_appcontext
-def serve_command(demo: bool, host: str, port: int, threads: int) -> None:
-    """Serve the app (waitress) on the configured database, the embedded SQLite by default."""
+def serve_command(demo: bool, host: str, port: int, threads: int, no_scheduler: bool) -> None:
+    """Serve the app (waitress) on the configured database, the embedded SQLite by default.
+
+    Unless told not to, it also runs the scheduler in-process (at start-up, then every few
+    minutes), holding a database lease so that two servers never both act.
+    """
     import waitress
 
     if demo:
         _load_demo("demo")
     app = current_app._get_current_object()
     click.echo(f"数据库: {app.config['DATABASE_URL']}")
+    if not no_scheduler:
+        from api.scheduler import start_in_process
+
+        if start_in_process(app) is not None:
+            click.echo("定时任务已在本进程运行 (in-process scheduler; --no-scheduler to turn off)")
     click.echo(f"打开浏览器访问 http://{host}:{port}/  (Ctrl+C 停止)")
     waitress.serve(app, host=host, port=port, threads=threads)
 

@@ -150,9 +150,9 @@ def init_app(app: Flask) -> None:
     )
     api.init_app(app)
 
-    from api import views_auth, views_ledger, views_org
+    from api import views_auth, views_claims, views_ledger, views_org, views_shop
 
-    for module in (views_auth, views_org, views_ledger):
+    for module in (views_auth, views_org, views_ledger, views_claims, views_shop):
         api.register_blueprint(module.blp)
 
     @app.get(f"{PREFIX}/docs-assets/<path:filename>")
@@ -171,6 +171,7 @@ def init_app(app: Flask) -> None:
 def _handle_points_error(error: errors.PointsError):
     status = next(s for cls, s in STATUS.items() if isinstance(error, cls))
     _rollback()
+    audit_refusal(error)
     if not request.path.startswith(PREFIX):
         from api.pages import render_error
 
@@ -292,6 +293,7 @@ def village_for(code: str, *roles: str):
     actor = current_actor()
     village = get_village(db(), code)
     actor.require(village, *roles)
+    g.village = village
     return village
 
 
@@ -312,3 +314,30 @@ def audit(village, action: str, obj, summary: str, object_type: str | None = Non
         remote_addr=client_ip(),
         now=utcnow(),
     )
+
+
+def audit_refusal(error: errors.PointsError) -> None:
+    """Keep an audit record of a refused conflict-of-interest attempt.
+
+    The request's own work was rolled back with the refusal; the record is then written and
+    committed on its own, in the request's session.
+    """
+    if error.code != "conflict_of_interest":
+        return
+    from api.auth import current_user_id
+    from points.audit import record
+
+    session = db()
+    record(
+        session,
+        actor_id=current_user_id(),
+        village_id=getattr(g.get("village"), "id", None),
+        action="refused.conflict_of_interest",
+        object_type="household",
+        object_id=error.details.get("household_id"),
+        summary=error.message,
+        details={"path": request.path},
+        remote_addr=client_ip(),
+        now=utcnow(),
+    )
+    session.commit()

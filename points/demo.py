@@ -8,16 +8,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from points import ledger
+from points import catalog, ledger
 from points.errors import ConflictError, InsufficientPointsError
 from points.models import Group, Household, Resident, RoleAssignment, Scheme, User, Village
 from points.models.catalog import ClosePolicy, SubjectKind
 from points.models.org import Role
 from points.passwords import generate_password, hash_password
-from points.periods import PeriodKind
+from points.periods import PeriodKind, local_date
+from points.rules import rule_from_dict
 
 CATALOG_DIR = Path(__file__).parent / "catalogs"
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
@@ -128,7 +129,12 @@ def create_demo_village(
     session.flush()
 
     result.passwords = _create_staff(session, village, groups)
+    result.passwords.update(_resident_logins(session, village, homes, rng, now))
     admin_id = session.execute(select(User.id).where(User.username == f"{code}-admin")).scalar_one()
+    # Version 1 of each catalog, adopted before the history starts so every act falls under it.
+    adopted_on = local_date(now - timedelta(days=30 * months + 7))
+    for scheme in (household_scheme, party_scheme):
+        _adopt_default_catalog(session, scheme, adopted_on=adopted_on, actor_id=admin_id, now=now)
     result.entries = _history(
         session,
         rng,
@@ -140,7 +146,21 @@ def create_demo_village(
         homes=homes,
         party=party,
     )
+    _open_shop(session, village, household_scheme, admin_id=admin_id, now=now)
     return result
+
+
+def _resident_logins(session, village, homes, rng, now) -> dict[str, str]:
+    """Give three households' heads a phone sign-in (手机号 + 6-digit PIN) for the demo."""
+    from points.org import set_resident_pin
+
+    logins = {}
+    for home in homes[:3]:
+        head = session.get(Resident, home.head_id)
+        pin = "".join(rng.choice("0123456789") for _ in range(6))
+        set_resident_pin(session, village=village, resident=head, pin=pin, now=now)
+        logins[head.phone] = pin
+    return logins
 
 
 def _create_staff(session: Session, village: Village, groups: list[Group]) -> dict[str, str]:
@@ -169,6 +189,27 @@ def _create_staff(session: Session, village: Village, groups: list[Group]) -> di
     return passwords
 
 
+def _adopt_default_catalog(session, scheme: Scheme, *, adopted_on, actor_id, now) -> None:
+    data = json.loads((CATALOG_DIR / f"{scheme.code}.json").read_text(encoding="utf-8"))
+    draft = catalog.create_draft(
+        session,
+        scheme=scheme,
+        rules=[rule_from_dict(item) for item in data["rules"]],
+        title=data["name"],
+        actor_id=actor_id,
+        now=now,
+    )
+    catalog.adopt(
+        session,
+        version=draft,
+        body="村民代表大会",
+        adopted_on=adopted_on,
+        note="以默认积分标准为底稿，经村民代表大会表决通过（示范数据）",
+        actor_id=actor_id,
+        now=now,
+    )
+
+
 def load_catalog(scheme_code: str) -> list[dict]:
     """Return the default catalog's rules for a scheme code, as plain dicts."""
     path = CATALOG_DIR / f"{scheme_code}.json"
@@ -178,36 +219,71 @@ def load_catalog(scheme_code: str) -> list[dict]:
 def _history(
     session, rng, *, now, months, admin_id, household_scheme, party_scheme, homes, party
 ) -> int:
-    """Post a few months of awards, deductions, redemptions and one correction."""
-    rules = {code: load_catalog(code) for code in ("household", "party")}
+    """Run a few months of village life through the real path: grid workers record, the
+    review group approves, notices end and claims post; the shop redeems; one correction.
+    The last week stays in review and on notice, so the pages have work to show."""
+    from points import claims
+    from points.access import load_actor
+    from points.claims import ClaimInput, RuleRefusedError
+    from points.models import CatalogRule
+    from points.models.claims import ClaimStatus
+
+    village = session.get(Village, household_scheme.village_id)
+    users = {u.username: u.id for u in session.execute(select(User)).scalars()}
+    admin = load_actor(session, admin_id)
+    reviewer = load_actor(session, users[f"{village.code}-reviewer"])
+    groups = sorted({h.group_id for h in homes})
+    recorders = {
+        g: load_actor(session, users[f"{village.code}-grid{i + 1}"]) for i, g in enumerate(groups)
+    }
+    choices = {}
+    for scheme in (household_scheme, party_scheme):
+        version = catalog.adopted_version(session, scheme=scheme)
+        choices[scheme.code] = [
+            r
+            for r in session.execute(
+                select(CatalogRule).where(CatalogRule.version_id == version.id)
+            ).scalars()
+            if not r.evidence_required and set(r.recorder_roles) & {"recorder", "admin"}
+        ]
     start = now - timedelta(days=30 * months)
-    count = 0
-    # One posting day a week, in order, so the chain's seq follows time.
-    for week in range(months * 4):
+    weeks = months * 4
+    for week in range(weeks):
         day = start + timedelta(days=7 * week, hours=rng.randint(1, 9))
         if day >= now:
             break
         for scheme, subjects in ((household_scheme, homes), (party_scheme, party)):
             for subject in rng.sample(subjects, max(3, len(subjects) // 4)):
-                rule = rng.choice(rules[scheme.code])
-                points = rule.get("points") or rule.get("min_points") or 1
-                if rule["sign"] < 0 and rng.random() < 0.7:
+                rule = rng.choice(choices[scheme.code])
+                if rule.sign < 0 and rng.random() < 0.7:
                     continue  # violations are rarer than good deeds
-                kwargs = dict(
-                    scheme=scheme,
-                    subject_id=subject.id,
-                    points=points,
-                    idem_key=f"demo:{scheme.code}:{week}:{subject.id}",
-                    actor_id=admin_id,
-                    now=day,
-                    memo=rule["name"],
-                    category=rule.get("category"),
-                )
-                if rule["sign"] > 0:
-                    ledger.award(session, **kwargs)
-                else:
-                    ledger.deduct(session, **kwargs)
-                count += 1
+                home_id = subject.id if scheme is household_scheme else subject.household_id
+                home = session.get(Household, home_id)
+                actor = recorders[home.group_id] if "recorder" in rule.recorder_roles else admin
+                try:
+                    claims.record(
+                        session,
+                        village=village,
+                        scheme=scheme,
+                        actor=actor,
+                        now=day,
+                        item=ClaimInput(
+                            household_id=home_id,
+                            resident_id=None if scheme is household_scheme else subject.id,
+                            rule_code=rule.code,
+                            occurred_on=local_date(day),
+                            proposed_points=rule.min_points,
+                            description="" if rule.sign > 0 else "网格员现场核实",
+                        ),
+                    )
+                except RuleRefusedError:
+                    continue  # over the item's cap this month: the engine refused it
+        if week < weeks - 1:
+            for claim in claims.list_claims(
+                session, village=village, actor=admin, status=ClaimStatus.PENDING_REVIEW, limit=500
+            ):
+                claims.approve(session, claim=claim, actor=reviewer, now=day)
+        claims.post_due(session, now=day)
         for home in rng.sample(homes, 3):
             try:
                 ledger.spend(
@@ -220,28 +296,74 @@ def _history(
                     now=day + timedelta(hours=1),
                     memo="积分超市兑换",
                 )
-                count += 1
             except InsufficientPointsError:
                 pass
-    first = session.execute(
-        select(ledger.JournalEntry.id)
-        .where(
-            ledger.JournalEntry.village_id == household_scheme.village_id,
-            ledger.JournalEntry.kind == "award",
-        )
-        .order_by(ledger.JournalEntry.seq)
-        .limit(1)
-    ).scalar_one_or_none()
-    if first is not None:
+    posted = claims.list_claims(
+        session, village=village, actor=admin, status=ClaimStatus.POSTED, limit=1
+    )
+    if posted:
         try:
-            ledger.reverse(
+            claims.reverse_claim(
                 session,
-                entry_id=first,
+                claim=posted[0],
+                actor=admin,
                 reason="录入时选错农户，予以冲正",
-                actor_id=admin_id,
                 now=now - timedelta(days=1),
             )
-            count += 1
         except ConflictError:
             pass
-    return count
+    return session.execute(
+        select(func.count())
+        .select_from(ledger.JournalEntry)
+        .where(ledger.JournalEntry.village_id == village.id)
+    ).scalar_one()
+
+
+# The points shop: name, unit, points (1 分 ≈ 1 元), stock, per-household limit a quarter.
+SHOP_GOODS = (
+    ("肥皂", "块", 5, 60, None),
+    ("牙膏", "支", 10, 40, None),
+    ("酱油", "瓶", 12, 30, None),
+    ("毛巾", "条", 15, 30, None),
+    ("洗衣粉", "袋", 20, 40, None),
+    ("鸡蛋（10个）", "盒", 25, 20, 2),
+    ("大米（10斤）", "袋", 50, 20, 2),
+    ("食用油（5升）", "桶", 85, 4, 1),  # nearly gone: it shows on the low-stock list
+)
+
+
+def _open_shop(session: Session, village: Village, scheme: Scheme, *, admin_id, now) -> None:
+    """Open 村积分超市 with goods donated by a 帮扶单位, and a redemption window.
+
+    Villages usually redeem in the last two weeks of a quarter; the demo's window is the last
+    14 days, widened to reach back to today so that the demo can be tried the day it is made.
+    """
+    from points import redemption, shop
+    from points.periods import next_period_start, period_key
+
+    store = shop.create_store(
+        session, village=village, name="村积分超市", address="村委会一楼", now=now
+    )
+    for name, unit, price, stock, limit in SHOP_GOODS:
+        good = shop.create_good(
+            session,
+            store=store,
+            name=name,
+            unit=unit,
+            price=price,
+            limit_per_period=limit,
+            now=now,
+        )
+        shop.move_stock(
+            session,
+            good=good,
+            kind="donation",
+            quantity=stock,
+            actor_id=admin_id,
+            now=now,
+            source="县供销社（帮扶单位）",
+        )
+    today = local_date(now)
+    end = next_period_start(scheme.period_kind, period_key(scheme.period_kind, today))
+    days = max(14, (end - today).days)
+    redemption.set_window(session, scheme=scheme, days=days, actor_id=admin_id, now=now)

@@ -103,3 +103,85 @@ class CatalogStateError(ConflictError):
 
     code = "catalog_state"
     message = "积分标准版本的状态不允许此操作"
+
+
+# --- the points shop (积分超市) ------------------------------------------------------------------
+
+
+class TokenInvalidError(ValidationError):
+    """A scanned code is not one of ours: forged, damaged, unknown, or not a household code."""
+
+    code = "token_invalid"
+    message = "无法识别的兑换码，请让村民刷新后重新出示"
+
+
+class TokenWrongVillageError(ValidationError):
+    code = "token_wrong_village"
+    message = "这是其他村的兑换码，不能在本村使用"
+
+
+class TokenExpiredError(ValidationError):
+    code = "token_expired"
+    message = "兑换码已过期，请让村民刷新后重新出示"
+
+
+class TokenUsedError(ConflictError):
+    """The nonce behind the code was consumed by an earlier redemption (a replay)."""
+
+    code = "token_used"
+    message = "该兑换码已使用过，请让村民刷新后重新出示"
+
+
+class CardUnknownError(NotFoundError):
+    code = "card_unknown"
+    message = "查无此户卡，请核对卡号"
+
+
+class CardRevokedError(ConflictError):
+    """A lost or reissued card: its serial no longer identifies the household."""
+
+    code = "card_revoked"
+    message = "该户卡已挂失或已补办新卡，不能使用"
+
+
+class OutsideRedemptionWindowError(ConflictError):
+    code = "outside_redemption_window"
+    message = "现在不是兑换时间"
+
+
+class BelowThresholdError(ConflictError):
+    code = "below_threshold"
+    message = "本期积分未达到兑换门槛"
+
+
+class OutOfStockError(ConflictError):
+    code = "out_of_stock"
+    message = "商品库存不足"
+
+
+class LimitExceededError(ConflictError):
+    """A good's per-household limit for the period would be exceeded."""
+
+    code = "limit_exceeded"
+    message = "超过该商品每户每期的限兑数量"
+
+
+class GoodUnavailableError(ConflictError):
+    """A good or store that is inactive (下架, 停业), or a good of another store."""
+
+    code = "good_unavailable"
+    message = "该商品暂不可兑换"
+
+
+class CancelNotAllowedError(ConflictError):
+    """Only a completed redemption of today (Beijing time) can be cancelled."""
+
+    code = "cancel_not_allowed"
+    message = "只能撤销当天的兑换记录"
+
+
+class OrderStateError(ConflictError):
+    """An order that is no longer pending (collected or cancelled)."""
+
+    code = "order_not_pending"
+    message = "该订单已领取或已取消"

@@ -15,8 +15,9 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import String, Text, and_, any_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -35,6 +36,9 @@ from points.models.ledger import AccountKind, EntryKind
 from points.periods import local_date, month_key, period_key, period_start
 
 GENESIS_HASH = "0" * 64
+# json.dumps(obj, **options) is JSONEncoder(**options).encode(obj): the same bytes, one encoder.
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_REQUEST_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode
 MAX_ATTEMPTS = 64  # each retry follows a competing commit, so this bounds contention, not time
 
 
@@ -94,6 +98,8 @@ class AwardLine:
     idem_key: str
     memo: str = ""
     category: str | None = None
+    rule_id: int | None = None  # the catalog rule row it was earned under
+    claim_id: int | None = None
 
 
 class _Contention(Exception):
@@ -117,9 +123,11 @@ def award(
     memo: str = "",
     category: str | None = None,
     kind: EntryKind = EntryKind.AWARD,
+    rule_id: int | None = None,
+    claim_id: int | None = None,
 ) -> JournalEntry:
     """Credit `points` (> 0) to the subject's current lot, settling what it owes first."""
-    line = AwardLine(subject_id, points, idem_key, memo, category)
+    line = AwardLine(subject_id, points, idem_key, memo, category, rule_id, claim_id)
     (entry_id,) = post_awards(
         session, scheme=scheme, lines=[line], actor_id=actor_id, now=now, kind=kind
     )
@@ -149,16 +157,22 @@ def post_awards(
             memo=line.memo,
             category=line.category,
             actor=actor_id,
+            rule=line.rule_id,
+            claim=line.claim_id,
         )
         for line in lines
     ]
+    # Opening balances carried over from a paper 台账 come from their own account and are no
+    # part of any period's score.
+    source = AccountKind.OPENING if kind == EntryKind.OPENING else AccountKind.ISSUANCE
 
     def plan(pending: list[int]) -> list[_Draft]:
         subjects = {i: Subject.of(scheme, lines[i].subject_id) for i in pending}
         pkey = period_key(scheme.period_kind, local_date(now))
+        month = month_key(local_date(now))
         lots = _ensure_lots(session, scheme, [subjects[i] for i in pending], pkey)
         owed = _owed_accounts(session, [subjects[i] for i in pending])
-        system = _system_account(session, scheme.village_id, AccountKind.ISSUANCE)
+        system = _system_account(session, scheme.village_id, source)
         owed_left = {s: bal for s, (_, bal) in owed.items()}
         drafts = []
         for i in pending:
@@ -177,13 +191,15 @@ def post_awards(
                     subject,
                     pkey,
                     now,
-                    line.points,
+                    0 if kind == EntryKind.OPENING else line.points,
                     line.memo,
                     line.category,
                     actor_id,
                     postings,
+                    month=month,
                 )
             )
+            drafts[-1].fields.update(rule_id=line.rule_id, claim_id=line.claim_id)
         return drafts
 
     return _post(session, scheme.village_id, requests, plan)
@@ -200,6 +216,8 @@ def deduct(
     now: datetime,
     memo: str = "",
     category: str | None = None,
+    rule_id: int | None = None,
+    claim_id: int | None = None,
 ) -> JournalEntry:
     """Take `points` (> 0) off the subject, oldest lots first; what it cannot pay becomes owed."""
     _require_positive(points)
@@ -214,26 +232,28 @@ def deduct(
         memo=memo,
         category=category,
         actor=actor_id,
+        rule=rule_id,
+        claim=claim_id,
     )
 
     def plan(_pending: list[int]) -> list[_Draft]:
         system = _system_account(session, scheme.village_id, AccountKind.DEDUCTIONS)
         postings = [(system, points)] + _debit(session, subject, points, allow_owed=True)
         pkey = period_key(scheme.period_kind, local_date(now))
-        return [
-            _draft(
-                req,
-                EntryKind.DEDUCTION,
-                subject,
-                pkey,
-                now,
-                -points,
-                memo,
-                category,
-                actor_id,
-                postings,
-            )
-        ]
+        draft = _draft(
+            req,
+            EntryKind.DEDUCTION,
+            subject,
+            pkey,
+            now,
+            -points,
+            memo,
+            category,
+            actor_id,
+            postings,
+        )
+        draft.fields.update(rule_id=rule_id, claim_id=claim_id)
+        return [draft]
 
     return _post_single(session, scheme.village_id, req, plan)
 
@@ -308,9 +328,12 @@ def reverse(
         original.scheme_id, original.village_id, original.household_id, original.resident_id
     )
 
-    def plan(_pending: list[int]) -> list[_Draft]:
+    def not_reversed() -> None:
         if _reversal_of(session, entry_id) is not None:
             raise AlreadyReversedError(entry_id=entry_id)
+
+    def plan(_pending: list[int]) -> list[_Draft]:
+        not_reversed()
         kinds = _account_kinds(session, [a for a, _ in _posting_pairs(original)])
         postings = [(a, -amt) for a, amt in _posting_pairs(original) if not kinds[a].is_subject]
         net = -sum(amt for a, amt in _posting_pairs(original) if kinds[a].is_subject)
@@ -336,7 +359,7 @@ def reverse(
         draft.fields["reverses_id"] = entry_id
         return [draft]
 
-    return _post_single(session, original.village_id, req, plan)
+    return _post_single(session, original.village_id, req, plan, recheck=not_reversed)
 
 
 def expire_lot(
@@ -437,9 +460,13 @@ def chain_head(session: Session, village_id: int) -> tuple[int, str]:
 
 def entry_hash(prev_hash: str, fields: dict, postings: Sequence[tuple[int, int]]) -> str:
     """Return sha256(prev_hash ‖ canonical bytes of the entry and its postings), hex."""
-    data = {k: _canonical_value(v) for k, v in fields.items() if v is not None}
+    data = {
+        k: _utc_text(v) if isinstance(v, datetime) else v
+        for k, v in fields.items()
+        if v is not None
+    }
     data["postings"] = sorted([int(a), int(b)] for a, b in postings)
-    body = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    body = _CANONICAL_JSON(data)
     return hashlib.sha256(prev_hash.encode() + b"\n" + body.encode()).hexdigest()
 
 
@@ -462,6 +489,8 @@ HASHED_FIELDS = (
     "request_hash",
     "created_at",
     "prev_hash",
+    "rule_id",
+    "claim_id",
 )
 
 
@@ -480,12 +509,12 @@ class _Req:
 def _request(village_id: int, idem_key: str, **payload) -> _Req:
     if not idem_key or len(idem_key) > 200:
         raise ValidationError("请求编号（Idempotency-Key）必须是 1–200 个字符")
-    body = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    body = _REQUEST_JSON(payload)
     return _Req(village_id, idem_key, hashlib.sha256(body.encode()).hexdigest())
 
 
-def _post_single(session: Session, village_id: int, req: _Req, plan) -> JournalEntry:
-    (entry_id,) = _post(session, village_id, [req], plan)
+def _post_single(session: Session, village_id: int, req: _Req, plan, recheck=None) -> JournalEntry:
+    (entry_id,) = _post(session, village_id, [req], plan, recheck)
     return session.get(JournalEntry, entry_id)
 
 
@@ -494,8 +523,13 @@ def _post(
     village_id: int,
     requests: list[_Req],
     plan: Callable[[list[int]], list[_Draft]],
+    recheck: Callable[[], None] | None = None,
 ) -> list[int | None]:
-    """Plan, apply balances, lock, append; replay requests whose key was already used."""
+    """Plan, apply balances, lock, append; replay requests whose key was already used.
+
+    `recheck` runs again under the chain lock what `plan` checked before it (a competing
+    commit may have made it false meanwhile).
+    """
     results: dict[int, int | None] = {}
     pending = _resolve_replays(session, village_id, requests, results)
     for _ in range(MAX_ATTEMPTS):
@@ -508,6 +542,15 @@ def _post(
         except _Contention:
             savepoint.rollback()
             continue
+        except ConflictError:
+            savepoint.rollback()
+            # Refused on balances a competing commit changed: when that commit was this same
+            # request (same key), its entry is the answer, not the refusal.
+            left = _resolve_replays(session, village_id, requests, results, only=pending)
+            if len(left) == len(pending):
+                raise
+            pending = left
+            continue
         except BaseException:
             savepoint.rollback()
             raise
@@ -518,6 +561,12 @@ def _post(
             savepoint.rollback()
             pending = _resolve_replays(session, village_id, requests, results, only=pending)
             continue
+        if recheck is not None:
+            try:
+                recheck()
+            except BaseException:
+                savepoint.rollback()
+                raise
         ids = _append(session, village_id, drafts)
         savepoint.commit()
         by_key = {d.fields["idem_key"]: i for d, i in zip(drafts, ids, strict=True)}
@@ -540,7 +589,8 @@ def _resolve_replays(session, village_id, requests, results, only=None) -> list[
                 k: (i, h)
                 for k, i, h in session.execute(
                     select(JournalEntry.idem_key, JournalEntry.id, JournalEntry.request_hash).where(
-                        JournalEntry.village_id == village_id, JournalEntry.idem_key.in_(chunk)
+                        JournalEntry.village_id == village_id,
+                        _in(session, JournalEntry.idem_key, chunk),
                     )
                 )
             }
@@ -608,11 +658,19 @@ def _append(session: Session, village_id: int, drafts: list[_Draft]) -> list[int
         fields["hash"] = prev = entry_hash(prev, fields, d.postings)
         rows.append(fields)
     conn = session.connection()
-    ids = list(
+    # A plain executemany, then the ids by (village_id, seq): our seqs are ours alone (we hold
+    # the chain lock and the pair is UNIQUE). INSERT .. RETURNING in parameter order would make
+    # SQLite insert one row per statement.
+    conn.execute(insert(JournalEntry), rows)
+    by_seq = dict(
         conn.execute(
-            insert(JournalEntry).returning(JournalEntry.id, sort_by_parameter_order=True), rows
-        ).scalars()
+            select(JournalEntry.seq, JournalEntry.id).where(
+                JournalEntry.village_id == village_id,
+                JournalEntry.seq.between(rows[0]["seq"], seq),
+            )
+        ).all()
     )
+    ids = [by_seq[r["seq"]] for r in rows]
     conn.execute(
         insert(Posting),
         [
@@ -646,6 +704,8 @@ def _draft(
         "memo": memo or "",
         "actor_id": actor_id,
         "reverses_id": None,
+        "rule_id": None,
+        "claim_id": None,
         "idem_key": req.idem_key,
         "request_hash": req.request_hash,
         "created_at": now.astimezone(UTC),
@@ -712,7 +772,9 @@ def _debit(
 
 def _account_kinds(session: Session, account_ids) -> dict[int, AccountKind]:
     ids = sorted(set(account_ids))
-    rows = session.execute(select(Account.id, Account.kind).where(Account.id.in_(ids))).all()
+    rows = session.execute(
+        select(Account.id, Account.kind).where(_in(session, Account.id, ids))
+    ).all()
     return {i: AccountKind(k) for i, k in rows}
 
 
@@ -775,7 +837,7 @@ def _account_ids(session, village_id, keys) -> dict[str, int]:
     return dict(
         session.execute(
             select(Account.key, Account.id).where(
-                Account.village_id == village_id, Account.key.in_(keys)
+                Account.village_id == village_id, _in(session, Account.key, keys)
             )
         ).all()
     )
@@ -813,7 +875,7 @@ def _owed_accounts(session, subjects: list[Subject]) -> dict[Subject, tuple[int,
                 k: (i, b)
                 for k, i, b in session.execute(
                     select(Account.key, Account.id, Account.balance).where(
-                        Account.village_id == village_id, Account.key.in_(chunk)
+                        Account.village_id == village_id, _in(session, Account.key, chunk)
                     )
                 )
             }
@@ -839,15 +901,30 @@ def _system_account(session: Session, village_id: int, kind: AccountKind) -> int
     return _ensure_accounts(session, village_id, [{"key": key, "kind": kind.value}])[key]
 
 
+def _in(session: Session, column, values):
+    """`column IN values`; on PostgreSQL `column = ANY(:array)`, one parameter.
+
+    An IN list of n parameters is a new statement for each n, costly for psycopg to parse; and
+    once PostgreSQL caches a generic plan for it, it rebuilds the array for every row scanned
+    (measured: 180 ms instead of 2 ms for 500 keys against 10,000 entries with stale stats).
+    """
+    values = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        # TEXT[], not VARCHAR(n)[]: a generic plan would cast the array for every row scanned.
+        item = Text() if isinstance(column.type, String) else column.type
+        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(item)))
+    return column.in_(values)
+
+
 def _require_positive(points: int) -> None:
     if not isinstance(points, int) or isinstance(points, bool) or points <= 0:
         raise ValidationError("积分必须是正整数", errors={"points": ["必须是大于 0 的整数"]})
 
 
-def _canonical_value(v):
-    if isinstance(v, datetime):
-        return v.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return v
+@lru_cache(maxsize=256)
+def _utc_text(v: datetime) -> str:
+    """The canonical text of an aware datetime (cached: a batch's entries share one `now`)."""
+    return v.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _chunks(items: list, size: int):

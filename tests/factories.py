@@ -69,3 +69,55 @@ def make_scheme(session: Session, village: Village, code: str = "household", **k
     session.add(scheme)
     session.flush()
     return scheme
+
+
+def make_user(
+    session: Session,
+    village: Village,
+    role: str,
+    *,
+    group=None,
+    resident=None,
+    name: str | None = None,
+):
+    """Create a user holding `role` in the village; return its Actor (as the API would)."""
+    from points.access import load_actor
+    from points.models import RoleAssignment, User
+
+    user = User(
+        username=f"{role}{next(_n)}",
+        display_name=name or role,
+        resident_id=resident.id if resident else None,
+    )
+    if role != "resident":
+        user.roles.append(
+            RoleAssignment(role=role, village_id=village.id, group_id=group.id if group else None)
+        )
+    session.add(user)
+    session.flush()
+    return load_actor(session, user.id)
+
+
+def adopt_catalog(session: Session, scheme: Scheme, rules: list[dict], *, now, adopted_on=None):
+    """Adopt a catalog version for the scheme from rule dicts (rules.rule_from_dict form)."""
+    from datetime import date
+
+    from points import catalog
+    from points.rules import rule_from_dict
+
+    draft = catalog.create_draft(
+        session,
+        scheme=scheme,
+        rules=[rule_from_dict(r) for r in rules],
+        title="测试积分标准",
+        actor_id=None,
+        now=now,
+    )
+    return catalog.adopt(
+        session,
+        version=draft,
+        body="村民代表大会",
+        adopted_on=adopted_on or date(2026, 1, 1),
+        actor_id=None,
+        now=now,
+    )

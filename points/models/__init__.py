@@ -1,23 +1,58 @@
 """Tables, one module per aggregate; importing this package registers them all on Base.metadata."""
 
 from points.models.audit import ApiToken, AuditEvent, IdempotencyRecord
-from points.models.catalog import Scheme
+from points.models.catalog import CatalogRule, CatalogVersion, Scheme
+from points.models.claims import Claim, ClaimBatch, Evidence, Objection
+from points.models.cycles import CycleRun, Lease, Period
 from points.models.ledger import Account, ChainHead, JournalEntry, Posting
 from points.models.org import Group, Household, Resident, RoleAssignment, User, Village
+from points.models.redemption import (
+    Good,
+    HouseholdCard,
+    QrNonce,
+    Redemption,
+    RedemptionItem,
+    RedemptionPolicy,
+    RedemptionQuota,
+    ShopOrder,
+    ShopOrderItem,
+    StockMovement,
+    Store,
+)
 
 __all__ = [
     "ApiToken",
     "AuditEvent",
     "IdempotencyRecord",
     "Account",
+    "CatalogRule",
+    "Claim",
+    "ClaimBatch",
+    "Evidence",
+    "Objection",
+    "CatalogVersion",
     "ChainHead",
+    "CycleRun",
     "Group",
     "Household",
     "JournalEntry",
+    "Lease",
+    "Period",
     "Posting",
     "Resident",
     "RoleAssignment",
     "Scheme",
     "User",
     "Village",
+    "Good",
+    "HouseholdCard",
+    "QrNonce",
+    "Redemption",
+    "RedemptionItem",
+    "RedemptionPolicy",
+    "RedemptionQuota",
+    "ShopOrder",
+    "ShopOrderItem",
+    "StockMovement",
+    "Store",
 ]

@@ -110,6 +110,12 @@ class JournalEntry(Base):
     memo: Mapped[str] = mapped_column(Text, default="")
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("journal_entries.id"), unique=True)
+    # The catalog rule row (and claim) an award or deduction was posted under: old entries keep
+    # showing the rule version and values in force when they were earned.
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("catalog_rules.id"))
+    claim_id: Mapped[int | None] = mapped_column(
+        ForeignKey("claims.id", use_alter=True, name="fk_journal_entries_claim_id_claims")
+    )
     idem_key: Mapped[str] = mapped_column(String(200))
     request_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]

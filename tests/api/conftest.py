@@ -13,9 +13,81 @@ from points.models import RoleAssignment, User
 from points.models.org import Role
 from points.passwords import hash_password
 from tests.conftest import NOW
-from tests.factories import make_group, make_household, make_scheme, make_village
+from tests.factories import (
+    adopt_catalog,
+    make_group,
+    make_household,
+    make_scheme,
+    make_village,
+)
 
 PASSWORD = "correct-horse-9"
+# A small catalog adopted in both villages: one item posted without review, one reviewed.
+CLAIM_RULES = [
+    {
+        "code": "MEI-01",
+        "name": "庭院整洁",
+        "category": "德治",
+        "subcategory": "积美",
+        "sign": 1,
+        "points": 5,
+        "unit": "time",
+        "caps": {"month": 20},
+        "review": "never",
+        "recorder_roles": ["admin", "recorder"],
+        "subjects": ["household"],
+    },
+    {
+        "code": "SHAN-01",
+        "name": "见义勇为",
+        "category": "德治",
+        "subcategory": "积善",
+        "sign": 1,
+        "min_points": 5,
+        "max_points": 30,
+        "unit": "time",
+        "caps": {"year": 60},
+        "review": "always",
+        "evidence_required": True,
+        "recorder_roles": ["admin", "recorder", "resident"],
+        "subjects": ["household"],
+    },
+    {
+        "code": "FZ-51",
+        "name": "赌博",
+        "category": "法治",
+        "sign": -1,
+        "points": 10,
+        "unit": "time",
+        "caps": {"month": 20},
+        "review": "always",
+        "recorder_roles": ["admin", "recorder"],
+        "subjects": ["household"],
+    },
+    # Uncapped items for tests that make many claims.
+    {
+        "code": "ZZ-09",
+        "name": "参加村民会议",
+        "category": "自治",
+        "sign": 1,
+        "points": 1,
+        "unit": "time",
+        "review": "never",
+        "recorder_roles": ["admin", "recorder", "resident"],
+        "subjects": ["household"],
+    },
+    {
+        "code": "FZ-59",
+        "name": "违反村规民约",
+        "category": "法治",
+        "sign": -1,
+        "points": 2,
+        "unit": "time",
+        "review": "always",
+        "recorder_roles": ["admin", "recorder"],
+        "subjects": ["household"],
+    },
+]
 
 
 def make_app(db_url: str, **config):
@@ -72,6 +144,7 @@ def build_world(app) -> World:
         w.home1.members[2].phone = "13800002222"
         for v, home in ((w.a, w.home1), (w.b, w.home_b)):
             scheme = make_scheme(s, v)
+            adopt_catalog(s, scheme, CLAIM_RULES, now=NOW)
             make_scheme(
                 s,
                 v,

@@ -13,6 +13,8 @@ import pytest
 from openpyxl import Workbook
 
 from tests.api.conftest import auth, build_world, make_app
+from tests.api.claims_world import evidence_of, make_claim, open_objection
+from tests.api.shop_world import build_shop, live_card, pending_order, phone_code, redeemed
 
 ROLES = ("anon", "admin", "reviewer", "recorder", "clerk", "resident", "supervisor")
 STAFF = {"admin", "reviewer", "recorder", "clerk"}
@@ -100,11 +102,229 @@ MATRIX = {
 }
 
 
+def _with_world(fn):
+    """Mark a body factory that needs the world (and makes fresh codes in it)."""
+    fn.with_world = True
+    return fn
+
+
+def _soap(w, n=1):
+    return [{"good_id": w.shop.goods["肥皂"], "quantity": n}]
+
+
+# The points shop (积分超市). Ids in these URLs are made fresh for each call where a call
+# uses them up: an order to collect or cancel, a redemption to cancel, a card to revoke.
+SHOPKEEPERS = {"admin", "clerk"}
+MATRIX.update(
+    {
+        ("/api/v1/villages/<code>/stores", "GET"): (STAFF | {"resident"}, 200, None),
+        ("/api/v1/villages/<code>/stores", "POST"): (
+            {"admin"},
+            201,
+            lambda: {"name": f"定点商店{next(_n)}", "kind": "private"},
+        ),
+        ("/api/v1/villages/<code>/stores/<int:store_id>", "PATCH"): (
+            {"admin"},
+            200,
+            lambda: {"address": "村委会一楼"},
+        ),
+        ("/api/v1/villages/<code>/stores/<int:store_id>/goods", "GET"): (
+            STAFF | {"resident"},
+            200,
+            None,
+        ),
+        ("/api/v1/villages/<code>/stores/<int:store_id>/goods", "POST"): (
+            SHOPKEEPERS,
+            201,
+            lambda: {"name": f"毛巾{next(_n)}", "price": 15, "unit": "条"},
+        ),
+        ("/api/v1/villages/<code>/goods/<int:good_id>", "PATCH"): (
+            SHOPKEEPERS,
+            200,
+            lambda: {"low_stock_at": 3},
+        ),
+        ("/api/v1/villages/<code>/goods/<int:good_id>/stock", "GET"): (SHOPKEEPERS, 200, None),
+        ("/api/v1/villages/<code>/goods/<int:good_id>/stock", "POST"): (
+            SHOPKEEPERS,
+            201,
+            lambda: {"kind": "donation", "quantity": 5, "source": "乡贤"},
+        ),
+        ("/api/v1/villages/<code>/low-stock", "GET"): (SHOPKEEPERS, 200, None),
+        ("/api/v1/villages/<code>/redemption-window", "GET"): (STAFF | {"resident"}, 200, None),
+        ("/api/v1/villages/<code>/redemption-window", "PUT"): (
+            {"admin"},
+            200,
+            lambda: {"days": None},
+        ),
+        ("/api/v1/villages/<code>/my/qr-token", "GET"): ({"resident"}, 200, None),
+        ("/api/v1/villages/<code>/my/qr.png", "GET"): ({"resident"}, 200, None),
+        ("/api/v1/villages/<code>/my/qr.svg", "GET"): ({"resident"}, 200, None),
+        ("/api/v1/villages/<code>/stores/<int:store_id>/scan", "POST"): (
+            {"clerk"},
+            200,
+            _with_world(lambda w: {"code": phone_code(w.app, w.a.id, w.home1.id)}),
+        ),
+        ("/api/v1/villages/<code>/stores/<int:store_id>/redemptions", "POST"): (
+            {"clerk"},
+            201,
+            _with_world(
+                lambda w: {"checkout": phone_code(w.app, w.a.id, w.home1.id), "items": _soap(w)}
+            ),
+        ),
+        ("/api/v1/villages/<code>/redemptions", "GET"): (SHOPKEEPERS, 200, None),
+        ("/api/v1/villages/<code>/redemptions/<int:redemption_id>", "GET"): (
+            SHOPKEEPERS,
+            200,
+            None,
+        ),
+        ("/api/v1/villages/<code>/redemptions/<int:redemption_id>/cancel", "POST"): (
+            {"admin"},
+            200,
+            lambda: {"reason": "测试撤销"},
+        ),
+        ("/api/v1/villages/<code>/households/<int:household_id>/redemptions", "GET"): (
+            "household",
+            200,
+            None,
+        ),
+        ("/api/v1/villages/<code>/stores/<int:store_id>/counter-code.png", "GET"): (
+            SHOPKEEPERS,
+            200,
+            None,
+        ),
+        ("/api/v1/villages/<code>/stores/<int:store_id>/counter-code.svg", "GET"): (
+            SHOPKEEPERS,
+            200,
+            None,
+        ),
+        ("/api/v1/villages/<code>/stores/<int:store_id>/orders", "POST"): (
+            {"resident"},
+            201,
+            _with_world(lambda w: {"items": _soap(w)}),
+        ),
+        ("/api/v1/villages/<code>/orders", "GET"): (SHOPKEEPERS | {"resident"}, 200, None),
+        ("/api/v1/villages/<code>/orders/<int:order_id>/collect", "POST"): (
+            {"clerk"},
+            201,
+            lambda: {},
+        ),
+        ("/api/v1/villages/<code>/orders/<int:order_id>/cancel", "POST"): (
+            {"clerk", "resident"},
+            200,
+            None,
+        ),
+        ("/api/v1/villages/<code>/cards", "GET"): ({"admin"}, 200, None),
+        ("/api/v1/villages/<code>/cards", "POST"): (
+            {"admin"},
+            201,
+            _with_world(lambda w: {"household_ids": [w.home2.id], "reissue": True}),
+        ),
+        ("/api/v1/villages/<code>/cards/<int:card_id>/revoke", "POST"): (
+            {"admin"},
+            200,
+            lambda: {"reason": "遗失"},
+        ),
+        ("/api/v1/villages/<code>/cards/sheet.pdf", "GET"): ({"admin"}, 200, None),
+    }
+)
+
+
+# Claims: review, 公示, objections, posting, corrections. Claims are made fresh per call in the
+# state the route needs; household-level routes use a claim of the household in question.
+REVIEWERS = {"admin", "reviewer"}
+MATRIX.update(
+    {
+        ("/api/v1/villages/<code>/claims", "GET"): (STAFF | {"resident"}, 200, None),
+        ("/api/v1/villages/<code>/claims", "POST"): (
+            {"admin", "recorder"},
+            201,
+            _with_world(
+                lambda w: {
+                    "household_id": w.home1.id,
+                    "rule_code": "ZZ-09",
+                    "occurred_on": _today(),
+                }
+            ),
+        ),
+        ("/api/v1/villages/<code>/claims/batch", "POST"): (
+            {"admin", "recorder"},
+            201,
+            _with_world(
+                lambda w: {
+                    "title": "村民大会",
+                    "rule_code": "ZZ-09",
+                    "occurred_on": _today(),
+                    "subjects": [{"household_id": w.home1.id}],
+                }
+            ),
+        ),
+        ("/api/v1/villages/<code>/declarations", "POST"): ({"resident"}, 201, "DECLARE"),
+        ("/api/v1/villages/<code>/claims/<int:claim_id>", "GET"): ("household", 200, None),
+        ("/api/v1/villages/<code>/claims/<int:claim_id>/evidence/<int:evidence_id>", "GET"): (
+            "household",
+            200,
+            None,
+        ),
+        ("/api/v1/villages/<code>/claims/<int:claim_id>/approve", "POST"): (
+            REVIEWERS,
+            200,
+            lambda: {},
+        ),
+        ("/api/v1/villages/<code>/claims/<int:claim_id>/reject", "POST"): (
+            REVIEWERS,
+            200,
+            lambda: {"reason": "证据不足"},
+        ),
+        ("/api/v1/villages/<code>/claims/<int:claim_id>/objections", "POST"): (
+            STAFF | {"resident"},
+            201,
+            lambda: {"reason": "有疑问"},
+        ),
+        ("/api/v1/villages/<code>/objections/<int:objection_id>/resolve", "POST"): (
+            REVIEWERS,
+            200,
+            lambda: {"uphold": False, "note": "经核实属实"},
+        ),
+        ("/api/v1/villages/<code>/claims/<int:claim_id>/post", "POST"): ({"admin"}, 200, None),
+        ("/api/v1/villages/<code>/claims/<int:claim_id>/reverse", "POST"): (
+            {"admin"},
+            200,
+            lambda: {"reason": "核实有误"},
+        ),
+        ("/api/v1/villages/<code>/anomalies", "GET"): (REVIEWERS, 200, None),
+        ("/api/v1/public/<code>/notices", "GET"): ("public", 200, None),
+    }
+)
+CLAIM_STATE = {
+    "/approve": "pending_review",
+    "/reject": "pending_review",
+    "/objections": "in_notice",
+    "/post": "due",
+    "/reverse": "posted",
+}
+
+
+def _today():
+    from points.db import utcnow
+
+    return utcnow().date().isoformat()
+
+
+def _claim_for(rule, world, home):
+    if "<int:claim_id>" not in rule:
+        return None
+    for suffix, state in CLAIM_STATE.items():
+        if rule.endswith(suffix):
+            return make_claim(world.app, world, state)
+    return make_claim(world.app, world, "in_notice", home, evidence="evidence" in rule)
+
+
 @pytest.fixture(scope="module")
 def env(databases):
     url = databases.fresh()
     app = make_app(url)
     world = build_world(app)
+    build_shop(app, world, stock=500)
     yield app, world
     app.extensions["points.engine"].dispose()
     databases.drop(url)
@@ -125,22 +345,48 @@ def test_every_route_has_a_row(env):
 
 
 def _url(rule, world, *, village, home=None):
+    claim_id = _claim_for(rule, world, home or world.home1)
     home = home or (world.home1 if village is world.a else world.home_b)
     return (
         rule.replace("<code>", village.code)
         .replace("<int:household_id>", str(home.id))
         .replace("<int:resident_id>", str(world.members[home.id][-1]))
         .replace("<town>", village.town)
+        .replace("<int:store_id>", str(world.shop.store_id))
+        .replace("<int:good_id>", str(world.shop.goods["肥皂"]))
+        .replace("<int:order_id>", _fresh(rule, "<int:order_id>", pending_order, world))
+        .replace("<int:redemption_id>", _fresh(rule, "<int:redemption_id>", redeemed, world))
+        .replace("<int:card_id>", _fresh(rule, "<int:card_id>", _card, world))
+        .replace("<int:objection_id>", _fresh(rule, "<int:objection_id>", open_objection, world))
+        .replace("<int:claim_id>", str(claim_id))
+        .replace("<int:evidence_id>", str(evidence_of(world.app, claim_id) if claim_id else 0))
     )
+
+
+def _fresh(rule, placeholder, make, world):
+    """A new object's id for each call of a rule that uses it up (an order, a card...)."""
+    return str(make(world.app, world)) if placeholder in rule else placeholder
+
+
+def _card(app, world):
+    return live_card(app, world, world.home2)
 
 
 def _call(client, method, url, token, body, world, village):
     headers = auth(token) if token else {}
+    if body == "DECLARE":
+        return client.open(
+            url,
+            method=method,
+            headers=headers,
+            content_type="multipart/form-data",
+            data={"rule_code": "ZZ-09", "occurred_on": _today()},
+        )
     if body == "ROSTER":
         return client.open(
             url, method=method, headers=headers, data=_roster(), content_type="multipart/form-data"
         )
-    payload = body() if body else None
+    payload = body(world) if getattr(body, "with_world", False) else body() if body else None
     if payload and payload.get("group_id") == "GROUP":
         payload["group_id"] = world.group1.id if village is world.a else world.home_b.group_id
     return client.open(url, method=method, headers=headers, json=payload)
@@ -173,7 +419,9 @@ def test_own_village(env, rule, method, role):
     for home in homes:
         url = _url(rule, world, village=world.a, home=home)
         response = _call(client, method, url, token, body, world, world.a)
-        if role == "anon":
+        if allowed == "public":
+            expected = ok
+        elif role == "anon":
             expected = 401
         elif scoped:
             sees = (
@@ -193,8 +441,8 @@ def test_own_village(env, rule, method, role):
 def test_other_village_is_closed(env, rule, method, role):
     app, world = env
     allowed, ok, body = MATRIX[(rule, method)]
-    if "<code>" not in rule and "<town>" not in rule:
-        pytest.skip("not village-scoped")
+    if "<code>" not in rule and "<town>" not in rule or allowed == "public":
+        pytest.skip("not village-scoped, or public")
     token = _token(app, world, role, method)
     url = _url(rule, world, village=world.b)
     response = _call(app.test_client(), method, url, token, body, world, world.b)
