@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from dataclasses import dataclass, field
@@ -285,7 +286,7 @@ def _history(
                 claims.approve(session, claim=claim, actor=reviewer, now=day)
         claims.post_due(session, now=day)
         for home in rng.sample(homes, 3):
-            try:
+            with contextlib.suppress(InsufficientPointsError):
                 ledger.spend(
                     session,
                     scheme=household_scheme,
@@ -296,13 +297,11 @@ def _history(
                     now=day + timedelta(hours=1),
                     memo="积分超市兑换",
                 )
-            except InsufficientPointsError:
-                pass
     posted = claims.list_claims(
         session, village=village, actor=admin, status=ClaimStatus.POSTED, limit=1
     )
     if posted:
-        try:
+        with contextlib.suppress(ConflictError):
             claims.reverse_claim(
                 session,
                 claim=posted[0],
@@ -310,8 +309,6 @@ def _history(
                 reason="录入时选错农户，予以冲正",
                 now=now - timedelta(days=1),
             )
-        except ConflictError:
-            pass
     return session.execute(
         select(func.count())
         .select_from(ledger.JournalEntry)

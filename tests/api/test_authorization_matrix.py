@@ -12,8 +12,8 @@ import itertools
 import pytest
 from openpyxl import Workbook
 
-from tests.api.conftest import auth, build_world, make_app
 from tests.api.claims_world import evidence_of, make_claim, open_objection
+from tests.api.conftest import auth, build_world, make_app
 from tests.api.shop_world import build_shop, live_card, pending_order, phone_code, redeemed
 
 ROLES = ("anon", "admin", "reviewer", "recorder", "clerk", "resident", "supervisor")
