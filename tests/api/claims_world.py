@@ -75,3 +75,23 @@ def open_objection(app, world) -> int:
         claim = s.get(Claim, claim_id)
         resident = load_actor(s, world.users["resident"].id)
         return claims.object_to(s, claim=claim, actor=resident, reason="有疑问", now=utcnow()).id
+
+
+def make_draft(app, world) -> int:
+    """Create a new draft of village A's household catalog (a copy of the adopted one)."""
+    from points import catalog
+
+    with app.extensions["points.sessionmaker"]() as s, s.begin():
+        scheme = get_scheme(s, village=s.get(Village, world.a.id), code="household")
+        draft = catalog.latest_draft(s, scheme=scheme)
+        if draft is None:
+            draft = catalog.create_draft(
+                s,
+                scheme=scheme,
+                rules=None,
+                title="修订稿",
+                actor_id=None,
+                now=utcnow(),
+                based_on=catalog.adopted_version(s, scheme=scheme),
+            )
+        return draft.number

@@ -12,7 +12,7 @@ import itertools
 import pytest
 from openpyxl import Workbook
 
-from tests.api.claims_world import evidence_of, make_claim, open_objection
+from tests.api.claims_world import evidence_of, make_claim, make_draft, open_objection
 from tests.api.conftest import auth, build_world, make_app
 from tests.api.shop_world import build_shop, live_card, pending_order, phone_code, redeemed
 
@@ -295,6 +295,21 @@ MATRIX.update(
         ("/api/v1/public/<code>/notices", "GET"): ("public", 200, None),
     }
 )
+CATALOG = "/api/v1/villages/<code>/schemes/<scheme_code>/catalog"
+MATRIX.update(
+    {
+        (CATALOG, "GET"): (STAFF, 200, None),
+        (CATALOG, "POST"): ({"admin"}, 201, "CATALOG"),
+        (CATALOG + "/export", "GET"): (STAFF, 200, None),
+        (CATALOG + "/diff", "GET"): (STAFF, 200, None),
+        (CATALOG + "/<int:number>/adopt", "POST"): (
+            {"admin"},
+            200,
+            lambda: {"body": "村民代表大会", "adopted_on": _today()},
+        ),
+        (CATALOG + "/dryrun", "GET"): (REVIEWERS, 200, None),
+    }
+)
 CLAIM_STATE = {
     "/approve": "pending_review",
     "/reject": "pending_review",
@@ -359,6 +374,8 @@ def _url(rule, world, *, village, home=None):
         .replace("<int:card_id>", _fresh(rule, "<int:card_id>", _card, world))
         .replace("<int:objection_id>", _fresh(rule, "<int:objection_id>", open_objection, world))
         .replace("<int:claim_id>", str(claim_id))
+        .replace("<scheme_code>", "household")
+        .replace("<int:number>", _fresh(rule, "<int:number>", make_draft, world))
         .replace("<int:evidence_id>", str(evidence_of(world.app, claim_id) if claim_id else 0))
     )
 
@@ -374,6 +391,15 @@ def _card(app, world):
 
 def _call(client, method, url, token, body, world, village):
     headers = auth(token) if token else {}
+    if body == "CATALOG":
+        exported = client.get(url + "/export?format=json", headers=auth(world.tokens["admin"]))
+        return client.open(
+            url,
+            method=method,
+            headers=headers,
+            content_type="multipart/form-data",
+            data={"file": (io.BytesIO(exported.data), "catalog.json")},
+        )
     if body == "DECLARE":
         return client.open(
             url,
