@@ -3,6 +3,7 @@ the diff against the adopted version, adoption, and the dry run."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -173,17 +174,17 @@ class Export(ApiView):
         """Download a version (default: the draft, else the adopted one) as a file."""
         village, scheme = _scheme(code, scheme_code, *STAFF)
         version = _version(scheme, args.get("version"))
-        tmp = tempfile.NamedTemporaryFile(suffix=FORMATS[args["format"]], delete=False)
-        tmp.close()
-        write_catalog(tmp.name, catalog_file(version, village=village, scheme=scheme))
+        handle, name = tempfile.mkstemp(suffix=FORMATS[args["format"]])
+        os.close(handle)
+        write_catalog(name, catalog_file(version, village=village, scheme=scheme))
 
         @after_this_request
         def _cleanup(response):
-            Path(tmp.name).unlink(missing_ok=True)
+            Path(name).unlink(missing_ok=True)
             return response
 
-        name = f"{village.code}-{scheme.code}-v{version.number}{FORMATS[args['format']]}"
-        return send_file(tmp.name, as_attachment=True, download_name=name)
+        download = f"{village.code}-{scheme.code}-v{version.number}{FORMATS[args['format']]}"
+        return send_file(name, as_attachment=True, download_name=download)
 
 
 @blp.route("/villages/<code>/schemes/<scheme_code>/catalog/diff")
