@@ -96,6 +96,7 @@ MATRIX = {
     ),
     ("/api/v1/villages/<code>/roster", "POST"): ({"admin"}, 201, "ROSTER"),
     ("/api/v1/villages/<code>/audit", "GET"): ({"admin"}, 200, None),
+    ("/api/v1/villages/<code>/audit/export", "GET"): ({"admin"}, 200, None),
     ("/api/v1/villages/<code>/schemes", "GET"): (STAFF | {"resident", "supervisor"}, 200, None),
     ("/api/v1/villages/<code>/ledger/head", "GET"): (STAFF | {"resident", "supervisor"}, 200, None),
     ("/api/v1/towns/<town>/summary", "GET"): ({"supervisor"}, 200, None),

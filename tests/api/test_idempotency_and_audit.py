@@ -89,3 +89,17 @@ def test_every_write_is_audited_with_actor_and_address(app, client, world):
             )
             == 0
         )
+
+
+def test_admins_export_the_audit_log(client, world):
+    client.post(
+        f"/api/v1/villages/{world.a.code}/groups",
+        json={"name": "导出组"},
+        headers=auth(world.tokens["admin"]),
+    )
+    response = client.get(
+        f"/api/v1/villages/{world.a.code}/audit/export", headers=auth(world.tokens["admin"])
+    )
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    text = response.get_data(as_text=True)
+    assert text.startswith("\ufeff编号") and "新建小组 导出组" in text
