@@ -33,6 +33,10 @@ from api import cli_cycles  # noqa: E402
 
 cli_cycles.register(main)
 
+from api import cli_boards  # noqa: E402
+
+cli_boards.register(main)
+
 
 @main.command("migrate")
 @with_appcontext

@@ -20,6 +20,8 @@ from points.periods import LOCAL_TZ
 STATUS_TEXT = {"open": "进行中", "closed": "已结算", "due": "待结算"}
 POLICY_TEXT = {"reset": "期末清零", "carry": "结转", "expire_after_n": "逾期清零"}
 KIND_TEXT = {"month": "按月", "quarter": "按季度", "year": "按年"}
+RESULT_TEXT = {"done": "完成", "skipped": "已由其他进程完成", "failed": "失败"}
+SHOWN_KEYS = 5
 
 
 def register(main: click.Group) -> None:
@@ -39,6 +41,13 @@ def parse_now(value: str | None) -> datetime:
             "expected an ISO time, e.g. 2027-01-01T00:05:00+08:00", param_hint="--now"
         ) from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=LOCAL_TZ)
+
+
+def _by_job(items) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for item in items:
+        grouped.setdefault(item.job, []).append(item.key)
+    return grouped
 
 
 def _local(moment: datetime) -> str:
@@ -83,8 +92,9 @@ def cycle_status(village_code: str | None, now_text: str | None) -> None:
         click.echo(line)
     if todo:
         click.echo(f"  待办 (due now): {len(todo)} 项")
-        for item in todo:
-            click.echo(f"    {item.job} {item.key}")
+        for job, keys in _by_job(todo).items():
+            shown = " ".join(keys[:SHOWN_KEYS]) + (" …" if len(keys) > SHOWN_KEYS else "")
+            click.echo(f"    {job} ×{len(keys)}: {shown}")
     if runs:
         click.echo("  最近运行 (recent runs):")
         for run in runs:
@@ -113,14 +123,20 @@ def cycle_close(village_code: str | None, now_text: str | None, yes: bool) -> No
             village_id = pick_village(s, village_code).id
     report = reconcile_now(current_app._get_current_object(), now=now, village_id=village_id)
     click.echo(f"时间 {_local(now)}（北京时间）: {len(report.results)} 项到期")
+    counts: dict[tuple[str, str], int] = {}
     for r in report.results:
-        mark = {"done": "完成", "skipped": "已由其他进程完成", "failed": "失败"}[r.status]
-        extra = ""
-        if r.item.job == cycles.PERIOD_CLOSE and r.detail:
-            extra = f"：{r.detail['lots']} 个批次，清零 {r.detail['expired']} 分"
-        click.echo(f"  {mark} ({r.status}) {r.item.job} {r.item.key}{extra}")
-        if r.error:
-            click.echo(f"    {r.error}", err=True)
+        # Period work and failures line by line; routine items (posting claims) as counts.
+        if r.item.job.startswith("period_") or r.status == "failed":
+            extra = ""
+            if r.item.job == cycles.PERIOD_CLOSE and r.detail:
+                extra = f"：{r.detail['lots']} 个批次，清零 {r.detail['expired']} 分"
+            click.echo(f"  {RESULT_TEXT[r.status]} ({r.status}) {r.item.job} {r.item.key}{extra}")
+            if r.error:
+                click.echo(f"    {r.error}", err=True)
+        else:
+            counts[(r.item.job, r.status)] = counts.get((r.item.job, r.status), 0) + 1
+    for (job, status), n in counts.items():
+        click.echo(f"  {RESULT_TEXT[status]} ({status}) {job} ×{n}")
     if report.failed:
         sys.exit(1)
 

@@ -40,11 +40,12 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.before_request(_check_csrf)
     app.context_processor(_template_globals)
-    from api import pages_public, pages_resident, pages_staff
+    from api import pages_counter, pages_public, pages_resident, pages_staff
 
-    for module in (pages_public, pages_staff, pages_resident):
+    for module in (pages_public, pages_staff, pages_counter, pages_resident):
         app.register_blueprint(module.bp)
     app.register_blueprint(pages_staff.town_bp)
+    app.register_blueprint(pages_resident.counter_code_bp)
     app.jinja_env.filters["localtime"] = _localtime
 
 
@@ -141,7 +142,7 @@ def landing_for(actor: Actor) -> str:
     for role, endpoint in (
         (Role.ADMIN, "staff.dashboard"),
         (Role.REVIEWER, "staff.review"),
-        (Role.CLERK, "staff.counter"),
+        (Role.CLERK, "counter.home"),
         (Role.RECORDER, "staff.record"),
     ):
         if role in roles:

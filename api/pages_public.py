@@ -32,3 +32,39 @@ def rules(code):
             {"scheme": scheme, "version": version, "rules": list(version.rules) if version else []}
         )
     return render_template("public/rules.html", village=village, books=books)
+
+
+@bp.get("/<code>/boards")
+def boards_archive(code):
+    """Every board published so far, with withdrawn and corrected ones marked."""
+    from points import boards
+
+    village = org.get_village(db(), code)
+    items = boards.list_boards(db(), village=village)
+    return render_template("public/boards.html", village=village, items=items)
+
+
+@bp.get("/<code>/board/<month>")
+def board(code, month):
+    """A month's board as published, laid out to print on A4 or A3 in large type."""
+    from flask import abort, request
+
+    from points import boards
+
+    village = org.get_village(db(), code)
+    wanted = request.args.get("id", type=int)
+    shown = (
+        boards.get_public_board(db(), village=village, board_id=wanted)
+        if wanted
+        else boards.month_board(db(), village=village, month=month)
+    )
+    if shown is None or shown.month != month:
+        abort(404)
+    return render_template(
+        "public/board.html",
+        village=village,
+        board=shown,
+        view=boards.public_view(shown),
+        privacy=boards.privacy_label(shown.privacy_mode),
+        size="a3" if request.args.get("size") == "a3" else "a4",
+    )

@@ -304,14 +304,6 @@ def anomalies(code):
     return render_template("staff/anomalies.html", village=village, report=report)
 
 
-@bp.get("/counter")
-@signed_in
-def counter(code):
-    """The shop counter (the shop pages take over once the points shop is installed)."""
-    village = page_village(code, Role.ADMIN, Role.CLERK)
-    return render_template("staff/counter.html", village=village)
-
-
 @town_bp.get("/<town>")
 @signed_in
 def summary(town):

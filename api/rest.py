@@ -150,9 +150,25 @@ def init_app(app: Flask) -> None:
     )
     api.init_app(app)
 
-    from api import views_auth, views_catalog, views_claims, views_ledger, views_org, views_shop
+    from api import (
+        views_auth,
+        views_boards,
+        views_catalog,
+        views_claims,
+        views_ledger,
+        views_org,
+        views_shop,
+    )
 
-    for module in (views_auth, views_org, views_ledger, views_catalog, views_claims, views_shop):
+    for module in (
+        views_auth,
+        views_org,
+        views_ledger,
+        views_catalog,
+        views_claims,
+        views_shop,
+        views_boards,
+    ):
         api.register_blueprint(module.blp)
 
     @app.get(f"{PREFIX}/docs-assets/<path:filename>")

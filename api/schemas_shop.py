@@ -14,6 +14,18 @@ from points.redemption import household_view
 from points.shop import MAX_ID, MAX_PRICE, MAX_QUANTITY
 
 ID = v.Range(1, MAX_ID)
+
+
+class Str(f.String):
+    """Text without NUL: PostgreSQL cannot store it, so it is refused as invalid input."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ma.ValidationError("不能包含空字符")
+        return text
+
+
 QUANTITY = v.Range(1, 999)
 
 
@@ -33,15 +45,15 @@ class StoreSchema(ma.Schema):
 
 
 class StoreInSchema(In):
-    name = f.String(required=True, validate=v.Length(1, 100))
-    kind = f.String(load_default=StoreKind.VILLAGE, validate=v.OneOf([k.value for k in StoreKind]))
-    address = f.String(load_default="", validate=v.Length(0, 200))
+    name = Str(required=True, validate=v.Length(1, 100))
+    kind = Str(load_default=StoreKind.VILLAGE, validate=v.OneOf([k.value for k in StoreKind]))
+    address = Str(load_default="", validate=v.Length(0, 200))
 
 
 class StoreUpdateSchema(In):
-    name = f.String(validate=v.Length(1, 100))
-    kind = f.String(validate=v.OneOf([k.value for k in StoreKind]))
-    address = f.String(validate=v.Length(0, 200))
+    name = Str(validate=v.Length(1, 100))
+    kind = Str(validate=v.OneOf([k.value for k in StoreKind]))
+    address = Str(validate=v.Length(0, 200))
     active = f.Boolean()
 
 
@@ -59,9 +71,9 @@ class GoodSchema(ma.Schema):
 
 
 class GoodInSchema(In):
-    name = f.String(required=True, validate=v.Length(1, 100))
+    name = Str(required=True, validate=v.Length(1, 100))
     price = f.Integer(required=True, strict=True, validate=v.Range(1, MAX_PRICE))
-    unit = f.String(load_default="件", validate=v.Length(1, 16))
+    unit = Str(load_default="件", validate=v.Length(1, 16))
     limit_per_period = f.Integer(
         load_default=None, allow_none=True, strict=True, validate=v.Range(1, MAX_QUANTITY)
     )
@@ -69,9 +81,9 @@ class GoodInSchema(In):
 
 
 class GoodUpdateSchema(In):
-    name = f.String(validate=v.Length(1, 100))
+    name = Str(validate=v.Length(1, 100))
     price = f.Integer(strict=True, validate=v.Range(1, MAX_PRICE))
-    unit = f.String(validate=v.Length(1, 16))
+    unit = Str(validate=v.Length(1, 16))
     limit_per_period = f.Integer(allow_none=True, strict=True, validate=v.Range(1, MAX_QUANTITY))
     low_stock_at = f.Integer(strict=True, validate=v.Range(0, MAX_QUANTITY))
     active = f.Boolean()
@@ -82,7 +94,7 @@ class GoodsQuerySchema(In):
 
 
 class MovementInSchema(In):
-    kind = f.String(
+    kind = Str(
         required=True,
         validate=v.OneOf(
             [MovementKind.DONATION, MovementKind.PURCHASE, MovementKind.ADJUSTMENT],
@@ -90,8 +102,8 @@ class MovementInSchema(In):
         metadata={"description": "donation 捐赠 | purchase 采购 | adjustment 调整 (needs a note)"},
     )
     quantity = f.Integer(required=True, strict=True, validate=v.Range(-MAX_QUANTITY, MAX_QUANTITY))
-    source = f.String(load_default="", validate=v.Length(0, 100))
-    note = f.String(load_default="", validate=v.Length(0, 500))
+    source = Str(load_default="", validate=v.Length(0, 100))
+    note = Str(load_default="", validate=v.Length(0, 500))
 
 
 class MovementSchema(ma.Schema):
@@ -147,7 +159,7 @@ class BasketLineSchema(In):
 
 
 class ScanInSchema(In):
-    code = f.String(
+    code = Str(
         required=True,
         validate=v.Length(1, 1000),
         metadata={"description": "what the scanner typed: PTS1:…, PTSCHK:…, PTSCARD:… or a serial"},
@@ -216,14 +228,14 @@ class CheckoutSchema(PreviewSchema):
 
 
 class RedeemInSchema(In):
-    checkout = f.String(
+    checkout = Str(
         required=True,
         validate=v.Length(1, 1000),
         metadata={"description": "the `checkout` of the scan (PTS1:… or PTSCHK:…)"},
     )
     items = f.List(f.Nested(BasketLineSchema), required=True, validate=v.Length(1, 50))
     proxy = f.Boolean(load_default=False, metadata={"description": "clerk redeems for someone"})
-    proxy_note = f.String(load_default="", validate=v.Length(0, 200))
+    proxy_note = Str(load_default="", validate=v.Length(0, 200))
 
 
 class ReceiptItemSchema(ma.Schema):
@@ -262,7 +274,7 @@ class ReceiptSchema(ma.Schema):
 
 
 class CancelInSchema(In):
-    reason = f.String(required=True, validate=v.Length(1, 200))
+    reason = Str(required=True, validate=v.Length(1, 200))
 
 
 class RedemptionQuerySchema(In):
@@ -306,13 +318,13 @@ class OrderSchema(ma.Schema):
 
 
 class OrderQuerySchema(In):
-    state = f.String(validate=v.OneOf([s.value for s in OrderState]))
+    state = Str(validate=v.OneOf([s.value for s in OrderState]))
     store_id = f.Integer(validate=ID)
 
 
 class CollectInSchema(In):
     proxy = f.Boolean(load_default=False)
-    proxy_note = f.String(load_default="", validate=v.Length(0, 200))
+    proxy_note = Str(load_default="", validate=v.Length(0, 200))
 
 
 # --- cards -------------------------------------------------------------------------------------
@@ -345,7 +357,7 @@ class CardIssueResultSchema(ma.Schema):
 
 
 class CardRevokeInSchema(In):
-    reason = f.String(required=True, validate=v.Length(1, 200))
+    reason = Str(required=True, validate=v.Length(1, 200))
 
 
 class CardQuerySchema(In):

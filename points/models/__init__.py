@@ -1,6 +1,7 @@
 """Tables, one module per aggregate; importing this package registers them all on Base.metadata."""
 
 from points.models.audit import ApiToken, AuditEvent, IdempotencyRecord
+from points.models.boards import Board, BoardAppeal, BoardEntry
 from points.models.catalog import CatalogRule, CatalogVersion, Scheme
 from points.models.claims import Claim, ClaimBatch, Evidence, Objection
 from points.models.cycles import CycleRun, Lease, Period
@@ -24,6 +25,9 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "IdempotencyRecord",
+    "Board",
+    "BoardAppeal",
+    "BoardEntry",
     "Account",
     "CatalogRule",
     "Claim",

@@ -56,6 +56,8 @@ class Scheme(Base):
     redemption_threshold: Mapped[int] = mapped_column(default=0)
     notice_days: Mapped[int] = mapped_column(default=7)
     redeemable: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Period scores at which 1..5 stars begin (星级文明户 / 党员一至五星); None: the defaults.
+    star_thresholds: Mapped[list | None] = mapped_column(JSON)
 
 
 class CatalogStatus(StrEnum):

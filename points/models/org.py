@@ -35,6 +35,9 @@ class Village(Base):
     town: Mapped[str] = mapped_column(String(100))
     county: Mapped[str] = mapped_column(String(100))
     privacy_mode: Mapped[str] = mapped_column(String(16), default=PrivacyMode.MASKED)
+    # 红黑榜: how many monthly boards a black entry stays on, and the size of the red top list.
+    black_months: Mapped[int] = mapped_column(default=3, server_default="3")
+    board_top_n: Mapped[int] = mapped_column(default=10, server_default="10")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -12,6 +12,7 @@ import itertools
 import pytest
 from openpyxl import Workbook
 
+from tests.api.boards_world import board_ids, open_appeal
 from tests.api.claims_world import evidence_of, make_claim, make_draft, open_objection
 from tests.api.conftest import auth, build_world, make_app
 from tests.api.shop_world import build_shop, live_card, pending_order, phone_code, redeemed
@@ -311,6 +312,50 @@ MATRIX.update(
         (CATALOG + "/dryrun", "GET"): (REVIEWERS, 200, None),
     }
 )
+
+# 红黑榜: boards are made fresh per call in the state the route needs (a draft to edit or
+# approve, an approved one to publish, a published one to withdraw, appeal or download).
+MATRIX.update(
+    {
+        ("/api/v1/villages/<code>/boards", "GET"): (STAFF, 200, None),
+        ("/api/v1/villages/<code>/boards", "POST"): (
+            {"admin"},
+            201,
+            lambda: {"month": f"{1900 + next(_n) // 12}-{next(_n) % 12 + 1:02d}"},
+        ),
+        ("/api/v1/villages/<code>/boards/<int:board_id>", "GET"): (STAFF, 200, None),
+        ("/api/v1/villages/<code>/boards/<int:board_id>/nominations", "POST"): (
+            {"admin"},
+            201,
+            _with_world(lambda w: {"household_id": w.home2.id, "text": "热心公益"}),
+        ),
+        (
+            "/api/v1/villages/<code>/boards/<int:board_id>/entries/<int:entry_id>/remove",
+            "POST",
+        ): ({"admin"}, 200, lambda: {"reason": "本人不愿上榜"}),
+        ("/api/v1/villages/<code>/boards/<int:board_id>/approve", "POST"): ({"admin"}, 200, None),
+        ("/api/v1/villages/<code>/boards/<int:board_id>/publish", "POST"): ({"admin"}, 200, None),
+        ("/api/v1/villages/<code>/boards/<int:board_id>/withdraw", "POST"): (
+            {"admin"},
+            200,
+            lambda: {"reason": "名单有误"},
+        ),
+        (
+            "/api/v1/villages/<code>/boards/<int:board_id>/entries/<int:entry_id>/appeals",
+            "POST",
+        ): ({"resident"}, 201, lambda: {"reason": "不属实"}),
+        ("/api/v1/villages/<code>/board-appeals", "GET"): (REVIEWERS, 200, None),
+        ("/api/v1/villages/<code>/board-appeals/<int:appeal_id>/resolve", "POST"): (
+            REVIEWERS,
+            200,
+            lambda: {"uphold": False, "resolution": "经核实属实"},
+        ),
+        ("/api/v1/public/<code>/boards", "GET"): ("public", 200, None),
+        ("/api/v1/public/<code>/boards/<int:board_id>", "GET"): ("public", 200, None),
+        ("/api/v1/public/<code>/boards/<int:board_id>/poster.pdf", "GET"): ("public", 200, None),
+        ("/api/v1/public/<code>/boards/<int:board_id>/board.xlsx", "GET"): ("public", 200, None),
+    }
+)
 CLAIM_STATE = {
     "/approve": "pending_review",
     "/reject": "pending_review",
@@ -362,6 +407,7 @@ def test_every_route_has_a_row(env):
 
 def _url(rule, world, *, village, home=None):
     claim_id = _claim_for(rule, world, home or world.home1)
+    board_id, entry_id = board_ids(world.app, world, rule)
     home = home or (world.home1 if village is world.a else world.home_b)
     return (
         rule.replace("<code>", village.code)
@@ -375,6 +421,9 @@ def _url(rule, world, *, village, home=None):
         .replace("<int:card_id>", _fresh(rule, "<int:card_id>", _card, world))
         .replace("<int:objection_id>", _fresh(rule, "<int:objection_id>", open_objection, world))
         .replace("<int:claim_id>", str(claim_id))
+        .replace("<int:board_id>", board_id)
+        .replace("<int:entry_id>", entry_id)
+        .replace("<int:appeal_id>", _fresh(rule, "<int:appeal_id>", open_appeal, world))
         .replace("<scheme_code>", "household")
         .replace("<int:number>", _fresh(rule, "<int:number>", make_draft, world))
         .replace("<int:evidence_id>", str(evidence_of(world.app, claim_id) if claim_id else 0))

@@ -24,7 +24,7 @@ from points.periods import local_date, period_end_utc, period_key
 from points.verify import verify
 from tests.api.conftest import make_app
 from tests.factories import make_household, make_scheme, make_village
-from tests.points.test_cycles import award, bj
+from tests.points.test_cycles import award, bj, period_jobs_only  # noqa: F401 (autouse)
 
 
 def _quarter_end_after(moment):
@@ -83,6 +83,12 @@ def test_closing_the_demo_quarter_then_printing_its_statements(demo_app, tmp_pat
     status = points_cli(app, "cycle", "status")
     assert status.exit_code == 0, status.output
     assert f"{quarter}  进行中 (open)" in status.stdout and "户积分" in status.stdout
+    early = points_cli(app, "cycle", "statement", "--period", quarter, tmp_path / "early.pdf")
+    assert early.exit_code == 1 and "尚未结算" in early.stderr
+    wrong = points_cli(app, "cycle", "statement", "--period", quarter, tmp_path / "q.doc")
+    assert wrong.exit_code == 2 and ".pdf" in wrong.stderr
+    vague = points_cli(app, "cycle", "close", "--now", "new year's eve")
+    assert vague.exit_code == 2 and "ISO" in vague.stderr
 
     refused = points_cli(app, "cycle", "close", "--now", close_at.isoformat(), input="n\n")
     assert refused.exit_code == 1 and "未来" in refused.stdout  # the admin said no
@@ -95,7 +101,7 @@ def test_closing_the_demo_quarter_then_printing_its_statements(demo_app, tmp_pat
     # reset: every household's points earned in the closed quarters are what expired.
     assert _expired(app) == {hid: bal for hid, bal in before.items() if bal}
     again = points_cli(app, "cycle", "close", "--now", close_at.isoformat(), "--yes")
-    assert again.exit_code == 0 and "0 项到期" in again.stdout
+    assert again.exit_code == 0 and "period_close" not in again.stdout
 
     status = points_cli(app, "cycle", "status", "--village", "demo")
     assert f"{quarter}  已结算 (closed)" in status.stdout
@@ -132,22 +138,13 @@ def test_closing_the_demo_quarter_then_printing_its_statements(demo_app, tmp_pat
     assert made.exit_code == 0 and "1 户" in made.stdout
 
 
-def test_statement_needs_a_closed_period_and_a_known_format(demo_app, tmp_path):
-    current = period_key("quarter", local_date(utcnow()))
-    result = points_cli(demo_app, "cycle", "statement", "--period", current, tmp_path / "x.pdf")
-    assert result.exit_code == 1 and "尚未结算" in result.stderr
-    result = points_cli(demo_app, "cycle", "statement", "--period", current, tmp_path / "x.doc")
-    assert result.exit_code == 2 and ".pdf" in result.stderr
-    result = points_cli(demo_app, "cycle", "close", "--now", "new year's eve")
-    assert result.exit_code == 2 and "ISO" in result.stderr
-
-
-def _world(app):
+def _world(app, when=None):
+    """Village `cyc`: one household with 8 points earned at `when` (default 2026-11-02)."""
     with app.extensions["points.sessionmaker"]() as s, s.begin():
         village = make_village(s, "cyc")
         scheme = make_scheme(s, village, close_policy="reset")
         home = make_household(s, village)
-        award(s, scheme, home, 8, bj(2026, 11, 2, 9))
+        award(s, scheme, home, 8, when or bj(2026, 11, 2, 9))
         return village.id
 
 
@@ -178,7 +175,8 @@ def test_one_ticker_holds_the_lease_and_the_other_stands_by(db_url):
         assert lease.holder == second.holder and lease.expires_at > utcnow()
 
 
-def test_the_dedicated_scheduler_reconciles_at_start_and_stops_cleanly(demo_app, db_url):
+def test_the_dedicated_scheduler_reconciles_at_start_and_stops_cleanly(db_url):
+    _world(make_app(db_url), when=utcnow() - timedelta(days=100))  # last quarter: due at start
     env = dict(os.environ, POINTS_DATABASE_URL=db_url)
     proc = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "scheduler", "--interval", "3600"],
@@ -191,7 +189,7 @@ def test_the_dedicated_scheduler_reconciles_at_start_and_stops_cleanly(demo_app,
     try:
         deadline = time.monotonic() + 60
         with make_sessionmaker(engine)() as s:
-            while True:  # the demo's history began last quarter: its close is due at start
+            while True:
                 runs = s.execute(select(func.count()).select_from(CycleRun)).scalar_one()
                 s.rollback()
                 if runs:

@@ -66,6 +66,14 @@ def assert_verified(session):
     assert report.ok, report.breaches
 
 
+@pytest.fixture(autouse=True)
+def period_jobs_only(monkeypatch):
+    """Run only the period jobs: other modules' jobs (claims, boards) have tests of their own."""
+    cycles.registered_jobs()  # import JOB_MODULES now, so they cannot register later
+    only = {name: cycles._JOBS[name] for name in (cycles.PERIOD_CLOSE, cycles.PERIOD_OPEN)}
+    monkeypatch.setattr(cycles, "_JOBS", only)
+
+
 @pytest.fixture
 def village(session):
     return make_village(session)

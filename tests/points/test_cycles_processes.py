@@ -20,7 +20,7 @@ from points import cycles, ledger
 from points.models import Account, CycleRun, JournalEntry, Period, Posting
 from points.verify import verify
 from tests.factories import make_group, make_household, make_scheme, make_village
-from tests.points.test_cycles import bj
+from tests.points.test_cycles import bj, period_jobs_only  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOSE_AT = bj(2027, 1, 1, 0, 5)

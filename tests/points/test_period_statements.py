@@ -9,7 +9,7 @@ from points.errors import ConflictError, NotFoundError
 from points.period_statements import period_statements
 from points.verify import verify
 from tests.factories import make_group, make_household, make_scheme, make_village
-from tests.points.test_cycles import award, bj, spend
+from tests.points.test_cycles import award, bj, period_jobs_only, spend  # noqa: F401
 
 
 @pytest.fixture
