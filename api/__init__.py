@@ -35,6 +35,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if not app.config.get("MAX_CONTENT_LENGTH"):
         app.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024  # Flask defaults to unlimited
     app.before_request(_refuse_oversized)
+    app.before_request(_refuse_nul)
     db.init_app(app)
     auth.init_app(app)
     rest.init_app(app)
@@ -50,6 +51,23 @@ def _refuse_oversized():
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if limit and (request.content_length or 0) > limit:
         raise RequestEntityTooLarge()
+
+
+def _refuse_nul():
+    """Refuse text containing NUL characters: PostgreSQL cannot store them in text columns,
+    and no honest form or client sends them. Uploaded files are not text and are not checked."""
+    from flask import request
+    from werkzeug.exceptions import BadRequest
+
+    texts = list(request.args.values())
+    if request.is_json:
+        raw = request.get_data(cache=True)
+        if b"\x00" in raw or b"\\u0000" in raw:
+            raise BadRequest()
+    elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        texts += list(request.form.values())
+    if any("\x00" in t for t in texts):
+        raise BadRequest()
 
 
 def _instance_secret(instance: Path) -> str:
