@@ -315,3 +315,68 @@ def summary(town):
     month = request.args.get("month") or month_key(local_date(utcnow()))
     rows = statements.town_summary(db(), town=town, month=month)
     return render_template("staff/town.html", town=town, month=month, rows=rows)
+
+
+@bp.route("/boards", methods=["GET", "POST"])
+@signed_in
+def boards(code):
+    """红黑榜 for the admin: draft a month, remove entries with a reason, approve, publish."""
+    from points import boards as board_domain
+
+    village = page_village(code, Role.ADMIN)
+    actor = current_actor()
+    if request.method == "POST":
+        form = request.form
+        action = form.get("action")
+        try:
+            if action == "draft":
+                board = board_domain.draft_board(
+                    db(),
+                    village=village,
+                    month=form.get("month", ""),
+                    now=utcnow(),
+                    actor_id=actor.user_id,
+                )
+                page_audit(village, "board.draft", board, f"起草 {board.month} 红黑榜", "board")
+            else:
+                board = board_domain.get_board(
+                    db(), village=village, board_id=int(form.get("board_id", 0))
+                )
+                if action == "remove":
+                    board_domain.remove_entry(
+                        db(),
+                        board=board,
+                        actor=actor,
+                        entry_id=int(form.get("entry_id", 0)),
+                        reason=form.get("reason", ""),
+                    )
+                elif action == "approve":
+                    board_domain.approve_board(db(), board=board, actor=actor, now=utcnow())
+                elif action == "publish":
+                    board_domain.publish_board(db(), board=board, actor=actor, now=utcnow())
+                elif action == "withdraw":
+                    board_domain.withdraw_board(
+                        db(), board=board, actor=actor, reason=form.get("reason", ""), now=utcnow()
+                    )
+                else:
+                    raise PointsError("不支持的操作")
+                page_audit(
+                    village, f"board.{action}", board, f"{board.month} 红黑榜：{action}", "board"
+                )
+            flash(f"{board.month} 红黑榜已更新（{board.status}）", "ok")
+            return redirect(url_for("staff.boards", code=village.code, board=board.id))
+        except (PointsError, ValueError) as exc:
+            db().rollback()
+            flash(getattr(exc, "message", None) or "输入有误", "error")
+            return redirect(url_for("staff.boards", code=village.code))
+    items = board_domain.list_boards(db(), village=village, public=False)
+    chosen = request.args.get("board", type=int) or (items[0].id if items else None)
+    view = None
+    if chosen:
+        view = board_domain.staff_view(
+            db(), board_domain.get_board(db(), village=village, board_id=chosen)
+        )
+    last_month = board_domain.month_shift(month_key(local_date(utcnow())), -1)
+    return render_template(
+        "staff/boards.html", village=village, items=items, view=view, last_month=last_month
+    )

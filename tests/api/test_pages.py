@@ -108,3 +108,25 @@ def test_supervisor_sees_town_totals_only(app, world):
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert world.a.name in page and "不含任何个人信息" in page
     assert world.home1.number not in page
+
+
+def test_admin_drafts_approves_and_publishes_a_board_in_the_browser(app, world):
+    from points import ledger
+
+    client = app.test_client()
+    _login(client, username="u-admin", password=PASSWORD)
+    url = f"/v/{world.a.code}/boards"
+    page = client.get(url).get_data(as_text=True)
+    month = re.search(r'name="month" value="([^"]+)"', page).group(1)
+    for action in ("draft", "approve", "publish"):
+        form = {"csrf_token": _token(page), "action": action, "month": month}
+        board_id = re.search(r'name="board_id" value="(\d+)"', page)
+        if board_id:
+            form["board_id"] = board_id.group(1)
+        page = client.post(url, data=form, follow_redirects=True).get_data(as_text=True)
+        assert "已更新" in page, page
+    with app.extensions["points.sessionmaker"]() as s:
+        seq, head = ledger.chain_head(s, world.a.id)
+    assert f"{seq}:{head}" in page
+    public = app.test_client().get(f"/public/{world.a.code}/board/{month}")
+    assert public.status_code == 200 and str(seq) in public.get_data(as_text=True)
