@@ -16,16 +16,6 @@ from points.shop import MAX_ID, MAX_PRICE, MAX_QUANTITY
 ID = v.Range(1, MAX_ID)
 
 
-class Str(f.String):
-    """Text without NUL: PostgreSQL cannot store it, so it is refused as invalid input."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in text:
-            raise ma.ValidationError("不能包含空字符")
-        return text
-
-
 QUANTITY = v.Range(1, 999)
 
 
@@ -45,15 +35,15 @@ class StoreSchema(ma.Schema):
 
 
 class StoreInSchema(In):
-    name = Str(required=True, validate=v.Length(1, 100))
-    kind = Str(load_default=StoreKind.VILLAGE, validate=v.OneOf([k.value for k in StoreKind]))
-    address = Str(load_default="", validate=v.Length(0, 200))
+    name = f.String(required=True, validate=v.Length(1, 100))
+    kind = f.String(load_default=StoreKind.VILLAGE, validate=v.OneOf([k.value for k in StoreKind]))
+    address = f.String(load_default="", validate=v.Length(0, 200))
 
 
 class StoreUpdateSchema(In):
-    name = Str(validate=v.Length(1, 100))
-    kind = Str(validate=v.OneOf([k.value for k in StoreKind]))
-    address = Str(validate=v.Length(0, 200))
+    name = f.String(validate=v.Length(1, 100))
+    kind = f.String(validate=v.OneOf([k.value for k in StoreKind]))
+    address = f.String(validate=v.Length(0, 200))
     active = f.Boolean()
 
 
@@ -71,9 +61,9 @@ class GoodSchema(ma.Schema):
 
 
 class GoodInSchema(In):
-    name = Str(required=True, validate=v.Length(1, 100))
+    name = f.String(required=True, validate=v.Length(1, 100))
     price = f.Integer(required=True, strict=True, validate=v.Range(1, MAX_PRICE))
-    unit = Str(load_default="件", validate=v.Length(1, 16))
+    unit = f.String(load_default="件", validate=v.Length(1, 16))
     limit_per_period = f.Integer(
         load_default=None, allow_none=True, strict=True, validate=v.Range(1, MAX_QUANTITY)
     )
@@ -81,9 +71,9 @@ class GoodInSchema(In):
 
 
 class GoodUpdateSchema(In):
-    name = Str(validate=v.Length(1, 100))
+    name = f.String(validate=v.Length(1, 100))
     price = f.Integer(strict=True, validate=v.Range(1, MAX_PRICE))
-    unit = Str(validate=v.Length(1, 16))
+    unit = f.String(validate=v.Length(1, 16))
     limit_per_period = f.Integer(allow_none=True, strict=True, validate=v.Range(1, MAX_QUANTITY))
     low_stock_at = f.Integer(strict=True, validate=v.Range(0, MAX_QUANTITY))
     active = f.Boolean()
@@ -94,7 +84,7 @@ class GoodsQuerySchema(In):
 
 
 class MovementInSchema(In):
-    kind = Str(
+    kind = f.String(
         required=True,
         validate=v.OneOf(
             [MovementKind.DONATION, MovementKind.PURCHASE, MovementKind.ADJUSTMENT],
@@ -102,8 +92,8 @@ class MovementInSchema(In):
         metadata={"description": "donation 捐赠 | purchase 采购 | adjustment 调整 (needs a note)"},
     )
     quantity = f.Integer(required=True, strict=True, validate=v.Range(-MAX_QUANTITY, MAX_QUANTITY))
-    source = Str(load_default="", validate=v.Length(0, 100))
-    note = Str(load_default="", validate=v.Length(0, 500))
+    source = f.String(load_default="", validate=v.Length(0, 100))
+    note = f.String(load_default="", validate=v.Length(0, 500))
 
 
 class MovementSchema(ma.Schema):
@@ -159,7 +149,7 @@ class BasketLineSchema(In):
 
 
 class ScanInSchema(In):
-    code = Str(
+    code = f.String(
         required=True,
         validate=v.Length(1, 1000),
         metadata={"description": "what the scanner typed: PTS1:…, PTSCHK:…, PTSCARD:… or a serial"},
@@ -228,14 +218,14 @@ class CheckoutSchema(PreviewSchema):
 
 
 class RedeemInSchema(In):
-    checkout = Str(
+    checkout = f.String(
         required=True,
         validate=v.Length(1, 1000),
         metadata={"description": "the `checkout` of the scan (PTS1:… or PTSCHK:…)"},
     )
     items = f.List(f.Nested(BasketLineSchema), required=True, validate=v.Length(1, 50))
     proxy = f.Boolean(load_default=False, metadata={"description": "clerk redeems for someone"})
-    proxy_note = Str(load_default="", validate=v.Length(0, 200))
+    proxy_note = f.String(load_default="", validate=v.Length(0, 200))
 
 
 class ReceiptItemSchema(ma.Schema):
@@ -274,7 +264,7 @@ class ReceiptSchema(ma.Schema):
 
 
 class CancelInSchema(In):
-    reason = Str(required=True, validate=v.Length(1, 200))
+    reason = f.String(required=True, validate=v.Length(1, 200))
 
 
 class RedemptionQuerySchema(In):
@@ -318,13 +308,13 @@ class OrderSchema(ma.Schema):
 
 
 class OrderQuerySchema(In):
-    state = Str(validate=v.OneOf([s.value for s in OrderState]))
+    state = f.String(validate=v.OneOf([s.value for s in OrderState]))
     store_id = f.Integer(validate=ID)
 
 
 class CollectInSchema(In):
     proxy = f.Boolean(load_default=False)
-    proxy_note = Str(load_default="", validate=v.Length(0, 200))
+    proxy_note = f.String(load_default="", validate=v.Length(0, 200))
 
 
 # --- cards -------------------------------------------------------------------------------------
@@ -357,7 +347,7 @@ class CardIssueResultSchema(ma.Schema):
 
 
 class CardRevokeInSchema(In):
-    reason = Str(required=True, validate=v.Length(1, 200))
+    reason = f.String(required=True, validate=v.Length(1, 200))
 
 
 class CardQuerySchema(In):

@@ -302,3 +302,35 @@ def consume_nonce(
 def _same_village(village: Village, household: Household) -> None:
     if household.village_id != village.id:
         raise NotFoundError("找不到该农户")
+
+
+# --- the scheduler's job: purge spent and expired QR nonces, once a day per village ------------
+
+
+def _due_purge(session: Session, now: datetime):
+    from points.cycles import WorkItem
+    from points.periods import local_date
+
+    day = local_date(now).isoformat()
+    villages = session.execute(
+        select(QrNonce.village_id).where(QrNonce.expires_at < now - timedelta(days=1)).distinct()
+    ).scalars()
+    return [WorkItem("qr_nonce_purge", v, f"purge:{day}") for v in villages]
+
+
+def _run_purge(session: Session, item, now: datetime) -> dict:
+    removed = session.execute(
+        delete(QrNonce)
+        .where(QrNonce.village_id == item.village_id, QrNonce.expires_at < now - timedelta(days=1))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return {"removed": removed}
+
+
+def _register() -> None:
+    from points import cycles
+
+    cycles.register_job(cycles.Job("qr_nonce_purge", _due_purge, _run_purge, order=90))
+
+
+_register()

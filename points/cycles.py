@@ -62,7 +62,7 @@ from points.periods import (
 log = logging.getLogger(__name__)
 
 # Modules whose import registers their jobs; other modules add their name here.
-JOB_MODULES: tuple[str, ...] = ("points.boards",)
+JOB_MODULES: tuple[str, ...] = ("points.claims", "points.boards", "points.credentials")
 
 PERIOD_CLOSE = "period_close"
 PERIOD_OPEN = "period_open"

@@ -571,3 +571,25 @@ def test_the_demo_village_opens_its_shop_with_the_window_open_today(session, now
     window = redemption.get_window(session, scheme=scheme, now=now)
     assert window.open and window.opens_on == local_date(now)
     assert verify(session).ok
+
+
+def test_reconcile_purges_old_qr_codes_once_a_day(session, now):
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from points import credentials, cycles
+    from points.models import QrNonce
+    from tests.factories import make_household, make_village
+
+    village = make_village(session)
+    home = make_household(session, village)
+    credentials.issue_nonce(session, village=village, household=home, now=now, seconds=60)
+    fresh_now = now + timedelta(hours=2)
+    credentials.issue_nonce(session, village=village, household=home, now=fresh_now, seconds=60)
+    later = now + timedelta(days=1, hours=1)
+    report = cycles.reconcile(session, now=later)
+    assert session.scalar(select(func.count()).select_from(QrNonce)) == 1  # the newer one stays
+    again = cycles.reconcile(session, now=later)
+    assert report is not None and again is not None
+    assert session.scalar(select(func.count()).select_from(QrNonce)) == 1
