@@ -357,3 +357,25 @@ def audit_refusal(error: errors.PointsError) -> None:
         now=utcnow(),
     )
     session.commit()
+
+
+ERROR_TEXT = {
+    400: "请求格式不正确",
+    401: "未登录",
+    403: "无权限",
+    404: "找不到",
+    409: "与现有数据冲突",
+    413: "内容过大",
+    422: "输入有误",
+}
+
+
+def documented_errors(blp, *codes):
+    """Document the envelope responses a view can give (default: 401, 403, 404)."""
+
+    def wrap(fn):
+        for code in codes or (401, 403, 404):
+            fn = blp.alt_response(code, description=ERROR_TEXT.get(code, "错误"))(fn)
+        return fn
+
+    return wrap

@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from api.auth import current_actor
 from api.boards_out import board_xlsx, poster_pdf
 from api.db import db
-from api.rest import ApiView, audit, village_for
+from api.rest import ApiView, audit, documented_errors, village_for
 from api.schemas_boards import (
     AppealInSchema,
     AppealQuerySchema,
@@ -36,12 +36,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _doc(*codes):
-    def wrap(fn):
-        for code in codes or (401, 403, 404):
-            fn = blp.alt_response(code, description="错误")(fn)
-        return fn
-
-    return wrap
+    return documented_errors(blp, *codes)
 
 
 def _board(code, board_id, *roles):

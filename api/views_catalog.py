@@ -16,7 +16,7 @@ from marshmallow import validate as v
 from api.auth import current_actor
 from api.catalog_io import catalog_file, read_catalog, write_catalog
 from api.db import db
-from api.rest import ApiView, audit, village_for
+from api.rest import ApiView, audit, documented_errors, village_for
 from api.schemas import In, RosterUploadSchema
 from points import catalog, statements
 from points.db import utcnow
@@ -86,12 +86,7 @@ class DryRunSchema(ma.Schema):
 
 
 def _doc(*codes):
-    def wrap(fn):
-        for code in codes or (401, 403, 404):
-            fn = blp.alt_response(code, description="错误")(fn)
-        return fn
-
-    return wrap
+    return documented_errors(blp, *codes)
 
 
 def _scheme(code, scheme_code, *roles):

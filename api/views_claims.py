@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from api.auth import current_actor
 from api.db import db
 from api.evidence import photo_path, store_photo
-from api.rest import ApiView, audit, village_for
+from api.rest import ApiView, audit, documented_errors, village_for
 from api.schemas_claims import (
     AnomalySchema,
     BatchInSchema,
@@ -45,12 +45,7 @@ MAX_PHOTOS = 3
 
 
 def _doc(*codes):
-    def wrap(fn):
-        for code in codes or (401, 403, 404):
-            fn = blp.alt_response(code, description="错误")(fn)
-        return fn
-
-    return wrap
+    return documented_errors(blp, *codes)
 
 
 def _claim(code, claim_id, *roles):

@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 
 from api.auth import current_actor
 from api.db import db
-from api.rest import ApiView, village_for
+from api.rest import ApiView, documented_errors, village_for
 from api.schemas import (
     BalanceSchema,
     HeadSchema,
@@ -28,12 +28,7 @@ STAFF = (Role.ADMIN, Role.REVIEWER, Role.RECORDER, Role.CLERK)
 
 
 def _doc(*codes):
-    def wrap(fn):
-        for code in codes or (401, 403, 404):
-            fn = blp.alt_response(code, description="错误")(fn)
-        return fn
-
-    return wrap
+    return documented_errors(blp, *codes)
 
 
 def _household(code, household_id):

@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 
 from api.auth import current_actor
 from api.db import db
-from api.rest import ApiView, audit, village_for
+from api.rest import ApiView, audit, documented_errors, village_for
 from api.schemas import (
     AuditEventSchema,
     AuditQuerySchema,
@@ -36,18 +36,10 @@ blp = Blueprint("org", __name__, url_prefix="/api/v1", description="村庄、农
 
 STAFF = (Role.ADMIN, Role.REVIEWER, Role.RECORDER, Role.CLERK)
 ANY = (*STAFF, Role.RESIDENT, Role.SUPERVISOR)
-ERRORS = {401: "未登录", 403: "无权限", 404: "找不到"}
 
 
 def _errors(*codes):
-    """Document the envelope responses a view can give."""
-
-    def wrap(fn):
-        for code in codes or (401, 403, 404):
-            fn = blp.alt_response(code, description=ERRORS.get(code, "错误"))(fn)
-        return fn
-
-    return wrap
+    return documented_errors(blp, *codes)
 
 
 @blp.route("/villages")

@@ -17,7 +17,7 @@ from api import qr
 from api.auth import current_actor
 from api.cards_pdf import sheet_for
 from api.db import db
-from api.rest import ApiView, audit, village_for
+from api.rest import ApiView, audit, documented_errors, village_for
 from api.schemas_shop import (
     CancelInSchema,
     CardIssueInSchema,
@@ -58,18 +58,10 @@ blp = Blueprint("shop", __name__, url_prefix="/api/v1", description="积分超�
 
 STAFF = (Role.ADMIN, Role.REVIEWER, Role.RECORDER, Role.CLERK)
 SHOPKEEPERS = (Role.ADMIN, Role.CLERK)
-ERRORS = {401: "未登录", 403: "无权限", 404: "找不到", 409: "与现状冲突", 422: "输入有误"}
 
 
 def _errors(*codes):
-    """Document the envelope responses a view can give."""
-
-    def wrap(fn):
-        for code in codes or (401, 403, 404):
-            fn = blp.alt_response(code, description=ERRORS.get(code, "错误"))(fn)
-        return fn
-
-    return wrap
+    return documented_errors(blp, *codes)
 
 
 def _settings() -> qr.TokenSettings:
