@@ -28,6 +28,7 @@ from points.errors import (
     DuplicateRequestError,
     InsufficientPointsError,
     NotFoundError,
+    PeriodClosedError,
     ValidationError,
 )
 from points.models import Account, ChainHead, JournalEntry, Posting, Scheme
@@ -859,7 +860,17 @@ def _ensure_lots(session, scheme: Scheme, subjects: list[Subject], pkey: str) ->
         for s in subjects
     }
     ids = _ensure_accounts(session, scheme.village_id, list(rows.values()))
-    return {s: ids[r["key"]] for s, r in rows.items()}
+    lots = {s: ids[r["key"]] for s, r in rows.items()}
+    # A closed lot is ignored by spending, balances and closes: points credited to it would be
+    # stuck. Only a clock set past a period's close can get here; refuse rather than lose them.
+    closed = session.execute(
+        select(func.count())
+        .select_from(Account)
+        .where(_in(session, Account.id, list(lots.values())), Account.closed_at.is_not(None))
+    ).scalar_one()
+    if closed:
+        raise PeriodClosedError(f"{pkey} 期已结算关闭，不能再记入该期积分", period=pkey)
+    return lots
 
 
 def _owed_accounts(session, subjects: list[Subject]) -> dict[Subject, tuple[int, int]]:

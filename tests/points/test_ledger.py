@@ -226,3 +226,16 @@ def test_villages_have_separate_chains(session, now):
     assert ledger.chain_head(session, a.id)[0] == 1 and ledger.chain_head(session, b.id)[0] == 1
     report = verify(session)
     assert report.ok and set(report.heads) == {a.code, b.code}
+
+
+def test_a_closed_period_takes_no_more_points(session, shop, now):
+    from points.errors import PeriodClosedError
+
+    _, scheme, home = shop
+    _award(session, scheme, home, 10, "a", now)
+    lot = session.scalar(select(Account).where(Account.period_key == "2026-Q4"))
+    ledger.expire_lot(session, account_id=lot.id, now=now)
+    with pytest.raises(PeriodClosedError) as err:
+        _award(session, scheme, home, 5, "b", now)
+    assert err.value.code == "period_closed" and "2026-Q4" in err.value.message
+    assert _balance(session, scheme, home).available == 0 and verify(session).ok
