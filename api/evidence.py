@@ -59,3 +59,24 @@ def photo_path(village_id: int, stored_name: str) -> Path:
     if not stored_name or "/" in stored_name or ".." in stored_name:
         raise ValidationError("文件名不正确")
     return evidence_dir(village_id) / stored_name
+
+
+def attach_photos(session, claim, uploads) -> int:
+    """Store each uploaded photo and attach it to the claim; return how many were attached."""
+    from points.db import utcnow
+    from points.models.claims import Evidence
+
+    for upload in uploads:
+        name, content_type, size = store_photo(claim.village_id, upload.read())
+        session.add(
+            Evidence(
+                village_id=claim.village_id,
+                claim_id=claim.id,
+                stored_name=name,
+                content_type=content_type,
+                size=size,
+                created_at=utcnow(),
+            )
+        )
+    session.flush()
+    return len(uploads)

@@ -9,7 +9,6 @@ from functools import wraps
 from flask import (
     Blueprint,
     Flask,
-    abort,
     flash,
     g,
     jsonify,
@@ -261,7 +260,3 @@ def health():
     """Report that the app runs and its database answers."""
     db().execute(text("SELECT 1"))
     return jsonify(status="ok", database="ok")
-
-
-def not_found():
-    abort(404)

@@ -11,12 +11,12 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from api import qr
 from api.auth import current_actor
 from api.db import db
-from api.evidence import store_photo
+from api.evidence import attach_photos
 from api.pages import page_audit, page_village, signed_in
 from points import catalog, claims, notices, orders, org, redemption, shop, statements
 from points.db import utcnow
 from points.errors import PointsError
-from points.models.claims import Channel, Evidence
+from points.models.claims import Channel
 from points.models.org import Role
 from points.periods import local_date
 from points.redemption import METHOD_NAMES, BasketLine
@@ -86,18 +86,7 @@ def declare(code):
                     has_evidence=bool(photos),
                 ),
             )
-            for upload in photos:
-                name, ctype, size = store_photo(village.id, upload.read())
-                db().add(
-                    Evidence(
-                        village_id=village.id,
-                        claim_id=claim.id,
-                        stored_name=name,
-                        content_type=ctype,
-                        size=size,
-                        created_at=utcnow(),
-                    )
-                )
+            attach_photos(db(), claim, photos)
             page_audit(
                 village, "claim.declare", claim, f"村民申报，附照片 {len(photos)} 张", "claim"
             )

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from api.auth import current_actor
 from api.db import db
-from api.evidence import store_photo
+from api.evidence import attach_photos
 from api.pages import page_audit, page_village, signed_in
 from points import audit as audit_log
 from points import catalog, claims, org, statements
@@ -19,7 +19,7 @@ from points.anomalies import anomaly_report
 from points.db import utcnow
 from points.errors import PointsError
 from points.models import CatalogRule, Claim, Household, JournalEntry, Objection
-from points.models.claims import ClaimStatus, Evidence, ObjectionStatus
+from points.models.claims import ClaimStatus, ObjectionStatus
 from points.models.org import Role
 from points.periods import local_date, month_key
 
@@ -182,18 +182,7 @@ def _record_post(village, scheme, actor):
                     has_evidence=bool(photos),
                 ),
             )
-            for upload in photos[:3]:
-                name, ctype, size = store_photo(village.id, upload.read())
-                db().add(
-                    Evidence(
-                        village_id=village.id,
-                        claim_id=claim.id,
-                        stored_name=name,
-                        content_type=ctype,
-                        size=size,
-                        created_at=utcnow(),
-                    )
-                )
+            attach_photos(db(), claim, photos[:3])
             page_audit(village, "claim.record", claim, f"登记 {claim.points:+d} 分", "claim")
             state = "待审核" if claim.status == ClaimStatus.PENDING_REVIEW else "已进入公示"
             flash(

@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 
 from api.auth import current_actor
 from api.db import db
-from api.evidence import photo_path, store_photo
+from api.evidence import attach_photos, photo_path
 from api.rest import ApiView, audit, documented_errors, village_for
 from api.schemas_claims import (
     AnomalySchema,
@@ -32,7 +32,7 @@ from points import claims, notices, org, statements
 from points.anomalies import anomaly_report
 from points.db import utcnow
 from points.errors import NotFoundError, ValidationError
-from points.models.claims import Channel, Evidence, Objection
+from points.models.claims import Channel, Objection
 from points.models.org import Role
 from points.periods import local_date, month_key
 
@@ -137,18 +137,7 @@ class Declarations(ApiView):
                 household_id=actor.household_id, has_evidence=bool(photos), **form
             ),
         )
-        for upload in photos:
-            name, ctype, size = store_photo(village.id, upload.read())
-            db().add(
-                Evidence(
-                    village_id=village.id,
-                    claim_id=claim.id,
-                    stored_name=name,
-                    content_type=ctype,
-                    size=size,
-                    created_at=utcnow(),
-                )
-            )
+        attach_photos(db(), claim, photos)
         db().flush()
         db().refresh(claim)
         audit(
