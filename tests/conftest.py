@@ -1,5 +1,9 @@
 """Fixtures: every test gets its own freshly migrated database (SQLite, or PostgreSQL when
-POINTS_TEST_DATABASE_URL is set), copied from a template that was built by `alembic upgrade`."""
+POINTS_TEST_DATABASE_URL is set), copied from a template that was built by `alembic upgrade`.
+
+Also: no test can hang (child processes are bounded by POINTS_TEST_TIMEOUT, see
+tests/processes.py, and pytest-timeout stops any test after a multiple of it), and Hypothesis
+never fails a correct build for being slow."""
 
 from __future__ import annotations
 
@@ -9,11 +13,13 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import make_url, text
 
 import points.passwords
 from api.migrate import upgrade
 from points.db import make_engine, make_sessionmaker
+from tests import processes
 
 # Cheap scrypt in tests (the cost is stored in each hash, so checking still works): sign-in
 # happens hundreds of times per run and the production cost is ~50 ms a hash.
@@ -22,6 +28,39 @@ points.passwords._N = 2**10
 PG_URL = os.environ.get("POINTS_TEST_DATABASE_URL")
 # A fixed, ordinary moment: Wednesday 2026-11-25 13:00 in Beijing.
 NOW = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
+
+# Hypothesis: as many examples as each test asks for, but no deadline and no health check that
+# measures speed, so a loaded or slow machine never fails a correct build.
+settings.register_profile(
+    "points",
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "points"))
+
+# The last resort against a hang that no bounded wait catches: pytest-timeout stops any test
+# after this long (a test may start several children, each bounded by TIMEOUT on its own).
+TEST_CEILING = 5 * processes.TIMEOUT
+
+
+def pytest_collection_modifyitems(config, items):
+    """Give every test the ceiling, unless --timeout (or a test's own marker) says otherwise."""
+    if not config.pluginmanager.hasplugin("timeout") or config.getoption("timeout") is not None:
+        return
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(TEST_CEILING))
+
+
+@pytest.fixture(autouse=True)
+def _no_child_outlives_its_test():
+    """Kill any child process a test started and left running (it failed, or forgot)."""
+    yield
+    processes.kill_all()
 
 
 class _Databases:

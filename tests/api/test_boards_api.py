@@ -2,7 +2,6 @@
 
 import io
 import shutil
-import subprocess
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,14 +13,13 @@ from points.models import Village
 from points.periods import local_date, month_key
 from tests.api.conftest import auth
 from tests.api.test_cli import _points
+from tests.processes import run
 
 
 def _pdf_text(data: bytes) -> str:
     if shutil.which("pdftotext") is None:
         pytest.skip("pdftotext (poppler-utils) is not installed")
-    out = subprocess.run(
-        ["pdftotext", "-layout", "-", "-"], input=data, capture_output=True, check=True
-    )
+    out = run(["pdftotext", "-layout", "-", "-"], input=data, text=False, check=True)
     return out.stdout.decode()
 
 

@@ -3,10 +3,6 @@ it decodes to a live card of the village (rendered with PDFium, decoded with zxi
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pypdfium2 as pdfium
 import zxingcpp
 from sqlalchemy import select
@@ -17,6 +13,7 @@ from points.db import make_engine, make_sessionmaker
 from points.models import HouseholdCard, Resident
 from tests.api.conftest import auth, make_app
 from tests.factories import make_group, make_household, make_scheme, make_village
+from tests.processes import points as _points
 
 CARD = "PTSCARD:"
 
@@ -33,17 +30,6 @@ def read_sheet(pdf: bytes) -> tuple[list[str], str, int]:
         return codes, "\n".join(text), len(doc)
     finally:
         doc.close()
-
-
-def _points(db_url, *args):
-    env = dict(os.environ, POINTS_DATABASE_URL=db_url)
-    return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def _village_with_households(db_url, n=12):

@@ -2,23 +2,14 @@
 
 import os
 import socket
-import subprocess
 import sys
 import time
 import urllib.request
 
 import pytest
 
-
-def _points(db_url, *args, timeout=120):
-    env = dict(os.environ, POINTS_DATABASE_URL=db_url)
-    return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from tests.processes import Child
+from tests.processes import points as _points
 
 
 def test_demo_then_verify_passes_and_prints_the_head(db_url):
@@ -57,30 +48,45 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+            return r.status == 200 and b'"ok"' in r.read()
+    except OSError:
+        return False
+
+
+def _serve(db_url, port, command=(sys.executable, "-m", "api.cli"), timeout=None) -> Child:
+    """Start `points serve --demo` and wait until it answers; the test fails (never hangs) with
+    the server's output if it exits or is not up within the timeout."""
+    env = dict(os.environ, POINTS_DATABASE_URL=db_url)
+    server = Child([*command, "serve", "--demo", "--port", str(port)], env=env, merge_stderr=True)
+    server.wait_until(lambda: _healthy(port), "answering /healthz", timeout=timeout)
+    return server
+
+
 def test_serve_with_demo_answers_health_and_home(db_url):
     port = _free_port()
-    env = dict(os.environ, POINTS_DATABASE_URL=db_url)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--demo", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                    assert r.status == 200 and b'"ok"' in r.read()
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"server did not start: {proc.stdout.read()}")
-                time.sleep(0.3)
+    with _serve(db_url, port) as server:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
             page = r.read().decode()
         assert "示范村" in page and "60 户" in page
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        server.proc.terminate()
+        server.finish()
+
+
+def test_a_start_up_slower_than_the_timeout_fails_with_the_output_and_does_not_hang(db_url):
+    # The real command, made to print and then sleep for an hour before it starts serving.
+    slow = (
+        sys.executable,
+        "-c",
+        "import time; print('starting slowly', flush=True); time.sleep(3600); "
+        "from api.cli import main; main()",
+    )
+    started = time.monotonic()
+    with pytest.raises(pytest.fail.Exception) as failed:
+        _serve(db_url, _free_port(), command=slow, timeout=2)
+    assert time.monotonic() - started < 60
+    message = str(failed.value)
+    assert "not answering /healthz within 2 s (POINTS_TEST_TIMEOUT)" in message
+    assert "starting slowly" in message and "exit code: killed" in message

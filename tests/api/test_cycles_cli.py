@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import sys
-import time
 from datetime import timedelta
 
 import pytest
@@ -25,6 +23,7 @@ from points.verify import verify
 from tests.api.conftest import make_app
 from tests.factories import make_household, make_scheme, make_village
 from tests.points.test_cycles import award, bj, period_jobs_only  # noqa: F401 (autouse)
+from tests.processes import Child, run
 
 
 def _quarter_end_after(moment):
@@ -125,9 +124,7 @@ def test_closing_the_demo_quarter_then_printing_its_statements(demo_app, tmp_pat
     assert all(row[closing] == 0 for row in rows if row[expired])  # reset, on time: nothing left
     assert pdf.read_bytes().startswith(b"%PDF")
     if shutil.which("pdftotext"):
-        text = subprocess.run(
-            ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
-        ).stdout
+        text = run(["pdftotext", str(pdf), "-"], check=True).stdout
         assert text.count(head) == 60  # one page per household, each with the head
     assert points_cli(app, "verify", "--head", head).exit_code == 0
 
@@ -178,33 +175,27 @@ def test_one_ticker_holds_the_lease_and_the_other_stands_by(db_url):
 def test_the_dedicated_scheduler_reconciles_at_start_and_stops_cleanly(db_url):
     _world(make_app(db_url), when=utcnow() - timedelta(days=100))  # last quarter: due at start
     env = dict(os.environ, POINTS_DATABASE_URL=db_url)
-    proc = subprocess.Popen(
+    engine = make_engine(db_url)
+    scheduler = Child(
         [sys.executable, "-m", "api.cli", "scheduler", "--interval", "3600"],
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        merge_stderr=True,
     )
-    engine = make_engine(db_url)
     try:
-        deadline = time.monotonic() + 60
         with make_sessionmaker(engine)() as s:
-            while True:
+
+            def reconciled() -> bool:
                 runs = s.execute(select(func.count()).select_from(CycleRun)).scalar_one()
                 s.rollback()
-                if runs:
-                    break
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the scheduler did not reconcile: {proc.stdout.read()}")
-                time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=30)
-        assert proc.returncode == 0, output
-        assert "done period_close household:" in output
+                return runs > 0
+
+            scheduler.wait_until(reconciled, "reconciled")
+        scheduler.proc.send_signal(signal.SIGTERM)
+        assert scheduler.finish() == 0, scheduler.stdout
+        assert "done period_close household:" in scheduler.stdout
         with make_sessionmaker(engine)() as s:
             assert s.get(Lease, LEASE_NAME) is None  # released on the way out
             assert verify(s).ok
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        scheduler.kill()
         engine.dispose()

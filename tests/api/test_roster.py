@@ -1,9 +1,6 @@
 """Roster (花名册) import: a 1,000-household sheet in one command; a bad sheet imports nothing."""
 
 import io
-import os
-import subprocess
-import sys
 
 import pytest
 from openpyxl import Workbook
@@ -11,6 +8,7 @@ from sqlalchemy import func, select
 
 from points.models import Household, JournalEntry, Resident
 from tests.api.conftest import auth
+from tests.processes import points as _points
 
 HEADER = [
     "户号*",
@@ -60,16 +58,6 @@ def _big_roster(households=1000):
                 ]
             )
     return rows
-
-
-def _points(db_url, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, POINTS_DATABASE_URL=db_url),
-        timeout=300,
-    )
 
 
 @pytest.mark.slow

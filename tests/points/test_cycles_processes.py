@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from points.models import Account, CycleRun, JournalEntry, Period, Posting
 from points.verify import verify
 from tests.factories import make_group, make_household, make_scheme, make_village
 from tests.points.test_cycles import bj, period_jobs_only  # noqa: F401
+from tests.processes import TIMEOUT, Child
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOSE_AT = bj(2027, 1, 1, 0, 5)
@@ -28,30 +28,20 @@ CLOSE_AT = bj(2027, 1, 1, 0, 5)
 pytestmark = pytest.mark.slow
 
 
-def start_child(db_url: str, name: str, pause_after: int | None = None) -> subprocess.Popen:
+def start_child(db_url: str, name: str, pause_after: int | None = None) -> Child:
     args = [sys.executable, "-m", "tests.points.cycles_child", db_url, CLOSE_AT.isoformat(), name]
     if pause_after is not None:
         args.append(str(pause_after))
-    return subprocess.Popen(
-        args,
-        cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return Child(args, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdin=True)
 
 
-def finish(child: subprocess.Popen) -> list[list[str]]:
-    out, err = child.communicate(timeout=300)
-    assert child.returncode == 0, err
-    return json.loads(out.strip().splitlines()[-1])
+def finish(child: Child) -> list[list[str]]:
+    assert child.finish() == 0, child.stderr
+    return json.loads(child.stdout.strip().splitlines()[-1])
 
 
-def wait_for_midway(child: subprocess.Popen) -> None:
-    line = child.stdout.readline()
-    assert line.strip() == "midway", child.stderr.read()
+def wait_for_midway(child: Child) -> None:
+    child.expect_line("midway")
 
 
 def populate(session, households: int) -> tuple[object, dict[int, int]]:
@@ -119,7 +109,7 @@ def assert_closed_once(session, scheme, before: dict[int, int]) -> None:
 
 def wait_until_blocked(session, name: str) -> None:
     """On PostgreSQL, wait until the backend of `name` waits on a lock (the UNIQUE key)."""
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
         waiting = session.execute(
             text(
@@ -144,8 +134,7 @@ def test_two_reconcilers_at_once_close_the_quarter_once(session, db_url):
     if postgres:
         # b found the close due (a has not committed) and now waits at the UNIQUE key.
         wait_until_blocked(session, "reconciler-b")
-    first.stdin.write("go\n")
-    first.stdin.flush()
+    first.send("go\n")
     a, b = finish(first), finish(second)
 
     assert a == [["period_close", "household:2026-Q4", "done"]]
@@ -161,9 +150,8 @@ def test_a_reconciler_killed_midway_through_1000_households_leaves_nothing_and_t
     scheme, before = populate(session, 1000)
     child = start_child(db_url, "doomed", pause_after=500)
     wait_for_midway(child)
-    child.send_signal(signal.SIGKILL)
-    child.wait(timeout=60)
-    assert child.returncode == -signal.SIGKILL
+    child.proc.send_signal(signal.SIGKILL)
+    assert child.finish() == -signal.SIGKILL
 
     # One transaction: nothing of the half-done close survived the crash.
     session.expire_all()

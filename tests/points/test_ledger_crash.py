@@ -8,11 +8,8 @@ next append continues the chain from the last committed head.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import sys
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +21,7 @@ from points import ledger
 from points.models import JournalEntry, Posting
 from points.verify import verify
 from tests.factories import make_household, make_scheme, make_village
+from tests.processes import TIMEOUT, Child
 
 ROOT = Path(__file__).resolve().parents[2]
 HOUSEHOLDS = 20
@@ -57,7 +55,7 @@ def village(session_factory, now):
 
 def run_and_kill(db_url, village, lines: int, mode: str, *, delay: float = 0.0) -> list[str]:
     """Start the child, wait for its marker line, SIGKILL it; return everything it printed."""
-    child = subprocess.Popen(
+    child = Child(
         [
             sys.executable,
             "-m",
@@ -69,29 +67,13 @@ def run_and_kill(db_url, village, lines: int, mode: str, *, delay: float = 0.0) 
             mode,
         ],
         cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     marker = "started" if mode == "run" else "holding"
-    timer = threading.Timer(180, child.kill)  # never hang the suite if the marker never comes
-    timer.start()
-    out = []
-    try:
-        for line in child.stdout:
-            out.append(line.strip())
-            if line.strip() == marker:
-                time.sleep(delay)
-                os.kill(child.pid, signal.SIGKILL)
-                break
-    finally:
-        timer.cancel()
-    child.wait(timeout=60)
-    out += [line.strip() for line in child.stdout.read().splitlines()]
-    err = child.stderr.read()
-    assert marker in out, f"the child never reached {marker!r}: {out} {err}"
-    assert child.returncode == -signal.SIGKILL, (child.returncode, err)
-    return out
+    child.expect_line(marker)  # or the test fails with the child's output
+    time.sleep(delay)
+    child.proc.send_signal(signal.SIGKILL)
+    assert child.finish() == -signal.SIGKILL, child.stderr
+    return [line.strip() for line in child.stdout.splitlines()]
 
 
 def wait_for_server_to_drop(engine, out: list[str]) -> None:
@@ -99,7 +81,7 @@ def wait_for_server_to_drop(engine, out: list[str]) -> None:
     pid = int(next(line.split()[1] for line in out if line.startswith("backend ")))
     if engine.dialect.name != "postgresql":
         return
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
         with engine.connect() as conn:
             alive = conn.execute(
@@ -108,7 +90,7 @@ def wait_for_server_to_drop(engine, out: list[str]) -> None:
         if not alive:
             return
         time.sleep(0.1)
-    raise AssertionError(f"server process {pid} still alive a minute after its client died")
+    raise AssertionError(f"server process {pid} still alive {TIMEOUT:g} s after its client died")
 
 
 def check_after_crash(session_factory, village, now, lines: int, *, expect: str | None) -> str:

@@ -24,6 +24,7 @@ from points import ledger
 from points.models import Account, JournalEntry, Posting
 from points.verify import verify
 from tests.factories import make_household, make_scheme, make_village
+from tests.processes import run
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE = "tamper"
@@ -109,14 +110,7 @@ def cli_verify(db_url: str, *args: str) -> subprocess.CompletedProcess:
     exe = shutil.which("points")
     cmd = [exe] if exe else [sys.executable, "-c", "from api.cli import main; main()"]
     env = dict(os.environ, POINTS_DATABASE_URL=db_url, POINTS_SECRET_KEY="test-only")
-    return subprocess.run(
-        [*cmd, "verify", "--village", CODE, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-    )
+    return run([*cmd, "verify", "--village", CODE, *args], env=env, cwd=ROOT)
 
 
 def head_arg(head) -> str:
