@@ -13,11 +13,11 @@ from flask_limiter.util import get_remote_address
 from sqlalchemy import select
 
 from api.db import db
-from points.access import Actor, load_actor
+from points.auth.passwords import check_password, hash_password
 from points.db import utcnow
 from points.errors import AuthenticationError, InvalidCredentialsError
 from points.models import ApiToken, User
-from points.passwords import check_password, hash_password
+from points.org.access import Actor, load_actor
 
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 # Checked against when the username is unknown, so that both paths cost one scrypt.

@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from api import qr
 from points import org
-from points.credentials import format_serial
 from points.models import HouseholdCard, Village
 from points.org import mask_name
+from points.shop.credentials import format_serial
 
 FONT = "STSong-Light"
 COLUMNS, ROWS = 2, 5

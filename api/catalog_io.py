@@ -30,10 +30,7 @@ from points.catalog import (
     flatten_rule,
     rules_of,
 )
-from points.errors import CatalogProblemsError
-from points.models import CatalogVersion, Scheme, Village
-from points.models.catalog import CatalogStatus
-from points.rules import (
+from points.catalog.rules import (
     CATEGORIES,
     ROLE_TEXT,
     SUBJECT_TEXT,
@@ -45,6 +42,9 @@ from points.rules import (
     Window,
     rule_to_dict,
 )
+from points.errors import CatalogProblemsError
+from points.models import CatalogVersion, Scheme, Village
+from points.models.catalog import CatalogStatus
 
 SHEET = "积分标准"
 HELP_SHEET = "说明"

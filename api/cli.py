@@ -112,7 +112,7 @@ def serve_command(demo: bool, host: str, port: int, threads: int, no_scheduler: 
 @with_appcontext
 def verify_command(village_code: str | None, head: str | None) -> None:
     """Check every ledger invariant and each village's hash chain; exit 1 on a breach."""
-    from points.verify import verify
+    from points.ledger.verify import verify
 
     expected = _parse_head(head) if head else None
     with transaction() as session:

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from api.catalog_io import catalog_file, read_catalog, write_catalog
 from api.db import transaction
 from points import audit, catalog
+from points.catalog.dryrun import ledger_dry_run
 from points.db import utcnow
-from points.dryrun import ledger_dry_run
 from points.errors import CatalogProblemsError, PointsError
 from points.models import CatalogRule, CatalogVersion, Scheme, Village
 from points.models.catalog import CatalogStatus

@@ -151,7 +151,7 @@ def cycle_close(village_code: str | None, now_text: str | None, yes: bool) -> No
 def cycle_statement(out: Path, village_code, period, scheme_code, household_number) -> None:
     """Write period statements (期末对账单) for a closed period to OUT.pdf or OUT.xlsx."""
     from api.statements_io import write_pdf, write_xlsx
-    from points.period_statements import period_statements
+    from points.cycles.statements import period_statements
 
     writers = {".pdf": write_pdf, ".xlsx": write_xlsx}
     if out.suffix.lower() not in writers:

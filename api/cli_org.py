@@ -153,7 +153,7 @@ def roster() -> None:
 def roster_import(file: Path, village_code: str | None) -> None:
     """Import a roster (.xlsx or .csv): every row is checked first; nothing lands if any is bad."""
     from api.roster_io import read_roster
-    from points.roster import RosterProblemsError, import_roster, validate_rows
+    from points.org.roster import RosterProblemsError, import_roster, validate_rows
 
     try:
         rows = read_roster(file.name, file.read_bytes())

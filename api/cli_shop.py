@@ -11,10 +11,11 @@ from sqlalchemy import select
 from api.cards_pdf import sheet_for
 from api.cli_org import pick_village
 from api.db import transaction
-from points import audit, credentials
+from points import audit
 from points.db import utcnow
 from points.errors import PointsError
 from points.models import Household
+from points.shop import credentials
 
 
 def register(main: click.Group) -> None:

@@ -23,12 +23,12 @@ from sqlalchemy import func, select, text
 from api.auth import authenticate, current_actor, current_user_id, limiter, signin_limit
 from api.db import db
 from points import ledger
-from points.access import Actor
 from points.audit import record
 from points.db import utcnow
 from points.errors import InvalidCredentialsError
 from points.models import Household, Resident, Village
 from points.models.org import Role
+from points.org.access import Actor
 
 bp = Blueprint("pages", __name__)
 CSRF_FIELD = "csrf_token"

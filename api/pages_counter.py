@@ -3,7 +3,7 @@ phone code or a household card (a USB scanner types it and presses Enter, or the
 it and the server decodes the frame), check who it is and their points, price a basket on the
 server, confirm, print the receipt; hand over orders placed from the counter code; watch stock.
 
-Every write goes through the same domain calls as the shop API (points.redemption, orders,
+Every write goes through the same domain calls as the shop API (points.shop.redemption, orders,
 shop) and is audited the same way; nothing here prices or spends on its own.
 """
 
@@ -18,13 +18,14 @@ from api.auth import current_actor
 from api.db import db
 from api.pages import page_audit, page_village, signed_in
 from api.views_shop import _audit_redemption, _settings
-from points import orders, redemption, shop
-from points.credentials import CardRef
+from points import shop
 from points.db import utcnow
 from points.errors import PointsError, ValidationError
 from points.models.org import Role
-from points.models.redemption import OrderState
-from points.redemption import MAX_LINE_QUANTITY, METHOD_NAMES, BasketLine, household_view
+from points.models.shop import OrderState
+from points.shop import orders, redemption
+from points.shop.credentials import CardRef
+from points.shop.redemption import MAX_LINE_QUANTITY, METHOD_NAMES, BasketLine, household_view
 
 bp = Blueprint("counter", __name__, url_prefix="/v/<code>/counter")
 SHOPKEEPERS = (Role.ADMIN, Role.CLERK)

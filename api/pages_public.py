@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 
 from api.db import db
-from points import catalog, notices, org, statements
+from points import catalog, org
+from points.claims import notices
 from points.db import utcnow
+from points.ledger import statements
 
 bp = Blueprint("public", __name__, url_prefix="/public")
 

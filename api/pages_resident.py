@@ -13,13 +13,16 @@ from api.auth import current_actor
 from api.db import db
 from api.evidence import attach_photos
 from api.pages import page_audit, page_village, signed_in
-from points import catalog, claims, notices, orders, org, redemption, shop, statements
+from points import catalog, claims, org, shop
+from points.claims import notices
 from points.db import utcnow
 from points.errors import PointsError
+from points.ledger import statements
 from points.models.claims import Channel
 from points.models.org import Role
 from points.periods import local_date
-from points.redemption import METHOD_NAMES, BasketLine
+from points.shop import orders, redemption
+from points.shop.redemption import METHOD_NAMES, BasketLine
 
 bp = Blueprint("resident", __name__, url_prefix="/v/<code>/my")
 # A store's printed counter code opens /shop/<code>/stores/<id> (see api.qr.counter_url).

@@ -14,10 +14,11 @@ from api.db import db
 from api.evidence import attach_photos
 from api.pages import page_audit, page_village, signed_in
 from points import audit as audit_log
-from points import catalog, claims, org, statements
-from points.anomalies import anomaly_report
+from points import catalog, claims, org
+from points.claims.anomalies import anomaly_report
 from points.db import utcnow
 from points.errors import PointsError
+from points.ledger import statements
 from points.models import CatalogRule, Claim, Household, JournalEntry, Objection
 from points.models.claims import ClaimStatus, ObjectionStatus
 from points.models.org import Role

@@ -26,9 +26,9 @@ import qrcode
 import qrcode.image.svg
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
-from points.credentials import SERIAL_ALPHABET, SERIAL_LENGTH, CardRef, NonceRef
 from points.errors import TokenExpiredError, TokenInvalidError, TokenWrongVillageError
 from points.models import QrNonce, Village
+from points.shop.credentials import SERIAL_ALPHABET, SERIAL_LENGTH, CardRef, NonceRef
 
 PHONE_PREFIX = "PTS1:"
 CHECKOUT_PREFIX = "PTSCHK:"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from points.roster import COLUMNS, DROPPED_HEADERS, Problem, RosterProblemsError
+from points.org.roster import COLUMNS, DROPPED_HEADERS, Problem, RosterProblemsError
 
 MAX_ROWS = 50_000
 _BY_HEADER = {header.rstrip("*"): key for key, header in COLUMNS.items()}

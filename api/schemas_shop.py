@@ -8,10 +8,10 @@ from marshmallow import fields as f
 from marshmallow import validate as v
 
 from api.schemas import In
-from points.credentials import format_serial
-from points.models.redemption import MovementKind, OrderState, StoreKind
-from points.redemption import household_view
+from points.models.shop import MovementKind, OrderState, StoreKind
 from points.shop import MAX_ID, MAX_PRICE, MAX_QUANTITY
+from points.shop.credentials import format_serial
+from points.shop.redemption import household_view
 
 ID = v.Range(1, MAX_ID)
 

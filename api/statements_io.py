@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 
-from points.period_statements import HouseholdStatement, PeriodStatements
+from points.cycles.statements import HouseholdStatement, PeriodStatements
 from points.periods import LOCAL_TZ
 
 POLICY_TEXT = {"reset": "期末清零", "carry": "结转下期", "expire_after_n": "逾期清零"}

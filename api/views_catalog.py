@@ -18,10 +18,11 @@ from api.catalog_io import catalog_file, read_catalog, write_catalog
 from api.db import db
 from api.rest import ApiView, audit, documented_errors, village_for
 from api.schemas import In, RosterUploadSchema
-from points import catalog, statements
+from points import catalog
+from points.catalog.dryrun import ledger_dry_run
 from points.db import utcnow
-from points.dryrun import ledger_dry_run
 from points.errors import NotFoundError, ValidationError
+from points.ledger import statements
 from points.models.org import Role
 
 blp = Blueprint("catalog", __name__, url_prefix="/api/v1", description="积分标准")

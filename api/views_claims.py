@@ -28,10 +28,12 @@ from api.schemas_claims import (
     ReverseInSchema,
     ReviewInSchema,
 )
-from points import claims, notices, org, statements
-from points.anomalies import anomaly_report
+from points import claims, org
+from points.claims import notices
+from points.claims.anomalies import anomaly_report
 from points.db import utcnow
 from points.errors import NotFoundError, ValidationError
+from points.ledger import statements
 from points.models.claims import Channel, Objection
 from points.models.org import Role
 from points.periods import local_date, month_key

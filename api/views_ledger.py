@@ -16,9 +16,10 @@ from api.schemas import (
     StatementSchema,
     TownSummarySchema,
 )
-from points import ledger, org, statements
+from points import ledger, org
 from points.db import utcnow
 from points.errors import PermissionDeniedError
+from points.ledger import statements
 from points.models.org import Role
 from points.periods import local_date, month_key
 

@@ -193,7 +193,7 @@ class Roster(ApiView):
     def post(self, files, code):
         """Import a household roster (花名册, .xlsx or .csv): every row checked, all or nothing."""
         from api.roster_io import read_roster
-        from points import roster
+        from points.org import roster
 
         village = village_for(code, Role.ADMIN)
         upload = files["file"]

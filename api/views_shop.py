@@ -48,11 +48,12 @@ from api.schemas_shop import (
     WindowInSchema,
     WindowSchema,
 )
-from points import credentials, orders, org, redemption, shop
-from points.credentials import CardRef
+from points import org, shop
 from points.db import utcnow
 from points.models.org import Role
-from points.redemption import METHOD_NAMES, BasketLine
+from points.shop import credentials, orders, redemption
+from points.shop.credentials import CardRef
+from points.shop.redemption import METHOD_NAMES, BasketLine
 
 blp = Blueprint("shop", __name__, url_prefix="/api/v1", description="积分超市")
 

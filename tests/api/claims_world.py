@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from points import claims
-from points.access import load_actor
 from points.db import utcnow
+from points.ledger.statements import get_scheme
 from points.models import Claim, Evidence, Village
-from points.statements import get_scheme
+from points.org.access import load_actor
 
 
 def make_claim(app, world, state: str = "in_notice", home=None, *, evidence: bool = False) -> int:

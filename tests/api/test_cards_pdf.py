@@ -12,9 +12,9 @@ import zxingcpp
 from sqlalchemy import select
 
 from api.cli_shop import cards
-from points.credentials import format_serial
 from points.db import make_engine, make_sessionmaker
 from points.models import HouseholdCard, Resident
+from points.shop.credentials import format_serial
 from tests.api.conftest import auth, make_app
 from tests.factories import make_group, make_household, make_scheme, make_village
 

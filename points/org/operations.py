@@ -9,11 +9,11 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from points.access import Actor
+from points.auth.passwords import hash_password
 from points.errors import ConflictError, NotFoundError, ValidationError
 from points.models import Group, Household, Resident, RoleAssignment, User, Village
 from points.models.org import PrivacyMode, Role
-from points.passwords import hash_password
+from points.org.access import Actor
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
 PHONE_RE = re.compile(r"^1\d{10}$")

@@ -19,7 +19,8 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from points import ledger
-from points.access import Actor
+from points.claims.notices import display_name
+from points.cycles.jobs import Job, WorkItem, register_job
 from points.db import lock_village
 from points.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from points.models import (
@@ -44,7 +45,7 @@ from points.models.boards import (
 )
 from points.models.claims import ClaimStatus
 from points.models.org import PrivacyMode, Role
-from points.notices import display_name
+from points.org.access import Actor
 from points.periods import local_date, month_key, period_key
 
 DEFAULT_STARS = (60, 80, 100, 120, 150)
@@ -769,8 +770,6 @@ def privacy_label(mode: str | None) -> str:
 
 
 def _due_drafts(session: Session, now: datetime):
-    from points.cycles import WorkItem
-
     month = month_shift(month_key(local_date(now)), -1)
     key = f"board:{month}"
     done = set(
@@ -792,9 +791,7 @@ def _run_draft(session: Session, item, now: datetime) -> dict:
 
 
 def _register() -> None:
-    from points import cycles
-
-    cycles.register_job(cycles.Job(JOB, _due_drafts, _run_draft, order=70))
+    register_job(Job(JOB, _due_drafts, _run_draft, order=70))
 
 
 _register()

@@ -16,17 +16,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from points.errors import (
-    CatalogImmutableError,
-    CatalogProblemsError,
-    CatalogStateError,
-    NotFoundError,
-    ValidationError,
-)
-from points.models import CatalogRule, CatalogVersion, Scheme
-from points.models.catalog import CatalogStatus
-from points.periods import local_date
-from points.rules import (
+from points.catalog.rules import (
     ROLE_TEXT,
     SUBJECT_TEXT,
     UNIT_TEXT,
@@ -37,6 +27,16 @@ from points.rules import (
     rule_to_dict,
     validate_rule,
 )
+from points.errors import (
+    CatalogImmutableError,
+    CatalogProblemsError,
+    CatalogStateError,
+    NotFoundError,
+    ValidationError,
+)
+from points.models import CatalogRule, CatalogVersion, Scheme
+from points.models.catalog import CatalogStatus
+from points.periods import local_date
 
 RULE_FIELDS = tuple(f.name for f in fields(Rule))
 # One column per field in sheet order; caps get one column per window so a sheet and a diff can

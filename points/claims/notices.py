@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from points.claims import open_notices
+from points.claims.workflow import open_notices
 from points.models import CatalogRule, Group, Household, JournalEntry, Resident, Village
 from points.models.org import PrivacyMode
-from points.org import mask_name
+from points.org.operations import mask_name
 
 REVERSALS_SHOWN_DAYS = 30
 

@@ -8,7 +8,7 @@ conditional UPDATE, the ledger spends the household's oldest lots by a condition
 the redemption, its items and stock movements are written. The database, not Python, refuses a
 replayed code, an empty shelf, an exceeded limit and a double spend.
 
-Cards and nonces are in points.credentials, the order life cycle in points.orders, shelves
+Cards and nonces are in points.shop.credentials, the order life cycle in points.shop.orders, shelves
 in points.shop.
 """
 
@@ -24,16 +24,7 @@ from sqlalchemy import case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from points import ledger, shop
-from points.access import Actor
-from points.credentials import (
-    CardRef,
-    NonceRef,
-    check_nonce,
-    consume_nonce,
-    get_live_card,
-    issue_nonce,
-)
+from points import ledger
 from points.errors import (
     BelowThresholdError,
     CancelNotAllowedError,
@@ -64,15 +55,25 @@ from points.models import (
     Village,
 )
 from points.models.org import Role
-from points.models.redemption import (
+from points.models.shop import (
     MovementKind,
     NonceKind,
     OrderState,
     RedemptionMethod,
     RedemptionState,
 )
-from points.org import mask_name
+from points.org.access import Actor
+from points.org.operations import mask_name
 from points.periods import LOCAL_TZ, local_date, next_period_start, period_key, period_start
+from points.shop import goods as shop
+from points.shop.credentials import (
+    CardRef,
+    NonceRef,
+    check_nonce,
+    consume_nonce,
+    get_live_card,
+    issue_nonce,
+)
 
 MAX_LINES = 50
 MAX_LINE_QUANTITY = 999
@@ -682,7 +683,7 @@ def list_redemptions(
 
 
 # ---------------------------------------------------------------------------------------------
-# Orders: consumed like a nonce (the rest of the order life cycle is in points.orders)
+# Orders: consumed like a nonce (the rest of the order life cycle is in points.shop.orders)
 # ---------------------------------------------------------------------------------------------
 
 

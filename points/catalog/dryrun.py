@@ -16,12 +16,12 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from points.catalog import adopted_version, rules_of
+from points.catalog.rules import Facts, Rule, Window, decide
+from points.catalog.versions import adopted_version, rules_of
 from points.models import CatalogRule, CatalogVersion, Household, JournalEntry, Resident, Scheme
 from points.models.catalog import SubjectKind
 from points.models.ledger import EntryKind
 from points.periods import LOCAL_TZ, local_date, month_key, period_key
-from points.rules import Facts, Rule, Window, decide
 
 DRY_RUN_REASON = "积分标准试算"
 

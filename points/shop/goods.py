@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from points.errors import ConflictError, NotFoundError, ValidationError
 from points.models import Good, Scheme, StockMovement, Store, Village
 from points.models.catalog import SubjectKind
-from points.models.redemption import MovementKind, StoreKind
+from points.models.shop import MovementKind, StoreKind
 
 MAX_ID = 2**31 - 1  # ids are 32-bit: a larger one from a URL simply does not exist
 MAX_PRICE = 100_000

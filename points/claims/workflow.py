@@ -14,9 +14,10 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from points import ledger, rules
-from points.access import Actor
-from points.catalog import find_rule, rule_of
+from points import ledger
+from points.catalog import rules
+from points.catalog.versions import find_rule, rule_of
+from points.cycles.jobs import Job, WorkItem, register_job
 from points.db import lock_village
 from points.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from points.models import CatalogRule, Household, Resident, Scheme, Village
@@ -29,6 +30,7 @@ from points.models.claims import (
     ObjectionStatus,
 )
 from points.models.org import Role
+from points.org.access import Actor
 from points.periods import local_date, period_key, period_start
 
 MAX_BATCH = 500
@@ -552,8 +554,6 @@ def _cap_room(row: CatalogRule, used: dict, wanted: int) -> int:
 
 
 def _due_posts(session: Session, now: datetime):
-    from points.cycles import WorkItem
-
     return [
         WorkItem("claims_post", village_id, f"claim:{claim_id}", {"claim_id": claim_id})
         for claim_id, village_id in session.execute(
@@ -568,9 +568,7 @@ def _run_post(session: Session, item, now: datetime) -> dict:
 
 
 def _register() -> None:
-    from points import cycles
-
-    cycles.register_job(cycles.Job("claims_post", _due_posts, _run_post, order=10))
+    register_job(Job("claims_post", _due_posts, _run_post, order=10))
 
 
 _register()

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from points.cycles.jobs import Job, WorkItem, register_job
 from points.errors import (
     CardRevokedError,
     CardUnknownError,
@@ -28,8 +29,8 @@ from points.errors import (
     ValidationError,
 )
 from points.models import Household, HouseholdCard, QrNonce, Village
-from points.models.redemption import NonceKind
-from points.shop import MAX_ID
+from points.models.shop import NonceKind
+from points.shop.goods import MAX_ID
 
 # Crockford's base32: no I, L, O or U, so a serial read aloud or typed from a card is unambiguous.
 SERIAL_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -308,7 +309,6 @@ def _same_village(village: Village, household: Household) -> None:
 
 
 def _due_purge(session: Session, now: datetime):
-    from points.cycles import WorkItem
     from points.periods import local_date
 
     day = local_date(now).isoformat()
@@ -328,9 +328,7 @@ def _run_purge(session: Session, item, now: datetime) -> dict:
 
 
 def _register() -> None:
-    from points import cycles
-
-    cycles.register_job(cycles.Job("qr_nonce_purge", _due_purge, _run_purge, order=90))
+    register_job(Job("qr_nonce_purge", _due_purge, _run_purge, order=90))
 
 
 _register()

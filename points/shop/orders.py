@@ -14,13 +14,13 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from points.access import Actor
 from points.errors import NotFoundError, OrderStateError, PermissionDeniedError, ValidationError
 from points.models import Household, Redemption, ShopOrder, ShopOrderItem, Store, Village
 from points.models.org import Role
-from points.models.redemption import OrderState
-from points.redemption import BasketLine, preview, redeem, refusal_error
-from points.shop import MAX_ID
+from points.models.shop import OrderState
+from points.org.access import Actor
+from points.shop.goods import MAX_ID
+from points.shop.redemption import BasketLine, preview, redeem, refusal_error
 
 
 def create_order(

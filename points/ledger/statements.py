@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, aliased
 
-from points import ledger
 from points.errors import NotFoundError
+from points.ledger import journal as ledger
 from points.models import Account, Household, JournalEntry, Posting, Scheme, Village
 from points.periods import local_date, period_key
 
