@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from api import qr
+from api.shop import qr
 from points import shop
 from points.db import utcnow
 from points.models import Household, Scheme, User, Village

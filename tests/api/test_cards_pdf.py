@@ -11,7 +11,7 @@ import pypdfium2 as pdfium
 import zxingcpp
 from sqlalchemy import select
 
-from api.cli_shop import cards
+from api.shop.cli import cards
 from points.db import make_engine, make_sessionmaker
 from points.models import HouseholdCard, Resident
 from points.shop.credentials import format_serial

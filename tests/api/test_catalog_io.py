@@ -10,7 +10,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from api.catalog_io import (
+from api.catalog.files import (
     HELP_SHEET,
     INFO_SHEET,
     SHEET,

@@ -11,7 +11,7 @@ import zxingcpp
 from itsdangerous import URLSafeTimedSerializer
 from PIL import Image
 
-from api import qr
+from api.shop import qr
 from points.db import utcnow
 from points.errors import TokenExpiredError
 from tests.api.conftest import auth
