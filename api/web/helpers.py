@@ -34,6 +34,7 @@ def csrf_token() -> str:
 
 
 def check_csrf():
+    """Refuse a page form posted without this session's CSRF token (before every request)."""
     # Pages post forms with the session cookie: each form carries the session's token. The API
     # uses bearer tokens, which a third-party page cannot send, so it needs no token.
     if request.method != "POST" or request.path.startswith("/api/"):
@@ -52,6 +53,7 @@ def localtime(value) -> str:
 
 
 def template_globals():
+    """Values every template sees: the CSRF token, the large-type setting, the signed-in actor."""
     return {
         "csrf_token": csrf_token,
         "big_type": request.cookies.get("big") == "1",
