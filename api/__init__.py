@@ -18,7 +18,12 @@ DEFAULTS: dict[str, Any] = {
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Create the app: defaults, then POINTS_* environment variables, then `config`."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder="web/templates",
+        static_folder="web/static",
+    )
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env("POINTS")
     if config:
@@ -30,16 +35,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
     app.json.ensure_ascii = False
 
-    from api import auth, db, pages, rest
+    from api import auth, boards, catalog, claims, dashboard, db, ledger, org, rest, shop, web
+    from api.web import identity
 
     if not app.config.get("MAX_CONTENT_LENGTH"):
         app.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024  # Flask defaults to unlimited
     app.before_request(_refuse_oversized)
     app.before_request(_refuse_nul)
     db.init_app(app)
-    auth.init_app(app)
+    identity.init_app(app)
     rest.init_app(app)
-    pages.init_app(app)
+    web.init_app(app)
+    # Each feature registers its API blueprint and pages; this order is the OpenAPI order.
+    for feature in (auth, org, ledger, catalog, claims, shop, boards, dashboard):
+        feature.init_app(app)
     return app
 
 

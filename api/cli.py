@@ -1,4 +1,4 @@
-"""The `points` command: serve, demo data, verify, migrations (and later: catalog, roster…)."""
+"""The `points` command: serve, demo data, verify, migrations; each feature adds its commands."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 
 from api import create_app
-from api.cli_catalog import catalog_cli
+from api.boards import cli as boards_cli
+from api.catalog import cli as catalog_cli
+from api.cycles import cli as cycles_cli
 from api.db import engine, transaction
+from api.org import cli as org_cli
+from api.shop import cli as shop_cli
 from points.db import utcnow
 from points.models import Village
 
@@ -21,21 +25,9 @@ def main() -> None:
     """村级积分管理 — village points engine."""
 
 
-main.add_command(catalog_cli)
-
-
-from api import cli_org, cli_shop  # noqa: E402
-
-cli_org.register(main)
-cli_shop.register(main)
-
-from api import cli_cycles  # noqa: E402
-
-cli_cycles.register(main)
-
-from api import cli_boards  # noqa: E402
-
-cli_boards.register(main)
+# Each feature adds its own commands (points village|user|roster, catalog, cards, cycle, board).
+for feature_cli in (org_cli, catalog_cli, shop_cli, cycles_cli, boards_cli):
+    feature_cli.register(main)
 
 
 @main.command("migrate")
@@ -112,7 +104,7 @@ def serve_command(demo: bool, host: str, port: int, threads: int, no_scheduler: 
 @with_appcontext
 def verify_command(village_code: str | None, head: str | None) -> None:
     """Check every ledger invariant and each village's hash chain; exit 1 on a breach."""
-    from points.verify import verify
+    from points.ledger.verify import verify
 
     expected = _parse_head(head) if head else None
     with transaction() as session:

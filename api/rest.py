@@ -132,7 +132,8 @@ def _chinese(message):
 
 
 def init_app(app: Flask) -> None:
-    """Configure flask-smorest, register the blueprints, the error and idempotency hooks."""
+    """Configure flask-smorest, the error and idempotency hooks; features register their own
+    blueprints on `api` (see each feature's `init_app`)."""
     app.config.setdefault("API_TITLE", "村级积分管理 API")
     app.config.setdefault("API_VERSION", "v1")
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
@@ -149,27 +150,6 @@ def init_app(app: Flask) -> None:
         },
     )
     api.init_app(app)
-
-    from api import (
-        views_auth,
-        views_boards,
-        views_catalog,
-        views_claims,
-        views_ledger,
-        views_org,
-        views_shop,
-    )
-
-    for module in (
-        views_auth,
-        views_org,
-        views_ledger,
-        views_catalog,
-        views_claims,
-        views_shop,
-        views_boards,
-    ):
-        api.register_blueprint(module.blp)
 
     @app.get(f"{PREFIX}/docs-assets/<path:filename>")
     def swagger_assets(filename):
@@ -189,7 +169,7 @@ def _handle_points_error(error: errors.PointsError):
     _rollback()
     audit_refusal(error)
     if not request.path.startswith(PREFIX):
-        from api.pages import render_error
+        from api.web.helpers import render_error
 
         return render_error(status, error.message)
     return envelope(status, error.code, error.message, getattr(error, "errors", None))
@@ -231,7 +211,7 @@ def _replay_idempotent():
         return None
     if len(key) > 200:
         return envelope(400, "bad_request", "Idempotency-Key 不能超过 200 个字符")
-    from api.auth import current_user_id
+    from api.web.identity import current_user_id
 
     user_id = current_user_id()
     if user_id is None:
@@ -292,6 +272,19 @@ def _store_idempotent(response):
 # --- base view ---------------------------------------------------------------------------------
 
 
+class In(ma.Schema):
+    """Base of every input schema: unknown fields are refused."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+
+class FileUploadSchema(ma.Schema):
+    """One uploaded file (multipart form field `file`)."""
+
+    file = ma.fields.Raw(metadata={"type": "string", "format": "binary"}, required=True)
+
+
 class ApiView(MethodView):
     """Base of every resource view (a hook for shared behaviour; views stay thin)."""
 
@@ -303,7 +296,7 @@ def client_ip() -> str | None:
 
 def village_for(code: str, *roles: str):
     """Return the village `code` after checking the signed-in actor holds one of `roles` in it."""
-    from api.auth import current_actor
+    from api.web.identity import current_actor
     from points.org import get_village
 
     actor = current_actor()
@@ -315,7 +308,7 @@ def village_for(code: str, *roles: str):
 
 def audit(village, action: str, obj, summary: str, object_type: str | None = None, **details):
     """Record the current request's write in the audit log (same transaction as the write)."""
-    from api.auth import current_actor
+    from api.web.identity import current_actor
     from points.audit import record
 
     record(
@@ -340,7 +333,7 @@ def audit_refusal(error: errors.PointsError) -> None:
     """
     if error.code != "conflict_of_interest":
         return
-    from api.auth import current_user_id
+    from api.web.identity import current_user_id
     from points.audit import record
 
     session = db()

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 
 from flask import Flask
 
-from points import cycles, leases
+from points import cycles
+from points.cycles import leases
 from points.db import utcnow
 
 log = logging.getLogger(__name__)

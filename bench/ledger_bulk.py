@@ -22,7 +22,7 @@ index or trigger): the bare cost of the rows, a floor no schema with integrity r
 With no --url the database is a fresh SQLite file in a temporary folder. With a PostgreSQL URL
 the script connects to it in AUTOCOMMIT, creates a throwaway database bench_<random>, works
 there and drops it at the end (WITH (FORCE)), so it never collides with tests. The schema is
-built with alembic (api.migrate.upgrade). At the end points.verify.verify re-checks the ledger:
+built with alembic (api.migrate.upgrade). At the end points.ledger.verify.verify re-checks the ledger:
 a benchmark that corrupted it would be worthless.
 
 This is a benchmark, never a test: nothing runs it on CI.
@@ -48,11 +48,11 @@ from sqlalchemy import Column, Engine, MetaData, Table, func, make_url, select, 
 from api.migrate import upgrade  # noqa: E402
 from points.db import make_engine, make_sessionmaker  # noqa: E402
 from points.ledger import AwardLine, post_awards  # noqa: E402
+from points.ledger.verify import verify  # noqa: E402
 from points.models import Account, Group, Household, JournalEntry, Posting, Scheme, Village  # noqa: E402
 from points.models.catalog import ClosePolicy, SubjectKind  # noqa: E402
 from points.models.ledger import AccountKind  # noqa: E402
 from points.periods import PeriodKind, local_date, month_key, period_key, period_start  # noqa: E402
-from points.verify import verify  # noqa: E402
 
 CATEGORIES = ("环境卫生", "邻里互助", "移风易俗", "志愿服务")
 MEMOS = ("门前三包", "参加义务劳动", "", "调解邻里纠纷")

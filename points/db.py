@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from sqlalchemy import DateTime, Engine, Integer, MetaData, String, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -118,3 +119,9 @@ def try_lock(session: Session, key: int) -> bool:
             ).scalar_one()
         )
     return True
+
+
+def dialect_insert(session: Session, model):
+    """A Core INSERT of the model's table (with ON CONFLICT), outside the ORM's bookkeeping."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql if dialect == "postgresql" else sqlite).insert(model.__table__)

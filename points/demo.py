@@ -13,15 +13,24 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from points import catalog, ledger
+from points.auth.passwords import generate_password, hash_password
+from points.catalog.rules import rule_from_dict
 from points.errors import ConflictError, InsufficientPointsError
-from points.models import Group, Household, Resident, RoleAssignment, Scheme, User, Village
+from points.models import (
+    Group,
+    Household,
+    JournalEntry,
+    Resident,
+    RoleAssignment,
+    Scheme,
+    User,
+    Village,
+)
 from points.models.catalog import ClosePolicy, SubjectKind
 from points.models.org import Role
-from points.passwords import generate_password, hash_password
 from points.periods import PeriodKind, local_date
-from points.rules import rule_from_dict
 
-CATALOG_DIR = Path(__file__).parent / "catalogs"
+CATALOG_DIR = Path(__file__).parent / "catalog" / "defaults"
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
 GIVEN = "建国秀英桂兰志强海燕春梅玉珍德明红霞永福丽华金凤长江淑芬国庆小军文静立新"
 GROUPS = ("第一村民小组", "第二村民小组", "第三村民小组")
@@ -224,10 +233,10 @@ def _history(
     review group approves, notices end and claims post; the shop redeems; one correction.
     The last week stays in review and on notice, so the pages have work to show."""
     from points import claims
-    from points.access import load_actor
     from points.claims import ClaimInput, RuleRefusedError
     from points.models import CatalogRule
     from points.models.claims import ClaimStatus
+    from points.org.access import load_actor
 
     village = session.get(Village, household_scheme.village_id)
     users = {u.username: u.id for u in session.execute(select(User)).scalars()}
@@ -311,8 +320,8 @@ def _history(
             )
     return session.execute(
         select(func.count())
-        .select_from(ledger.JournalEntry)
-        .where(ledger.JournalEntry.village_id == village.id)
+        .select_from(JournalEntry)
+        .where(JournalEntry.village_id == village.id)
     ).scalar_one()
 
 
@@ -335,8 +344,9 @@ def _open_shop(session: Session, village: Village, scheme: Scheme, *, admin_id, 
     Villages usually redeem in the last two weeks of a quarter; the demo's window is the last
     14 days, widened to reach back to today so that the demo can be tried the day it is made.
     """
-    from points import redemption, shop
+    from points import shop
     from points.periods import next_period_start, period_key
+    from points.shop import redemption
 
     store = shop.create_store(
         session, village=village, name="村积分超市", address="村委会一楼", now=now

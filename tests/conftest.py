@@ -16,14 +16,14 @@ import pytest
 from hypothesis import HealthCheck, settings
 from sqlalchemy import make_url, text
 
-import points.passwords
+import points.auth.passwords
 from api.migrate import upgrade
 from points.db import make_engine, make_sessionmaker
 from tests import processes
 
 # Cheap scrypt in tests (the cost is stored in each hash, so checking still works): sign-in
 # happens hundreds of times per run and the production cost is ~50 ms a hash.
-points.passwords._N = 2**10
+points.auth.passwords._N = 2**10
 
 PG_URL = os.environ.get("POINTS_TEST_DATABASE_URL")
 # A fixed, ordinary moment: Wednesday 2026-11-25 13:00 in Beijing.

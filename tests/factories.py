@@ -81,8 +81,8 @@ def make_user(
     name: str | None = None,
 ):
     """Create a user holding `role` in the village; return its Actor (as the API would)."""
-    from points.access import load_actor
     from points.models import RoleAssignment, User
+    from points.org.access import load_actor
 
     user = User(
         username=f"{role}{next(_n)}",
@@ -103,7 +103,7 @@ def adopt_catalog(session: Session, scheme: Scheme, rules: list[dict], *, now, a
     from datetime import date
 
     from points import catalog
-    from points.rules import rule_from_dict
+    from points.catalog.rules import rule_from_dict
 
     draft = catalog.create_draft(
         session,

@@ -7,9 +7,9 @@ import itertools
 from sqlalchemy.orm import Session
 
 from points import ledger, shop
-from points.access import Actor, Grant
 from points.models import Good, Household, Scheme, Store, User, Village
 from points.models.org import Role
+from points.org.access import Actor, Grant
 
 _n = itertools.count(1)
 

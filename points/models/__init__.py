@@ -7,7 +7,7 @@ from points.models.claims import Claim, ClaimBatch, Evidence, Objection
 from points.models.cycles import CycleRun, Lease, Period
 from points.models.ledger import Account, ChainHead, JournalEntry, Posting
 from points.models.org import Group, Household, Resident, RoleAssignment, User, Village
-from points.models.redemption import (
+from points.models.shop import (
     Good,
     HouseholdCard,
     QrNonce,

@@ -115,7 +115,7 @@ class CatalogVersion(Base):
 
 
 class CatalogRule(Base):
-    """One item of a catalog version; the columns are the fields of `points.rules.Rule`."""
+    """One item of a catalog version; the columns are the fields of `points.catalog.rules.Rule`."""
 
     __tablename__ = "catalog_rules"
     __table_args__ = (

@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 
 from points import boards
-from points.access import load_actor
 from points.db import utcnow
 from points.models import Village
+from points.org.access import load_actor
 
 # Each fresh board takes its own past month: one live board per village and month.
 _months = itertools.count(0)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from points import claims
-from points.access import load_actor
 from points.db import utcnow
+from points.ledger.statements import get_scheme
 from points.models import Claim, Evidence, Village
-from points.statements import get_scheme
+from points.org.access import load_actor
 
 
 def make_claim(app, world, state: str = "in_notice", home=None, *, evidence: bool = False) -> int:
@@ -44,7 +44,7 @@ def make_claim(app, world, state: str = "in_notice", home=None, *, evidence: boo
         if state == "posted":
             claims.post_claim(s, claim_id=claim.id, now=now)
         if evidence:
-            from api.evidence import evidence_dir
+            from api.claims.evidence import evidence_dir
 
             with app.app_context():
                 (evidence_dir(village.id) / f"m{claim.id}.png").write_bytes(b"\x89PNG\r\n\x1a\n")

@@ -9,9 +9,9 @@ import pytest
 
 from api import create_app
 from points import ledger
+from points.auth.passwords import hash_password
 from points.models import RoleAssignment, User
 from points.models.org import Role
-from points.passwords import hash_password
 from tests.conftest import NOW
 from tests.factories import (
     adopt_catalog,

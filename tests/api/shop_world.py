@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from api import qr
-from points import credentials, orders, shop
-from points.access import load_actor
+from api.shop import qr
+from points import shop
 from points.db import utcnow
 from points.models import Household, Scheme, User, Village
-from points.redemption import BasketLine
+from points.org.access import load_actor
+from points.shop import credentials, orders
+from points.shop.redemption import BasketLine
 from tests.shop_factories import fund, make_store
 
 
@@ -79,7 +80,7 @@ def pending_order(app, world, quantity: int = 1) -> int:
 
 def redeemed(app, world) -> int:
     """Redeem one soap for home2 by its card, as the clerk; return the redemption id."""
-    from points import redemption
+    from points.shop import redemption
 
     maker = app.extensions["points.sessionmaker"]
     with maker() as s, s.begin():

@@ -1,6 +1,6 @@
 """Sign-in, tokens and rate limits, as an API client experiences them."""
 
-from api.auth import _digest
+from api.web.identity import _digest
 from points.models import ApiToken
 from tests.api.conftest import PASSWORD, auth, build_world, make_app
 

@@ -7,10 +7,10 @@ import pypdfium2 as pdfium
 import zxingcpp
 from sqlalchemy import select
 
-from api.cli_shop import cards
-from points.credentials import format_serial
+from api.shop.cli import cards
 from points.db import make_engine, make_sessionmaker
 from points.models import HouseholdCard, Resident
+from points.shop.credentials import format_serial
 from tests.api.conftest import auth, make_app
 from tests.factories import make_group, make_household, make_scheme, make_village
 from tests.processes import points as _points

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from api.cli import main
 from points import catalog
+from points.catalog.rules import rule_from_dict
 from points.demo import CATALOG_DIR
 from points.models import AuditEvent, CatalogRule, CatalogVersion, Scheme
-from points.rules import rule_from_dict
 from tests.api.conftest import make_app
 from tests.factories import make_scheme, make_village
 

@@ -10,7 +10,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from api.catalog_io import (
+from api.catalog.files import (
     HELP_SHEET,
     INFO_SHEET,
     SHEET,
@@ -23,10 +23,10 @@ from api.catalog_io import (
     write_xlsx,
 )
 from points import catalog
+from points.catalog.rules import rule_from_dict
 from points.demo import CATALOG_DIR
 from points.errors import CatalogProblemsError
 from points.models import CatalogVersion
-from points.rules import rule_from_dict
 from tests.factories import make_scheme, make_village
 
 HEADERS = [

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from points import cycles
 from points.db import utcnow
+from points.ledger.verify import verify
 from points.models import AuditEvent, JournalEntry
-from points.verify import verify
 from tests.api.conftest import auth
 
 

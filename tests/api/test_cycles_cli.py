@@ -17,9 +17,9 @@ from api.scheduler import LEASE_NAME, Ticker, reconcile_now, start_in_process
 from points import ledger
 from points.db import make_engine, make_sessionmaker, utcnow
 from points.demo import create_demo_village
+from points.ledger.verify import verify
 from points.models import Account, CycleRun, JournalEntry, Lease, Posting, Scheme
 from points.periods import local_date, period_end_utc, period_key
-from points.verify import verify
 from tests.api.conftest import make_app
 from tests.factories import make_household, make_scheme, make_village
 from tests.points.test_cycles import award, bj, period_jobs_only  # noqa: F401 (autouse)

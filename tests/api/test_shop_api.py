@@ -11,7 +11,7 @@ import zxingcpp
 from itsdangerous import URLSafeTimedSerializer
 from PIL import Image
 
-from api import qr
+from api.shop import qr
 from points.db import utcnow
 from points.errors import TokenExpiredError
 from tests.api.conftest import auth
@@ -252,12 +252,12 @@ def test_token_expiry_is_exact_to_the_second_and_carries_only_the_nonce(app):
 
 
 def test_a_code_at_exactly_sixty_seconds_is_refused_by_its_nonce(app, shopworld):
-    from points import redemption
-    from points.access import load_actor
-    from points.credentials import NonceRef
     from points.errors import TokenExpiredError as Expired
     from points.models import Store, Village
-    from points.redemption import BasketLine
+    from points.org.access import load_actor
+    from points.shop import redemption
+    from points.shop.credentials import NonceRef
+    from points.shop.redemption import BasketLine
 
     w = shopworld
     issued = utcnow().replace(microsecond=0) - timedelta(seconds=60)

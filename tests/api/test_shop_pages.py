@@ -11,7 +11,7 @@ import pytest
 import qrcode
 from sqlalchemy import select
 
-from api import qr
+from api.shop import qr
 from points.models import AuditEvent, Household, HouseholdCard, Redemption
 from tests.api.conftest import PASSWORD
 from tests.api.shop_world import build_shop, live_card, pending_order, phone_code

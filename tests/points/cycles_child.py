@@ -33,7 +33,7 @@ def main(url: str, now_text: str, name: str, pause_after: int | None = None) -> 
         ledger.expire_lot = expire_then_maybe_pause
     # Only the period jobs: this child stands in for a reconciler closing a period.
     cycles.registered_jobs()
-    cycles._JOBS = {k: v for k, v in cycles._JOBS.items() if k.startswith("period_")}
+    cycles.jobs._JOBS = {k: v for k, v in cycles.jobs._JOBS.items() if k.startswith("period_")}
     connect_args = {"application_name": name} if url.startswith("postgresql") else {}
     engine = make_engine(url, connect_args=connect_args)
     with make_sessionmaker(engine)() as session:

@@ -8,10 +8,10 @@ from sqlalchemy import select
 from points import boards, claims, cycles, ledger
 from points.claims import ClaimInput
 from points.errors import ConflictError, PermissionDeniedError
+from points.ledger.verify import verify
 from points.models import Board
 from points.models.boards import BoardStatus
 from points.models.org import PrivacyMode
-from points.verify import verify
 from tests.factories import (
     adopt_catalog,
     make_group,

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from points import catalog
+from points.catalog.rules import Review, Rule, Unit, Window
 from points.errors import (
     CatalogImmutableError,
     CatalogProblemsError,
@@ -18,7 +19,6 @@ from points.errors import (
     ValidationError,
 )
 from points.models import CatalogRule, CatalogVersion, Scheme
-from points.rules import Review, Rule, Unit, Window
 from tests.factories import make_scheme, make_village
 
 

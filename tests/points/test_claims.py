@@ -8,9 +8,9 @@ from sqlalchemy import func, select
 from points import claims, ledger
 from points.claims import ClaimInput, ConflictOfInterestError, RuleRefusedError
 from points.errors import ConflictError, PermissionDeniedError, ValidationError
+from points.ledger.verify import verify
 from points.models import JournalEntry
 from points.models.claims import Channel, ClaimStatus
-from points.verify import verify
 from tests.factories import (
     adopt_catalog,
     make_group,

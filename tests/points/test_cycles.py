@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from points import cycles, leases, ledger
-from points.models import Account, CycleRun, JournalEntry, Period
+from points import cycles, ledger
+from points.cycles import leases
+from points.ledger.verify import verify
+from points.models import Account, CycleRun, JournalEntry, Period, Posting
 from points.periods import LOCAL_TZ
-from points.verify import verify
 from tests.factories import make_group, make_household, make_scheme, make_village
 
 
@@ -49,9 +50,9 @@ def expired_of(session, scheme, home) -> int:
     """Points moved from the household's lots to `expired`, over all time."""
     return -int(
         session.execute(
-            select(func.coalesce(func.sum(ledger.Posting.amount), 0))
-            .join(JournalEntry, JournalEntry.id == ledger.Posting.entry_id)
-            .join(Account, Account.id == ledger.Posting.account_id)
+            select(func.coalesce(func.sum(Posting.amount), 0))
+            .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+            .join(Account, Account.id == Posting.account_id)
             .where(
                 JournalEntry.kind == "expiry",
                 Account.scheme_id == scheme.id,
@@ -70,8 +71,8 @@ def assert_verified(session):
 def period_jobs_only(monkeypatch):
     """Run only the period jobs: other modules' jobs (claims, boards) have tests of their own."""
     cycles.registered_jobs()  # import JOB_MODULES now, so they cannot register later
-    only = {name: cycles._JOBS[name] for name in (cycles.PERIOD_CLOSE, cycles.PERIOD_OPEN)}
-    monkeypatch.setattr(cycles, "_JOBS", only)
+    only = {name: cycles.jobs._JOBS[name] for name in (cycles.PERIOD_CLOSE, cycles.PERIOD_OPEN)}
+    monkeypatch.setattr(cycles.jobs, "_JOBS", only)
 
 
 @pytest.fixture
@@ -322,7 +323,7 @@ def test_a_registered_job_runs_once_in_order_and_a_failure_is_isolated(
         ran.append(item.key)
         return {"entries": 1}
 
-    monkeypatch.setitem(cycles._JOBS, "test_board", cycles.Job("test_board", due, run, order=70))
+    monkeypatch.setitem(cycles.jobs._JOBS, "test_board", cycles.Job("test_board", due, run, order=70))
     report = cycles.reconcile(session, now=bj(2027, 1, 1, 0, 5))
     assert [(r.item.job, r.item.key, r.status) for r in report.results] == [
         ("period_close", "household:2026-Q4", "done"),

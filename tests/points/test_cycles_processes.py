@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from points import cycles, ledger
+from points.ledger.verify import verify
 from points.models import Account, CycleRun, JournalEntry, Period, Posting
-from points.verify import verify
 from tests.factories import make_group, make_household, make_scheme, make_village
 from tests.points.test_cycles import bj, period_jobs_only  # noqa: F401
 from tests.processes import TIMEOUT, Child

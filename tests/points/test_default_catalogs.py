@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import points.rules
-from points.rules import (
+import points.catalog.rules
+from points.catalog.rules import (
     CATEGORIES,
     MORAL_SUBCATEGORIES,
     Facts,
@@ -19,7 +19,7 @@ from points.rules import (
     validate_rule,
 )
 
-CATALOGS = Path(points.rules.__file__).parent / "catalogs"
+CATALOGS = Path(points.catalog.rules.__file__).parent / "defaults"
 # Words that would turn a deduction against petitioning or supervising the village committee.
 FORBIDDEN_IN_DEDUCTIONS = ("上访", "信访", "监督", "举报", "投诉")
 

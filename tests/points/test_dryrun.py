@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from points.dryrun import PastAct, dry_run, replay
-from points.rules import Rule, Unit, Window
+from points.catalog.dryrun import PastAct, dry_run, replay
+from points.catalog.rules import Rule, Unit, Window
 
 
 def rule(code: str = "A-1", **kw) -> Rule:

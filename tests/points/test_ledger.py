@@ -13,8 +13,8 @@ from points.errors import (
     InsufficientPointsError,
     ValidationError,
 )
+from points.ledger.verify import verify
 from points.models import Account, JournalEntry, Posting
-from points.verify import verify
 from tests.factories import make_household, make_scheme, make_village
 
 

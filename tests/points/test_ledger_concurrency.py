@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 from points import ledger
 from points.db import make_engine, make_sessionmaker
 from points.errors import AlreadyReversedError, InsufficientPointsError, PointsError
+from points.ledger.verify import verify
 from points.models import Account, JournalEntry, Posting
-from points.verify import verify
 from tests.factories import make_household, make_scheme, make_village
 
 THREADS = 16

@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from points import ledger
+from points.ledger.verify import verify
 from points.models import JournalEntry, Posting
-from points.verify import verify
 from tests.factories import make_household, make_scheme, make_village
 from tests.processes import TIMEOUT, Child
 

@@ -33,8 +33,8 @@ from points.errors import (
     DuplicateRequestError,
     InsufficientPointsError,
 )
+from points.ledger.verify import verify
 from points.models import Account, JournalEntry
-from points.verify import verify
 from tests.factories import make_household, make_scheme, make_village
 
 START = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)  # 13:00 in Beijing, late in 2026-Q4

@@ -21,8 +21,8 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from points import ledger
+from points.ledger.verify import verify
 from points.models import Account, JournalEntry, Posting
-from points.verify import verify
 from tests.factories import make_household, make_scheme, make_village
 from tests.processes import run
 

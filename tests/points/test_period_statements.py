@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from points import cycles, ledger
+from points.cycles.statements import period_statements
 from points.errors import ConflictError, NotFoundError
-from points.period_statements import period_statements
-from points.verify import verify
+from points.ledger.verify import verify
 from tests.factories import make_group, make_household, make_scheme, make_village
 from tests.points.test_cycles import award, bj, period_jobs_only, spend  # noqa: F401
 

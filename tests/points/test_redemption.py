@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from points import credentials, ledger, orders, redemption, shop
-from points.credentials import CardRef, NonceRef
+from points import ledger, shop
 from points.errors import (
     BelowThresholdError,
     CancelNotAllowedError,
@@ -30,11 +29,13 @@ from points.errors import (
     TokenWrongVillageError,
     ValidationError,
 )
+from points.ledger.verify import verify
 from points.models import JournalEntry, QrNonce, Redemption, Scheme, StockMovement
 from points.models.org import Role
 from points.periods import local_date
-from points.redemption import BasketLine
-from points.verify import verify
+from points.shop import credentials, orders, redemption
+from points.shop.credentials import CardRef, NonceRef
+from points.shop.redemption import BasketLine
 from tests.factories import make_household, make_scheme, make_village
 from tests.shop_factories import fund, make_actor, make_store, resident_actor
 
@@ -578,8 +579,9 @@ def test_reconcile_purges_old_qr_codes_once_a_day(session, now):
 
     from sqlalchemy import func, select
 
-    from points import credentials, cycles
+    from points import cycles
     from points.models import QrNonce
+    from points.shop import credentials
     from tests.factories import make_household, make_village
 
     village = make_village(session)

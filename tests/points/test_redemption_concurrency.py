@@ -13,8 +13,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from points import credentials, ledger, redemption, shop
-from points.credentials import NonceRef
+from points import ledger, shop
 from points.db import make_engine, make_sessionmaker
 from points.errors import (
     InsufficientPointsError,
@@ -22,10 +21,12 @@ from points.errors import (
     OutOfStockError,
     TokenUsedError,
 )
+from points.ledger.verify import verify
 from points.models import Account, Redemption, Scheme, StockMovement, Store, Village
 from points.models.org import Role
-from points.redemption import BasketLine
-from points.verify import verify
+from points.shop import credentials, redemption
+from points.shop.credentials import NonceRef
+from points.shop.redemption import BasketLine
 from tests.factories import make_household, make_scheme, make_village
 from tests.shop_factories import fund, make_actor, make_store
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from points.rules import (
+from points.catalog.rules import (
     MAX_QUANTITY,
     ROLE_TEXT,
     ROLES,

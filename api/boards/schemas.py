@@ -1,0 +1,101 @@
+"""Schemas of 红黑榜 boards, their entries and appeals."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields as f
+from marshmallow import validate as v
+
+from api.rest import In
+
+MONTH = v.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="月份格式应为 YYYY-MM")
+
+
+class DraftInSchema(In):
+    month = f.String(required=True, validate=MONTH)
+
+
+class NominationInSchema(In):
+    household_id = f.Integer(required=True, strict=True)
+    resident_id = f.Integer(allow_none=True, strict=True)
+    text = f.String(required=True, validate=v.Length(1, 500))
+
+
+class ReasonInSchema(In):
+    reason = f.String(required=True, validate=v.Length(1, 500))
+
+
+class AppealInSchema(In):
+    reason = f.String(required=True, validate=v.Length(1, 2000))
+
+
+class AppealResolveInSchema(In):
+    uphold = f.Boolean(required=True)
+    resolution = f.String(required=True, validate=v.Length(1, 1000))
+
+
+class AppealQuerySchema(In):
+    status = f.String(validate=v.OneOf(["open", "upheld", "dismissed"]))
+
+
+class PosterQuerySchema(In):
+    size = f.String(load_default="a4", validate=v.OneOf(["a4", "a3"]))
+
+
+class BoardEntrySchema(ma.Schema):
+    id = f.Integer(required=True)
+    kind = f.String(required=True, metadata={"description": "red 红榜 | black 黑榜"})
+    section = f.String(
+        required=True, metadata={"description": "top|deed|nomination|party|violation"}
+    )
+    rank = f.Integer(allow_none=True)
+    who = f.String(required=True, metadata={"description": "as published, per privacy mode"})
+    group = f.String(required=True)
+    score = f.Integer(allow_none=True)
+    stars = f.Integer(allow_none=True)
+    text = f.String(required=True)
+    month = f.String(allow_none=True, metadata={"description": "month a violation was posted"})
+
+
+class StaffEntrySchema(BoardEntrySchema):
+    source = f.String(required=True)
+    name = f.String(required=True, metadata={"description": "real name and household number"})
+    household_id = f.Integer(required=True)
+    removed = f.Boolean(required=True)
+    removed_reason = f.String(allow_none=True)
+
+
+class BoardSummarySchema(ma.Schema):
+    id = f.Integer(required=True)
+    month = f.String(required=True)
+    status = f.String(required=True)
+    published_at = f.DateTime(allow_none=True)
+    withdrawn_at = f.DateTime(allow_none=True)
+    head_seq = f.Integer(allow_none=True)
+    head_hash = f.String(allow_none=True)
+    correction_of = f.Integer(allow_none=True)
+    corrected_by = f.Integer(allow_none=True)
+
+
+class PublicBoardSchema(BoardSummarySchema):
+    withdraw_reason = f.String(allow_none=True)
+    privacy_mode = f.String(allow_none=True)
+    tie_rule = f.String(required=True)
+    correction = f.Dict(allow_none=True)
+    entries = f.List(f.Nested(BoardEntrySchema), required=True)
+
+
+class BoardSchema(PublicBoardSchema):
+    entries = f.List(f.Nested(StaffEntrySchema), required=True)
+
+
+class AppealSchema(ma.Schema):
+    id = f.Integer(required=True)
+    board_id = f.Integer(required=True)
+    board_entry_id = f.Integer(required=True)
+    status = f.String(required=True)
+    reason = f.String(required=True)
+    resolution = f.String(allow_none=True)
+    created_at = f.DateTime(required=True)
+    resolved_at = f.DateTime(allow_none=True)
+    correction_board_id = f.Integer(allow_none=True)

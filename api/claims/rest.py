@@ -1,0 +1,315 @@
+"""Claims: record (one or an event batch), declare with photos, review, 公示, objections, post,
+correct; the public notice list; the anomaly report."""
+
+from __future__ import annotations
+
+from flask import send_file
+from flask_smorest import Blueprint
+
+from api.claims.evidence import attach_photos, photo_path
+from api.claims.schemas import (
+    AnomalySchema,
+    BatchInSchema,
+    BatchResultSchema,
+    ClaimInSchema,
+    ClaimQuerySchema,
+    ClaimSchema,
+    DeclarationFilesSchema,
+    DeclarationFormSchema,
+    MonthArgsSchema,
+    NoticeSchema,
+    ObjectionInSchema,
+    ObjectionSchema,
+    RejectInSchema,
+    ResolveInSchema,
+    ReverseInSchema,
+    ReviewInSchema,
+)
+from api.db import db
+from api.rest import ApiView, audit, documented_errors, village_for
+from api.web.identity import current_actor
+from points import claims, org
+from points.claims import notices
+from points.claims.anomalies import anomaly_report
+from points.db import utcnow
+from points.errors import NotFoundError, ValidationError
+from points.ledger import statements
+from points.models.claims import Channel, Objection
+from points.models.org import Role
+from points.periods import local_date, month_key
+
+blp = Blueprint("claims", __name__, url_prefix="/api/v1", description="积分事项、审核与公示")
+
+STAFF = (Role.ADMIN, Role.REVIEWER, Role.RECORDER, Role.CLERK)
+RECORDERS = (Role.ADMIN, Role.RECORDER)
+REVIEWERS = (Role.ADMIN, Role.REVIEWER)
+MAX_PHOTOS = 3
+
+
+def _doc(*codes):
+    return documented_errors(blp, *codes)
+
+
+def _claim(code, claim_id, *roles):
+    village = village_for(code, *roles)
+    claim = claims.get_claim(db(), village=village, claim_id=claim_id)
+    household = org.get_household(db(), village=village, household_id=claim.household_id)
+    current_actor().require_household(village, household)
+    return village, claim
+
+
+@blp.route("/villages/<code>/claims")
+class Claims(ApiView):
+    @blp.arguments(ClaimQuerySchema, location="query")
+    @blp.response(200, ClaimSchema(many=True))
+    @_doc(401, 403, 404, 422)
+    def get(self, args, code):
+        """List claims of the households I may see, newest first."""
+        village = village_for(code, *STAFF, Role.RESIDENT)
+        return claims.list_claims(db(), village=village, actor=current_actor(), **args)
+
+    @blp.arguments(ClaimInSchema)
+    @blp.response(201, ClaimSchema)
+    @_doc(401, 403, 404, 409, 422)
+    def post(self, data, code):
+        """Record one act for a household (grid workers: their own group only)."""
+        village = village_for(code, *RECORDERS)
+        scheme = statements.get_scheme(db(), village=village, code=data.pop("scheme"))
+        claim = claims.record(
+            db(),
+            village=village,
+            scheme=scheme,
+            actor=current_actor(),
+            item=claims.ClaimInput(**data),
+            now=utcnow(),
+        )
+        audit(
+            village, "claim.record", claim, f"登记 {claim.points:+d} 分（户 #{claim.household_id}）"
+        )
+        return claim
+
+
+@blp.route("/villages/<code>/claims/batch")
+class ClaimBatch(ApiView):
+    @blp.arguments(BatchInSchema)
+    @blp.response(201, BatchResultSchema)
+    @_doc(401, 403, 404, 409, 422)
+    def post(self, data, code):
+        """Record one rule for many people at once (an event: clean-up, patrol, meeting)."""
+        village = village_for(code, *RECORDERS)
+        scheme = statements.get_scheme(db(), village=village, code=data.pop("scheme"))
+        subjects = [(s["household_id"], s.get("resident_id")) for s in data.pop("subjects")]
+        batch, items = claims.record_batch(
+            db(),
+            village=village,
+            scheme=scheme,
+            actor=current_actor(),
+            subjects=subjects,
+            now=utcnow(),
+            **data,
+        )
+        audit(
+            village, "claim.batch", batch, f"批量登记“{batch.title}” {len(items)} 人", "claim_batch"
+        )
+        return {"batch_id": batch.id, "claims": items}
+
+
+@blp.route("/villages/<code>/declarations")
+class Declarations(ApiView):
+    @blp.arguments(DeclarationFormSchema, location="form")
+    @blp.arguments(DeclarationFilesSchema, location="files")
+    @blp.response(201, ClaimSchema)
+    @_doc(401, 403, 404, 409, 413, 422)
+    def post(self, form, files, code):
+        """Declare a good deed of my household with up to three photos (JPG/PNG)."""
+        village = village_for(code, Role.RESIDENT)
+        actor = current_actor()
+        photos = files.get("photos") or []
+        if len(photos) > MAX_PHOTOS:
+            raise ValidationError(f"最多上传 {MAX_PHOTOS} 张照片", errors={"photos": ["太多"]})
+        scheme = statements.get_scheme(db(), village=village, code=form.pop("scheme"))
+        claim = claims.record(
+            db(),
+            village=village,
+            scheme=scheme,
+            actor=actor,
+            now=utcnow(),
+            channel=Channel.DECLARED,
+            item=claims.ClaimInput(
+                household_id=actor.household_id, has_evidence=bool(photos), **form
+            ),
+        )
+        attach_photos(db(), claim, photos)
+        db().flush()
+        db().refresh(claim)
+        audit(
+            village,
+            "claim.declare",
+            claim,
+            f"村民申报 {claim.points:+d} 分，附照片 {len(photos)} 张",
+        )
+        return claim
+
+
+@blp.route("/villages/<code>/claims/<int:claim_id>")
+class ClaimItem(ApiView):
+    @blp.response(200, ClaimSchema)
+    @_doc()
+    def get(self, code, claim_id):
+        """Show a claim with its evidence and objections."""
+        return _claim(code, claim_id, *STAFF, Role.RESIDENT)[1]
+
+
+@blp.route("/villages/<code>/claims/<int:claim_id>/evidence/<int:evidence_id>")
+class ClaimEvidence(ApiView):
+    @blp.response(200, description="the photo (image/jpeg or image/png)")
+    @_doc()
+    def get(self, code, claim_id, evidence_id):
+        """Download a claim's photo (only for people allowed to see the claim)."""
+        village, claim = _claim(code, claim_id, *STAFF, Role.RESIDENT)
+        item = next((e for e in claim.evidence if e.id == evidence_id), None)
+        if item is None:
+            raise NotFoundError("找不到该照片")
+        return send_file(photo_path(village.id, item.stored_name), mimetype=item.content_type)
+
+
+def _review(code, claim_id, action, summary, fn, **kwargs):
+    village, claim = _claim(code, claim_id, *REVIEWERS)
+    result = fn(db(), claim=claim, actor=current_actor(), now=utcnow(), **kwargs)
+    audit(village, action, claim, summary.format(claim=claim))
+    return result
+
+
+@blp.route("/villages/<code>/claims/<int:claim_id>/approve")
+class ClaimApprove(ApiView):
+    @blp.arguments(ReviewInSchema)
+    @blp.response(200, ClaimSchema)
+    @_doc(401, 403, 404, 409, 422)
+    def post(self, data, code, claim_id):
+        """Approve a claim; it enters public notice (公示)."""
+        return _review(
+            code,
+            claim_id,
+            "claim.approve",
+            "审核通过，进入公示（事项 #{claim.id}）",
+            claims.approve,
+            note=data.get("note"),
+        )
+
+
+@blp.route("/villages/<code>/claims/<int:claim_id>/reject")
+class ClaimReject(ApiView):
+    @blp.arguments(RejectInSchema)
+    @blp.response(200, ClaimSchema)
+    @_doc(401, 403, 404, 409, 422)
+    def post(self, data, code, claim_id):
+        """Reject a claim in review, with a reason."""
+        return _review(
+            code,
+            claim_id,
+            "claim.reject",
+            "驳回事项 #{claim.id}",
+            claims.reject,
+            reason=data["reason"],
+        )
+
+
+@blp.route("/villages/<code>/claims/<int:claim_id>/objections")
+class ClaimObjections(ApiView):
+    @blp.arguments(ObjectionInSchema)
+    @blp.response(201, ObjectionSchema)
+    @_doc(401, 403, 404, 409, 422)
+    def post(self, data, code, claim_id):
+        """Object to a claim on public notice (anyone of the village, within the window)."""
+        village = village_for(code, *STAFF, Role.RESIDENT)
+        claim = claims.get_claim(db(), village=village, claim_id=claim_id)
+        objection = claims.object_to(
+            db(), claim=claim, actor=current_actor(), reason=data["reason"], now=utcnow()
+        )
+        audit(village, "objection.raise", objection, f"对事项 #{claim.id} 提出异议")
+        return objection
+
+
+@blp.route("/villages/<code>/objections/<int:objection_id>/resolve")
+class ObjectionResolve(ApiView):
+    @blp.arguments(ResolveInSchema)
+    @blp.response(200, ObjectionSchema)
+    @_doc(401, 403, 404, 409, 422)
+    def post(self, data, code, objection_id):
+        """Resolve an objection: upheld rejects the claim, dismissed lets it continue."""
+        village = village_for(code, *REVIEWERS)
+        objection = db().get(Objection, objection_id)
+        if objection is None or objection.village_id != village.id:
+            raise NotFoundError("找不到该异议")
+        result = claims.resolve_objection(
+            db(),
+            objection=objection,
+            actor=current_actor(),
+            uphold=data["uphold"],
+            note=data["note"],
+            now=utcnow(),
+        )
+        audit(
+            village,
+            "objection.resolve",
+            objection,
+            f"异议{'成立' if data['uphold'] else '不成立'}（事项 #{objection.claim_id}）",
+        )
+        return result
+
+
+@blp.route("/villages/<code>/claims/<int:claim_id>/post")
+class ClaimPost(ApiView):
+    @blp.response(200, ClaimSchema)
+    @_doc(401, 403, 404, 409)
+    def post(self, code, claim_id):
+        """Post a claim whose notice ended with no open objection (the scheduler does it too)."""
+        village, claim = _claim(code, claim_id, Role.ADMIN)
+        result = claims.post_claim(
+            db(), claim_id=claim.id, now=utcnow(), actor_id=current_actor().user_id
+        )
+        audit(village, "claim.post", claim, f"事项 #{claim.id} 入账")
+        return result
+
+
+@blp.route("/villages/<code>/claims/<int:claim_id>/reverse")
+class ClaimReverse(ApiView):
+    @blp.arguments(ReverseInSchema)
+    @blp.response(200, ClaimSchema)
+    @_doc(401, 403, 404, 409, 422)
+    def post(self, data, code, claim_id):
+        """Correct a posted claim with a visible reversal (shown on statements and notices)."""
+        village, claim = _claim(code, claim_id, Role.ADMIN)
+        entry = claims.reverse_claim(
+            db(), claim=claim, actor=current_actor(), reason=data["reason"], now=utcnow()
+        )
+        audit(
+            village,
+            "claim.reverse",
+            claim,
+            f"冲正事项 #{claim.id}：{data['reason']}",
+            entry_id=entry.id,
+        )
+        return claim
+
+
+@blp.route("/villages/<code>/anomalies")
+class Anomalies(ApiView):
+    @blp.arguments(MonthArgsSchema, location="query")
+    @blp.response(200, AnomalySchema)
+    @_doc(401, 403, 404, 422)
+    def get(self, args, code):
+        """The month's anomaly report: concentration, recorder–approver pairs, bursts."""
+        village = village_for(code, *REVIEWERS)
+        month = args.get("month") or month_key(local_date(utcnow()))
+        return anomaly_report(db(), village=village, month=month)
+
+
+@blp.route("/public/<code>/notices")
+class PublicNotices(ApiView):
+    @blp.response(200, NoticeSchema(many=True))
+    @blp.alt_response(404, description="找不到")
+    def get(self, code):
+        """Open public notices and recent corrections of a village (no sign-in needed)."""
+        village = org.get_village(db(), code)
+        return notices.public_notices(db(), village=village, now=utcnow())

@@ -1,0 +1,2 @@
+"""Periods and scheduled work for operators: `points cycle status|close|statement` and period
+statements as PDF and xlsx."""

@@ -1,0 +1,90 @@
+"""The admin's 工作台 (pending reviews, notices, objections, participation, points by category
+and month, low stock) and the town view for supervisors (totals, no personal data)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+from sqlalchemy import func, select
+
+from api.db import db
+from api.web.helpers import page_village, signed_in
+from api.web.identity import current_actor
+from points import claims
+from points.db import utcnow
+from points.ledger import statements
+from points.models import Claim, Household, JournalEntry
+from points.models.org import Role
+from points.periods import local_date, month_key
+
+bp = Blueprint("dashboard", __name__, template_folder="templates")
+
+
+@bp.get("/v/<code>/")
+@signed_in
+def dashboard(code):
+    """The village at a glance: pending work, points by category and month, participation."""
+    village = page_village(code, Role.ADMIN, Role.REVIEWER)
+    s = db()
+    counts = dict(
+        s.execute(
+            select(Claim.status, func.count())
+            .where(Claim.village_id == village.id)
+            .group_by(Claim.status)
+        ).all()
+    )
+    by_month = s.execute(
+        select(JournalEntry.month, JournalEntry.category, func.sum(JournalEntry.score_delta))
+        .where(JournalEntry.village_id == village.id, JournalEntry.kind.in_(("award", "deduction")))
+        .group_by(JournalEntry.month, JournalEntry.category)
+        .order_by(JournalEntry.month)
+    ).all()
+    months: dict[str, dict[str, int]] = {}
+    for month, category, total in by_month:
+        months.setdefault(month, {})[category or "其他"] = int(total)
+    peak = max((abs(v) for m in months.values() for v in m.values()), default=1) or 1
+    homes = s.execute(
+        select(func.count()).select_from(Household).where(Household.village_id == village.id)
+    ).scalar_one()
+    month = month_key(local_date(utcnow()))
+    active = s.execute(
+        select(func.count(func.distinct(JournalEntry.household_id))).where(
+            JournalEntry.village_id == village.id,
+            JournalEntry.month == month,
+            JournalEntry.kind == "award",
+        )
+    ).scalar_one()
+    low_stock = _low_stock(village)
+    return render_template(
+        "staff/dashboard.html",
+        village=village,
+        counts=counts,
+        months=list(months.items())[-6:],
+        peak=peak,
+        homes=homes,
+        active=active,
+        month=month,
+        objections=claims.count_open_objections(s, village=village),
+        low_stock=low_stock,
+    )
+
+
+def _low_stock(village):
+    try:
+        from points import shop
+    except ImportError:  # the shop module is optional for this page
+        return []
+    finder = getattr(shop, "low_stock", None)
+    return finder(db(), village=village) if finder else []
+
+
+@bp.get("/town/<town>")
+@signed_in
+def summary(town):
+    """Each village of my town: participation and totals this month (no personal data)."""
+    from points.errors import PermissionDeniedError
+
+    if town not in current_actor().towns():
+        raise PermissionDeniedError("只有本镇督导员可以查看全镇汇总")
+    month = request.args.get("month") or month_key(local_date(utcnow()))
+    rows = statements.town_summary(db(), town=town, month=month)
+    return render_template("staff/town.html", town=town, month=month, rows=rows)

@@ -1,0 +1,35 @@
+"""My household's points: what I can spend, this period's score, every entry with its reason."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+
+from api.db import db
+from api.web.helpers import my_household, page_village, signed_in
+from api.web.identity import current_actor
+from points import claims
+from points.db import utcnow
+from points.ledger import statements
+from points.models.org import Role
+
+bp = Blueprint("ledger_pages", __name__, template_folder="templates")
+
+
+@bp.get("/v/<code>/my/")
+@signed_in
+def home(code):
+    """My household: points I can spend, this period's score, and every entry with its reason."""
+    village = page_village(code, Role.RESIDENT)
+    home = my_household(village)
+    scheme = statements.get_scheme(db(), village=village, code="household")
+    balance = statements.balance_view(db(), scheme=scheme, subject_id=home.id, now=utcnow())
+    lines = statements.subject_lines(db(), scheme=scheme, subject_id=home.id, limit=100)
+    mine = claims.list_claims(db(), village=village, actor=current_actor(), limit=20)
+    return render_template(
+        "resident/home.html",
+        village=village,
+        home=home,
+        balance=balance,
+        lines=lines,
+        claims=[c for c in mine if c.status != "posted"],
+    )

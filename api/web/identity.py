@@ -1,0 +1,120 @@
+"""Sign-in: staff by username and password, residents by phone and PIN; bearer tokens for the
+API (stored hashed, expiring, revocable) and a session cookie for the pages."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask import Flask, current_app, g, request, session
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from sqlalchemy import select
+
+from api.db import db
+from points.auth.passwords import check_password, hash_password
+from points.db import utcnow
+from points.errors import AuthenticationError, InvalidCredentialsError
+from points.models import ApiToken, User
+from points.org.access import Actor, load_actor
+
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+# Checked against when the username is unknown, so that both paths cost one scrypt.
+_DUMMY_HASH = hash_password("timing-equaliser")
+
+
+def init_app(app: Flask) -> None:
+    """Configure cookies and the rate limiter (its storage shared across workers if set)."""
+    app.config.setdefault("TOKEN_TTL_HOURS", 24 * 30)
+    app.config.setdefault("SIGNIN_RATE_LIMIT", "10 per minute")
+    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=12))
+    limiter.init_app(app)
+
+
+def signin_limit() -> str:
+    """Return the configured sign-in rate limit (e.g. '10 per minute')."""
+    return current_app.config["SIGNIN_RATE_LIMIT"]
+
+
+def authenticate(*, username=None, password=None, phone=None, pin=None) -> User:
+    """Return the active user matching the credentials; raise InvalidCredentialsError."""
+    s = db()
+    if username is not None:
+        user = s.execute(select(User).where(User.username == username)).scalar_one_or_none()
+        secret, stored = password or "", user.password_hash if user else None
+    elif phone is not None:
+        user = s.execute(select(User).where(User.phone == phone)).scalar_one_or_none()
+        secret, stored = pin or "", user.pin_hash if user else None
+    else:
+        raise InvalidCredentialsError()
+    ok = check_password(stored or _DUMMY_HASH, secret) and stored is not None
+    if not ok or user is None or not user.active:
+        raise InvalidCredentialsError()
+    return user
+
+
+def issue_token(user: User, *, name: str = "") -> tuple[str, ApiToken]:
+    """Create a bearer token; the raw value is returned once and only its hash is kept."""
+    raw = secrets.token_urlsafe(32)
+    now = utcnow()
+    token = ApiToken(
+        user_id=user.id,
+        token_hash=_digest(raw),
+        name=name[:100],
+        created_at=now,
+        expires_at=now + timedelta(hours=current_app.config["TOKEN_TTL_HOURS"]),
+    )
+    db().add(token)
+    db().flush()
+    return raw, token
+
+
+def revoke_current_token() -> None:
+    """Revoke the bearer token this request was made with."""
+    token = g.get("api_token")
+    if token is None:
+        raise AuthenticationError("当前请求没有使用令牌")
+    token.revoked_at = utcnow()
+    db().flush()
+
+
+def current_user_id() -> int | None:
+    """Return the signed-in user's id (bearer token, else page session), or None."""
+    if "user_id" in g:
+        return g.user_id
+    g.user_id = None
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        token = (
+            db()
+            .execute(select(ApiToken).where(ApiToken.token_hash == _digest(header[7:].strip())))
+            .scalar_one_or_none()
+        )
+        if token and token.revoked_at is None and token.expires_at > utcnow():
+            g.api_token, g.user_id = token, token.user_id
+    elif not request.path.startswith("/api/") and session.get("user_id"):
+        g.user_id = session["user_id"]
+    if g.user_id is not None:
+        user = db().get(User, g.user_id)
+        if user is None or not user.active:
+            g.user_id = None
+    return g.user_id
+
+
+def current_actor() -> Actor:
+    """Return the signed-in Actor; raise AuthenticationError (401) when nobody is."""
+    if "actor" in g:
+        return g.actor
+    user_id = current_user_id()
+    if user_id is None:
+        raise AuthenticationError()
+    g.actor = load_actor(db(), user_id)
+    return g.actor
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()

@@ -1,0 +1,1 @@
+"""Credentials: password and PIN hashing."""

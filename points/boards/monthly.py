@@ -1,0 +1,797 @@
+"""红黑榜: monthly boards drafted from the ledger, edited and published by admins, star ratings.
+
+A board for month M is drafted on or after the 1st of M+1 (the `board_draft` job) from what was
+posted: the 红榜 lists the month's top households by score, good deeds under rules marked
+honourable, party members' stars and admin nominations; the 黑榜 lists posted deductions for
+breaking the 村规民约 (a claim is posted only after its 公示 ended with no upheld objection) that
+were not reversed, for `village.black_months` boards after posting. Publishing freezes a
+snapshot with names already written per the village's privacy mode and the ledger head at that
+moment, so a later privacy change alters the next board and never a published one. Withdrawal
+leaves a notice; an upheld appeal publishes a correction that supersedes the original.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from points import ledger
+from points.claims.notices import display_name
+from points.cycles.jobs import Job, WorkItem, register_job
+from points.db import lock_village
+from points.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from points.models import (
+    CatalogRule,
+    Claim,
+    CycleRun,
+    Group,
+    Household,
+    JournalEntry,
+    Resident,
+    Scheme,
+    Village,
+)
+from points.models.boards import (
+    AppealStatus,
+    Board,
+    BoardAppeal,
+    BoardEntry,
+    BoardStatus,
+    EntryKind,
+    Section,
+)
+from points.models.claims import ClaimStatus
+from points.models.org import PrivacyMode, Role
+from points.org.access import Actor
+from points.periods import local_date, month_key, period_key
+
+DEFAULT_STARS = (60, 80, 100, 120, 150)
+TIE_RULE = "排名按本月得分从高到低；得分相同的，本月被扣分次数少的在前；仍相同的，按户号从小到大。"
+JOB = "board_draft"
+LIVE = (BoardStatus.DRAFT, BoardStatus.APPROVED, BoardStatus.PUBLISHED)
+SHOWN = (BoardStatus.PUBLISHED, BoardStatus.WITHDRAWN, BoardStatus.SUPERSEDED)
+COMPACT = "村规民约"
+_COPIED = (
+    "kind",
+    "section",
+    "source",
+    "household_id",
+    "resident_id",
+    "claim_id",
+    "entry_id",
+    "rank",
+    "score",
+    "stars",
+    "text",
+    "entry_month",
+    "created_by",
+)
+
+
+class ConflictOfInterestError(PermissionDeniedError):
+    """Someone resolved an appeal about their own household; the attempt is audited."""
+
+    code = "conflict_of_interest"
+    message = "不能处理涉及自己家庭的申诉（回避原则）"
+
+
+# --- stars ---------------------------------------------------------------------------------------
+
+
+def stars(score: int, thresholds: list[int] | tuple[int, ...] | None) -> int:
+    """Return 0–5 stars: how many of the five ascending thresholds the score reaches."""
+    return sum(1 for t in (thresholds or DEFAULT_STARS)[:5] if score >= t)
+
+
+def subject_stars(session: Session, *, scheme: Scheme, subject_id: int, period: str) -> int:
+    """Return a household's or party member's stars for a scheme period (for statements)."""
+    score = ledger.period_score(session, scheme=scheme, subject_id=subject_id, period=period)
+    return stars(score, scheme.star_thresholds)
+
+
+# --- months --------------------------------------------------------------------------------------
+
+
+def month_shift(month: str, n: int) -> str:
+    """Return the month `n` months after (negative: before) 'YYYY-MM'."""
+    y, m = int(month[:4]), int(month[5:7])
+    total = y * 12 + m - 1 + n
+    return f"{total // 12:04d}-{total % 12 + 1:02d}"
+
+
+def _month_start(month: str) -> date:
+    return date(int(month[:4]), int(month[5:7]), 1)
+
+
+def check_month(month: str, now: datetime) -> str:
+    """Return `month` if it is a well-formed month that has ended at `now`."""
+    try:
+        _month_start(month)
+        if len(month) != 7 or month[4] != "-":
+            raise ValueError
+    except ValueError:
+        raise ValidationError("月份格式应为 YYYY-MM", errors={"month": ["格式不对"]}) from None
+    if month >= month_key(local_date(now)):
+        raise ValidationError("该月尚未结束，不能出榜", errors={"month": ["尚未结束"]})
+    return month
+
+
+# --- drafting ------------------------------------------------------------------------------------
+
+
+def draft_board(
+    session: Session, *, village: Village, month: str, now: datetime, actor_id: int | None = None
+) -> Board:
+    """Draft the month's board from posted entries; return the live board if one exists."""
+    check_month(month, now)
+    existing = live_board(session, village=village, month=month)
+    if existing is not None:
+        return existing
+    board = Board(
+        village_id=village.id,
+        month=month,
+        status=BoardStatus.DRAFT,
+        created_at=now,
+        created_by=actor_id,
+    )
+    session.add(board)
+    session.flush()
+    rows = _top(session, village, month) + _deeds(session, village, month)
+    rows += _party(session, village, month) + _violations(session, village, month)
+    for row in rows:
+        session.add(BoardEntry(village_id=village.id, board_id=board.id, source="auto", **row))
+    session.flush()
+    session.refresh(board)
+    return board
+
+
+def _household_scheme(session: Session, village: Village) -> Scheme | None:
+    return session.execute(
+        select(Scheme)
+        .where(Scheme.village_id == village.id, Scheme.subject_kind == "household")
+        .order_by(Scheme.id)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def _top(session: Session, village: Village, month: str) -> list[dict]:
+    """The month's best households: score desc, then fewer deductions, then household number."""
+    scheme = _household_scheme(session, village)
+    if scheme is None or village.board_top_n <= 0:
+        return []
+    deductions = func.sum(case((JournalEntry.kind == "deduction", 1), else_=0))
+    rows = session.execute(
+        select(
+            Household.id,
+            Household.number,
+            func.sum(JournalEntry.score_delta),
+            deductions,
+        )
+        .join(Household, Household.id == JournalEntry.household_id)
+        .where(
+            JournalEntry.scheme_id == scheme.id,
+            JournalEntry.month == month,
+            Household.active.is_(True),
+        )
+        .group_by(Household.id, Household.number)
+    ).all()
+    ranked = sorted(
+        ((hid, num, int(score), int(ded)) for hid, num, score, ded in rows if score > 0),
+        key=lambda r: (-r[2], r[3], _number_key(r[1])),
+    )[: village.board_top_n]
+    period = period_key(scheme.period_kind, _month_start(month))
+    out = []
+    for rank, (hid, _num, score, ded) in enumerate(ranked, start=1):
+        period_score = ledger.period_score(session, scheme=scheme, subject_id=hid, period=period)
+        out.append(
+            dict(
+                kind=EntryKind.RED,
+                section=Section.TOP,
+                household_id=hid,
+                rank=rank,
+                score=score,
+                stars=stars(period_score, scheme.star_thresholds),
+                text=f"本月得分 {score} 分" + (f"（扣分 {ded} 次）" if ded else ""),
+            )
+        )
+    return out
+
+
+def _number_key(number: str) -> tuple:
+    # Household numbers are text ('0012', '3-7'): numeric ones sort as numbers, before others.
+    return (0, int(number), number) if number.isdigit() else (1, 0, number)
+
+
+def _not_reversed():
+    reversal = aliased(JournalEntry)
+    return ~select(reversal.id).where(reversal.reverses_id == JournalEntry.id).exists()
+
+
+def _posted(session: Session, village: Village, months: list[str], *conditions):
+    return session.execute(
+        select(JournalEntry, Claim, CatalogRule)
+        .join(Claim, Claim.id == JournalEntry.claim_id)
+        .join(CatalogRule, CatalogRule.id == JournalEntry.rule_id)
+        .where(
+            JournalEntry.village_id == village.id,
+            JournalEntry.month.in_(months),
+            Claim.status == ClaimStatus.POSTED,
+            _not_reversed(),
+            *conditions,
+        )
+        .order_by(JournalEntry.seq)
+    ).all()
+
+
+def _deeds(session: Session, village: Village, month: str) -> list[dict]:
+    """Good deeds posted in the month under rules the catalog marks honourable."""
+    return [
+        dict(
+            kind=EntryKind.RED,
+            section=Section.DEED,
+            household_id=claim.household_id,
+            resident_id=claim.resident_id,
+            claim_id=claim.id,
+            entry_id=entry.id,
+            score=entry.score_delta,
+            text=entry.memo[:200],
+            entry_month=entry.month,
+        )
+        for entry, claim, _rule in _posted(
+            session,
+            village,
+            [month],
+            CatalogRule.honourable.is_(True),
+            CatalogRule.sign == 1,
+            JournalEntry.kind == "award",
+        )
+    ]
+
+
+def _violations(session: Session, village: Village, month: str) -> list[dict]:
+    """Posted, unreversed deductions for breaking the 村规民约, within the black-list term."""
+    if village.black_months <= 0:
+        return []
+    months = [month_shift(month, -i) for i in range(village.black_months)]
+    compact = or_(
+        CatalogRule.category == "法治",
+        CatalogRule.name.contains(COMPACT),
+        func.coalesce(CatalogRule.subcategory, "").contains(COMPACT),
+    )
+    rows = _posted(
+        session, village, months, CatalogRule.sign == -1, JournalEntry.kind == "deduction", compact
+    )
+    return [
+        dict(
+            kind=EntryKind.BLACK,
+            section=Section.VIOLATION,
+            household_id=claim.household_id,
+            resident_id=claim.resident_id,
+            claim_id=claim.id,
+            entry_id=entry.id,
+            score=entry.score_delta,
+            # The rule's name only: a claim's free-text description may say more than is fair.
+            text=rule.name,
+            entry_month=entry.month,
+        )
+        for entry, claim, rule in rows
+    ]
+
+
+def _party(session: Session, village: Village, month: str) -> list[dict]:
+    """Party members with at least one star in the party scheme's period containing the month."""
+    out = []
+    schemes = session.execute(
+        select(Scheme).where(Scheme.village_id == village.id, Scheme.subject_kind == "resident")
+    ).scalars()
+    for scheme in schemes:
+        period = period_key(scheme.period_kind, _month_start(month))
+        totals = dict(
+            session.execute(
+                select(JournalEntry.resident_id, func.sum(JournalEntry.score_delta))
+                .where(JournalEntry.scheme_id == scheme.id, JournalEntry.period_key == period)
+                .group_by(JournalEntry.resident_id)
+            ).all()
+        )
+        members = session.execute(
+            select(Resident)
+            .where(
+                Resident.village_id == village.id,
+                Resident.is_party_member.is_(True),
+                Resident.active.is_(True),
+            )
+            .order_by(Resident.id)
+        ).scalars()
+        rated = []
+        for person in members:
+            score = scheme.base_score + int(totals.get(person.id) or 0)
+            n = stars(score, scheme.star_thresholds)
+            if n:
+                rated.append((n, score, person))
+        rated.sort(key=lambda r: (-r[0], -r[1], r[2].id))
+        out += [
+            dict(
+                kind=EntryKind.RED,
+                section=Section.PARTY,
+                household_id=person.household_id,
+                resident_id=person.id,
+                score=score,
+                stars=n,
+                text=f"{scheme.name} {period}：{'★' * n}",
+            )
+            for n, score, person in rated
+        ]
+    return out
+
+
+# --- editing, approval, publication --------------------------------------------------------------
+
+
+def _require(board: Board, status: BoardStatus, doing: str) -> None:
+    if board.status != status:
+        raise ConflictError(
+            f"该榜单当前状态不能{doing}", reason="wrong_status", status=board.status
+        )
+
+
+def add_nomination(
+    session: Session,
+    *,
+    board: Board,
+    actor: Actor,
+    household_id: int,
+    text: str,
+    resident_id: int | None = None,
+) -> BoardEntry:
+    """Add an admin's nomination (推荐) to a draft's 红榜."""
+    village = session.get(Village, board.village_id)
+    actor.require(village, Role.ADMIN)
+    _require(board, BoardStatus.DRAFT, "修改")
+    household = session.get(Household, household_id)
+    if household is None or household.village_id != village.id:
+        raise NotFoundError("找不到该农户")
+    if resident_id is not None:
+        person = session.get(Resident, resident_id)
+        if person is None or person.household_id != household.id:
+            raise ValidationError("该村民不是这户的成员", errors={"resident_id": ["不属于该户"]})
+    if not (text or "").strip():
+        raise ValidationError("请写明推荐事迹", errors={"text": ["不能为空"]})
+    entry = BoardEntry(
+        village_id=village.id,
+        board_id=board.id,
+        kind=EntryKind.RED,
+        section=Section.NOMINATION,
+        source="nomination",
+        household_id=household.id,
+        resident_id=resident_id,
+        text=text.strip()[:500],
+        created_by=actor.user_id,
+    )
+    session.add(entry)
+    session.flush()
+    session.refresh(board)
+    return entry
+
+
+def get_entry(session: Session, *, board: Board, entry_id: int) -> BoardEntry:
+    """Return an entry of the board; raise NotFoundError."""
+    entry = session.get(BoardEntry, entry_id)
+    if entry is None or entry.board_id != board.id:
+        raise NotFoundError("找不到该榜单条目")
+    return entry
+
+
+def remove_entry(
+    session: Session, *, board: Board, entry_id: int, actor: Actor, reason: str
+) -> BoardEntry:
+    """Take an entry off a draft, keeping the row and the reason for the record."""
+    actor.require(session.get(Village, board.village_id), Role.ADMIN)
+    _require(board, BoardStatus.DRAFT, "修改")
+    entry = get_entry(session, board=board, entry_id=entry_id)
+    if entry.removed:
+        raise ConflictError("该条目已经移除", reason="already_removed")
+    if not (reason or "").strip():
+        raise ValidationError("移除条目必须写明理由", errors={"reason": ["不能为空"]})
+    entry.removed, entry.removed_reason, entry.removed_by = True, reason.strip(), actor.user_id
+    session.flush()
+    return entry
+
+
+def approve_board(session: Session, *, board: Board, actor: Actor | None, now: datetime) -> Board:
+    """Approve a draft: it can no longer be edited, only published (actor None: the CLI)."""
+    if actor is not None:
+        actor.require(session.get(Village, board.village_id), Role.ADMIN)
+    _require(board, BoardStatus.DRAFT, "审定")
+    board.status = BoardStatus.APPROVED
+    board.approved_at, board.approved_by = now, actor.user_id if actor else None
+    session.flush()
+    return board
+
+
+def publish_board(session: Session, *, board: Board, actor: Actor | None, now: datetime) -> Board:
+    """Publish an approved board: freeze names (per privacy mode) and the ledger head."""
+    village = session.get(Village, board.village_id)
+    if actor is not None:
+        actor.require(village, Role.ADMIN)
+    _require(board, BoardStatus.APPROVED, "发布")
+    # Hold the chain lock so the head printed is the chain's head at this instant.
+    lock_village(session, village.id)
+    seq, hash_ = ledger.chain_head(session, village.id)
+    snapshot = _snapshot(session, village, board, seq, hash_, now)
+    board.status = BoardStatus.PUBLISHED
+    board.published_at, board.published_by = now, actor.user_id if actor else None
+    board.head_seq, board.head_hash = seq, hash_
+    board.privacy_mode = village.privacy_mode
+    board.snapshot = snapshot
+    session.flush()
+    return board
+
+
+def withdraw_board(
+    session: Session, *, board: Board, actor: Actor, reason: str, now: datetime
+) -> Board:
+    """Withdraw a published board; a notice with the reason stays where it was."""
+    actor.require(session.get(Village, board.village_id), Role.ADMIN)
+    _require(board, BoardStatus.PUBLISHED, "撤回")
+    if not (reason or "").strip():
+        raise ValidationError("撤回必须写明理由", errors={"reason": ["不能为空"]})
+    board.status = BoardStatus.WITHDRAWN
+    board.withdrawn_at, board.withdrawn_by, board.withdraw_reason = now, actor.user_id, reason
+    session.flush()
+    return board
+
+
+@dataclass(frozen=True)
+class _Names:
+    who: str
+    group: str
+    name: str  # the real name, for staff only
+
+
+def _names(session: Session, village: Village, entry: BoardEntry) -> _Names:
+    home = session.get(Household, entry.household_id)
+    group = session.get(Group, home.group_id)
+    person = session.get(Resident, entry.resident_id) if entry.resident_id else None
+    head = session.get(Resident, home.head_id) if home.head_id else None
+    named = person or head
+    return _Names(
+        who=display_name(village, home, person, group, head),
+        group=group.name,
+        name=f"{named.name if named else '（未登记）'}（{home.number}户）",
+    )
+
+
+def _snapshot(session, village, board, seq, hash_, now) -> dict:
+    items = []
+    for entry in board.entries:
+        if entry.removed:
+            continue
+        names = _names(session, village, entry)
+        items.append(
+            {
+                "id": entry.id,
+                "kind": entry.kind,
+                "section": entry.section,
+                "rank": entry.rank,
+                "who": names.who,
+                "group": names.group,
+                "score": entry.score,
+                "stars": entry.stars,
+                "text": entry.text,
+                "month": entry.entry_month,
+            }
+        )
+    return {
+        "village": {"code": village.code, "name": village.name},
+        "month": board.month,
+        "privacy_mode": village.privacy_mode,
+        "tie_rule": TIE_RULE,
+        "black_months": village.black_months,
+        "head": {"seq": seq, "hash": hash_},
+        "published_at": now.isoformat(),
+        "entries": items,
+        "correction": None,
+    }
+
+
+# --- appeals and corrections ---------------------------------------------------------------------
+
+
+def appeal(
+    session: Session, *, board: Board, entry_id: int, actor: Actor, reason: str, now: datetime
+) -> BoardAppeal:
+    """A resident appeals an entry about their own household on a published board."""
+    village = session.get(Village, board.village_id)
+    actor.require(village, Role.RESIDENT)
+    _require(board, BoardStatus.PUBLISHED, "申诉")
+    entry = get_entry(session, board=board, entry_id=entry_id)
+    if entry.removed:
+        raise NotFoundError("找不到该榜单条目")
+    if actor.household_id != entry.household_id:
+        raise PermissionDeniedError("只能对涉及自己家庭的条目提出申诉")
+    if not (reason or "").strip():
+        raise ValidationError("请写明申诉理由", errors={"reason": ["不能为空"]})
+    taken = session.execute(
+        select(BoardAppeal.id).where(
+            BoardAppeal.board_entry_id == entry.id,
+            BoardAppeal.raised_by == actor.user_id,
+            BoardAppeal.status == AppealStatus.OPEN,
+        )
+    ).first()
+    if taken:
+        raise ConflictError("您对该条目的申诉正在处理中", reason="appeal_open")
+    item = BoardAppeal(
+        village_id=village.id,
+        board_id=board.id,
+        board_entry_id=entry.id,
+        raised_by=actor.user_id,
+        reason=reason.strip()[:2000],
+        status=AppealStatus.OPEN,
+        created_at=now,
+    )
+    session.add(item)
+    session.flush()
+    return item
+
+
+def resolve_appeal(
+    session: Session,
+    *,
+    appeal: BoardAppeal,
+    actor: Actor,
+    uphold: bool,
+    resolution: str,
+    now: datetime,
+) -> BoardAppeal:
+    """Dismiss an appeal, or uphold it: a correction without the entry supersedes the board."""
+    village = session.get(Village, appeal.village_id)
+    actor.require(village, Role.ADMIN, Role.REVIEWER)
+    entry = session.get(BoardEntry, appeal.board_entry_id)
+    if actor.household_id is not None and actor.household_id == entry.household_id:
+        raise ConflictOfInterestError(household_id=entry.household_id, doing="处理申诉")
+    if appeal.status != AppealStatus.OPEN:
+        raise ConflictError("该申诉已经处理过了", reason="appeal_resolved")
+    if not (resolution or "").strip():
+        raise ValidationError("请写明处理意见", errors={"resolution": ["不能为空"]})
+    appeal.resolution, appeal.resolved_by, appeal.resolved_at = (
+        resolution.strip(),
+        actor.user_id,
+        now,
+    )
+    if not uphold:
+        appeal.status = AppealStatus.DISMISSED
+        session.flush()
+        return appeal
+    board = session.get(Board, appeal.board_id)
+    if board.status != BoardStatus.PUBLISHED:
+        raise ConflictError("该榜单已撤回或已更正，申诉无需更正", reason="board_not_live")
+    appeal.status = AppealStatus.UPHELD
+    appeal.correction_board_id = correct_board(
+        session, board=board, entry=entry, reason=resolution.strip(), actor=actor, now=now
+    ).id
+    session.flush()
+    return appeal
+
+
+def correct_board(
+    session: Session, *, board: Board, entry: BoardEntry, reason: str, actor: Actor, now: datetime
+) -> Board:
+    """Publish a correction of a board without one entry; the original stays, superseded.
+
+    Names come from the original snapshot: a correction fixes one line, it does not re-apply
+    a privacy mode the village may have changed since.
+    """
+    lock_village(session, board.village_id)
+    seq, hash_ = ledger.chain_head(session, board.village_id)
+    # The live-month index allows one published board: retire the original first.
+    board.status = BoardStatus.SUPERSEDED
+    session.flush()
+    fixed = Board(
+        village_id=board.village_id,
+        month=board.month,
+        status=BoardStatus.PUBLISHED,
+        created_at=now,
+        created_by=actor.user_id,
+        approved_at=now,
+        approved_by=actor.user_id,
+        published_at=now,
+        published_by=actor.user_id,
+        head_seq=seq,
+        head_hash=hash_,
+        privacy_mode=board.privacy_mode,
+        correction_of=board.id,
+        snapshot={},
+    )
+    session.add(fixed)
+    session.flush()
+    new_ids = {}
+    for old in board.entries:
+        if old.removed:
+            continue
+        copy = BoardEntry(
+            village_id=old.village_id,
+            board_id=fixed.id,
+            **{k: getattr(old, k) for k in _COPIED},
+        )
+        if old.id == entry.id:
+            copy.removed, copy.removed_reason, copy.removed_by = True, reason, actor.user_id
+        session.add(copy)
+        session.flush()
+        new_ids[old.id] = copy.id
+    snap = dict(board.snapshot)
+    snap["entries"] = [
+        {**item, "id": new_ids[item["id"]]}
+        for item in board.snapshot["entries"]
+        if item["id"] != entry.id and item["id"] in new_ids
+    ]
+    snap["head"] = {"seq": seq, "hash": hash_}
+    snap["published_at"] = now.isoformat()
+    snap["correction"] = {
+        "of": board.id,
+        "reason": reason,
+        "head_of_original": board.snapshot["head"],
+    }
+    fixed.snapshot = snap
+    board.corrected_by = fixed.id
+    session.flush()
+    session.refresh(fixed)
+    return fixed
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+
+def get_board(session: Session, *, village: Village, board_id: int) -> Board:
+    """Return a board of the village; raise NotFoundError."""
+    board = session.get(Board, board_id)
+    if board is None or board.village_id != village.id:
+        raise NotFoundError("找不到该榜单")
+    return board
+
+
+def get_public_board(session: Session, *, village: Village, board_id: int) -> Board:
+    """Return a board anyone may read (published, withdrawn or superseded); else NotFoundError."""
+    board = get_board(session, village=village, board_id=board_id)
+    if board.status not in SHOWN:
+        raise NotFoundError("找不到该榜单")
+    return board
+
+
+def live_board(session: Session, *, village: Village, month: str) -> Board | None:
+    """Return the month's draft, approved or published board, if any."""
+    return session.execute(
+        select(Board).where(
+            Board.village_id == village.id, Board.month == month, Board.status.in_(LIVE)
+        )
+    ).scalar_one_or_none()
+
+
+def month_board(session: Session, *, village: Village, month: str) -> Board | None:
+    """Return what the public sees for a month: the published board, else the latest notice."""
+    return session.execute(
+        select(Board)
+        .where(Board.village_id == village.id, Board.month == month, Board.status.in_(SHOWN))
+        .order_by(case((Board.status == BoardStatus.PUBLISHED, 0), else_=1), Board.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def list_boards(
+    session: Session, *, village: Village, public: bool = True, limit: int = 120
+) -> list[Board]:
+    """Return the village's boards, newest month first; the public sees no drafts."""
+    q = select(Board).where(Board.village_id == village.id)
+    if public:
+        q = q.where(Board.status.in_(SHOWN))
+    return list(
+        session.execute(q.order_by(Board.month.desc(), Board.id.desc()).limit(limit)).scalars()
+    )
+
+
+def list_appeals(
+    session: Session, *, village: Village, status: str | None = None
+) -> list[BoardAppeal]:
+    """Return the village's board appeals, newest first."""
+    q = select(BoardAppeal).where(BoardAppeal.village_id == village.id)
+    if status:
+        q = q.where(BoardAppeal.status == status)
+    return list(session.execute(q.order_by(BoardAppeal.id.desc())).scalars())
+
+
+def public_view(board: Board) -> dict:
+    """Return a board as anyone may read it: the frozen snapshot, or only the withdrawal notice."""
+    view = {
+        "id": board.id,
+        "month": board.month,
+        "status": board.status,
+        "published_at": board.published_at,
+        "withdrawn_at": board.withdrawn_at,
+        "withdraw_reason": board.withdraw_reason,
+        "correction_of": board.correction_of,
+        "corrected_by": board.corrected_by,
+        "head_seq": board.head_seq,
+        "head_hash": board.head_hash,
+        "privacy_mode": board.privacy_mode,
+        "tie_rule": TIE_RULE,
+        "entries": [],
+        "correction": None,
+    }
+    if board.status != BoardStatus.WITHDRAWN and board.snapshot:
+        view["entries"] = board.snapshot["entries"]
+        view["correction"] = board.snapshot.get("correction")
+        view["tie_rule"] = board.snapshot.get("tie_rule", TIE_RULE)
+    return view
+
+
+def staff_view(session: Session, board: Board) -> dict:
+    """Return a board for staff: a draft's rows with real and public names and removals."""
+    view = public_view(board)
+    view["entries"] = []
+    village = session.get(Village, board.village_id)
+    published = {i["id"]: i for i in (board.snapshot or {}).get("entries", [])}
+    for entry in board.entries:
+        names = _names(session, village, entry)
+        frozen = published.get(entry.id)
+        view["entries"].append(
+            {
+                "id": entry.id,
+                "kind": entry.kind,
+                "section": entry.section,
+                "source": entry.source,
+                "rank": entry.rank,
+                "who": frozen["who"] if frozen else names.who,
+                "group": names.group,
+                "name": names.name,
+                "household_id": entry.household_id,
+                "score": entry.score,
+                "stars": entry.stars,
+                "text": entry.text,
+                "month": entry.entry_month,
+                "removed": entry.removed,
+                "removed_reason": entry.removed_reason,
+            }
+        )
+    return view
+
+
+def privacy_label(mode: str | None) -> str:
+    """Return how a privacy mode reads on a board."""
+    return {
+        PrivacyMode.NAMED: "实名公布",
+        PrivacyMode.MASKED: "姓名部分隐去，不公布户号",
+        PrivacyMode.GROUP: "只公布到村民小组",
+    }.get(mode or "", "")
+
+
+# --- the scheduler's job: draft last month's board on or after the 1st --------------------------
+
+
+def _due_drafts(session: Session, now: datetime):
+    month = month_shift(month_key(local_date(now)), -1)
+    key = f"board:{month}"
+    done = set(
+        session.execute(
+            select(CycleRun.village_id).where(CycleRun.kind == JOB, CycleRun.key == key)
+        ).scalars()
+    )
+    return [
+        WorkItem(JOB, vid, key, {"month": month}, label=f"{month} 红黑榜草稿")
+        for vid in session.execute(select(Village.id).order_by(Village.id)).scalars()
+        if vid not in done
+    ]
+
+
+def _run_draft(session: Session, item, now: datetime) -> dict:
+    village = session.get(Village, item.village_id)
+    board = draft_board(session, village=village, month=item.params["month"], now=now)
+    return {"board_id": board.id, "entries": len(board.entries), "status": board.status}
+
+
+def _register() -> None:
+    register_job(Job(JOB, _due_drafts, _run_draft, order=70))
+
+
+_register()

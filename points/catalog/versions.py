@@ -1,0 +1,532 @@
+"""Catalog versions: drafts, validation, adoption, the version in force on a date, and diffs.
+
+The 村两委 drafts a scheme's 积分标准; the 村民(代表)大会 adopts it. A draft can be edited or
+discarded; an adopted version never changes (the database refuses it too) and is retired when
+the next one is adopted. Entries will name the `CatalogRule` row they used, so points keep the
+values in force when they were earned. Dates here are village-local calendar dates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from points.catalog.rules import (
+    ROLE_TEXT,
+    SUBJECT_TEXT,
+    UNIT_TEXT,
+    Review,
+    Rule,
+    Unit,
+    rule_from_dict,
+    rule_to_dict,
+    validate_rule,
+)
+from points.errors import (
+    CatalogImmutableError,
+    CatalogProblemsError,
+    CatalogStateError,
+    NotFoundError,
+    ValidationError,
+)
+from points.models import CatalogRule, CatalogVersion, Scheme
+from points.models.catalog import CatalogStatus
+from points.periods import local_date
+
+RULE_FIELDS = tuple(f.name for f in fields(Rule))
+# One column per field in sheet order; caps get one column per window so a sheet and a diff can
+# say "每月上限" instead of showing a dict.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("code", "编码"),
+    ("name", "名称"),
+    ("category", "类别"),
+    ("subcategory", "子类"),
+    ("description", "说明"),
+    ("sign", "加减分"),
+    ("points", "分值"),
+    ("min_points", "最低分"),
+    ("max_points", "最高分"),
+    ("unit", "单位"),
+    ("caps.day", "每日上限"),
+    ("caps.month", "每月上限"),
+    ("caps.period", "每期上限"),
+    ("caps.year", "每年上限"),
+    ("evidence_required", "需要佐证"),
+    ("review", "审核"),
+    ("review_threshold", "审核阈值"),
+    ("recorder_roles", "可登记角色"),
+    ("subjects", "适用对象"),
+    ("honourable", "红榜"),
+)
+FIELD_TEXT = dict(COLUMNS) | {"caps": "上限", "rules": "积分标准"}
+SIGN_TEXT = {1: "加分", -1: "扣分"}
+REVIEW_TEXT = {Review.always: "必须", Review.never: "无需", Review.threshold: "达到阈值"}
+BOOL_TEXT = {True: "是", False: "否"}
+STATUS_TEXT = {
+    CatalogStatus.DRAFT: "草案",
+    CatalogStatus.ADOPTED: "已通过",
+    CatalogStatus.RETIRED: "已停用",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules as plain values: flattening, display, validation of a whole catalog
+# ---------------------------------------------------------------------------------------------
+
+
+def flatten_rule(rule: Rule) -> dict[str, Any]:
+    """Return one value per key of COLUMNS: enums as strings, a cap per window or None."""
+    data = rule_to_dict(rule)
+    caps = data.pop("caps")
+    return {
+        key: caps.get(key.removeprefix("caps.")) if key.startswith("caps.") else data[key]
+        for key, _ in COLUMNS
+    }
+
+
+def display_value(key: str, value: Any) -> str:
+    """Return how a flattened rule value reads in a sheet or a diff (empty for None)."""
+    if value is None:
+        return ""
+    if key == "sign":
+        return SIGN_TEXT.get(value, str(value))
+    if key == "unit":
+        return UNIT_TEXT.get(Unit(value), value) if value in tuple(Unit) else str(value)
+    if key == "review":
+        return REVIEW_TEXT.get(Review(value), value) if value in tuple(Review) else str(value)
+    if isinstance(value, bool):
+        return BOOL_TEXT[value]
+    if key == "recorder_roles":
+        return "、".join(ROLE_TEXT.get(r, r) for r in value)
+    if key == "subjects":
+        return "、".join(SUBJECT_TEXT.get(s, s) for s in value)
+    return str(value)
+
+
+def describe_rule(rule: Rule) -> str:
+    """Return a one-line Chinese summary, e.g. '德治·积孝，加分，每次 5 分，每月最多 5 分'."""
+    kind = rule.category + (f"·{rule.subcategory}" if rule.subcategory else "")
+    unit = UNIT_TEXT.get(rule.unit, str(rule.unit))
+    value = rule.points if rule.points is not None else f"{rule.min_points}–{rule.max_points}"
+    text = f"{kind}，{SIGN_TEXT.get(rule.sign, rule.sign)}，每{unit} {value} 分"
+    flat = flatten_rule(rule)
+    for key in ("caps.day", "caps.month", "caps.period", "caps.year"):
+        cap = flat[key]
+        if cap is not None:
+            text += f"，{FIELD_TEXT[key].removesuffix('上限')}最多 {cap} 分"
+    return text
+
+
+@dataclass(frozen=True)
+class CatalogProblem:
+    """One problem in a submitted catalog: the rule's 1-based position (0: the whole catalog)."""
+
+    position: int
+    rule_code: str | None
+    field: str
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"第 {self.position} 项" if self.position else "积分标准"
+        if self.position and self.rule_code:
+            where += f"（{self.rule_code}）"
+        label = FIELD_TEXT.get(self.field, self.field)
+        return f"{where} {label}：{self.message}" if self.position else f"{where}：{self.message}"
+
+
+def _item(position: int) -> str:
+    return f"第 {position} 项"
+
+
+def check_rules(
+    rules: Sequence[Rule], *, where: Callable[[int], str] = _item
+) -> list[CatalogProblem]:
+    """Return every problem of a catalog: each rule's, then repeated codes (empty when valid).
+
+    `where(position)` names an earlier rule in a duplicate's message ('第 3 项', '第 5 行').
+    """
+    if not rules:
+        return [CatalogProblem(0, None, "rules", "catalog_empty", "积分标准至少要有一项")]
+    out = [
+        CatalogProblem(n, rule.code, p.field, p.code, p.message)
+        for n, rule in enumerate(rules, start=1)
+        for p in validate_rule(rule)
+    ]
+    first: dict[str, int] = {}
+    for n, rule in enumerate(rules, start=1):
+        if not isinstance(rule.code, str) or not rule.code:
+            continue
+        if rule.code in first:
+            message = f"编码“{rule.code}”与{where(first[rule.code])}重复"
+            out.append(CatalogProblem(n, rule.code, "code", "code_duplicate", message))
+        else:
+            first[rule.code] = n
+    return sorted(out, key=lambda p: p.position)
+
+
+def rule_of(row: CatalogRule) -> Rule:
+    """Return the engine's Rule for a stored catalog rule."""
+    return rule_from_dict({name: getattr(row, name) for name in RULE_FIELDS})
+
+
+def rules_of(version: CatalogVersion) -> list[Rule]:
+    """Return a version's rules in their catalog order."""
+    return [rule_of(row) for row in version.rules]
+
+
+# ---------------------------------------------------------------------------------------------
+# Drafts
+# ---------------------------------------------------------------------------------------------
+
+
+def _rows(version: CatalogVersion, rules: Sequence[Rule]) -> list[CatalogRule]:
+    return [CatalogRule(village_id=version.village_id, **rule_to_dict(rule)) for rule in rules]
+
+
+def _require_valid(rules: Sequence[Rule]) -> None:
+    problems = check_rules(rules)
+    if problems:
+        raise CatalogProblemsError(problems)
+
+
+def _require_draft(version: CatalogVersion, doing: str) -> None:
+    if version.status != CatalogStatus.DRAFT:
+        status = STATUS_TEXT[CatalogStatus(version.status)]
+        raise CatalogImmutableError(
+            f"第 {version.number} 版积分标准{status}，不能{doing}；请另建草案",
+            version=version.number,
+        )
+
+
+def create_draft(
+    session: Session,
+    *,
+    scheme: Scheme,
+    rules: Sequence[Rule] | None,
+    title: str,
+    actor_id: int | None,
+    now: datetime,
+    based_on: CatalogVersion | None = None,
+) -> CatalogVersion:
+    """Create the scheme's next numbered draft from `rules` (or a copy of `based_on`'s rules).
+
+    Every rule is validated first; CatalogProblemsError lists all problems and nothing is written.
+    """
+    if based_on is not None and based_on.scheme_id != scheme.id:
+        raise ValidationError("只能以同一积分方案的版本为底稿")
+    if rules is None:
+        if based_on is None:
+            raise ValidationError("请提供积分标准条目或底稿版本")
+        rules = rules_of(based_on)
+    _require_valid(rules)
+    last = session.execute(
+        select(func.max(CatalogVersion.number)).where(CatalogVersion.scheme_id == scheme.id)
+    ).scalar_one()
+    version = CatalogVersion(
+        village_id=scheme.village_id,
+        scheme_id=scheme.id,
+        number=(last or 0) + 1,
+        status=CatalogStatus.DRAFT,
+        title=title.strip() or f"{scheme.name}积分标准",
+        note="",
+        created_at=now,
+        created_by=actor_id,
+    )
+    session.add(version)
+    session.flush()
+    version.rules = _rows(version, rules)
+    session.flush()
+    return version
+
+
+def update_draft(
+    session: Session, *, version: CatalogVersion, rules: Sequence[Rule], title: str | None = None
+) -> CatalogVersion:
+    """Replace a draft's rules (and title); refuse an adopted or retired version."""
+    _require_draft(version, "修改")
+    _require_valid(rules)
+    # Old rows go first: the new ones may reuse their codes, which are UNIQUE per version.
+    version.rules = []
+    session.flush()
+    version.rules = _rows(version, rules)
+    if title is not None and title.strip():
+        version.title = title.strip()
+    session.flush()
+    return version
+
+
+def save_draft(
+    session: Session,
+    *,
+    scheme: Scheme,
+    rules: Sequence[Rule],
+    title: str,
+    actor_id: int | None,
+    now: datetime,
+) -> tuple[CatalogVersion, bool]:
+    """Put `rules` into the scheme's open draft, or a new one; return (draft, created).
+
+    One open draft per scheme keeps version numbers meaningful: re-importing a corrected sheet
+    before the meeting replaces the draft instead of piling up versions nobody voted on.
+    """
+    draft = latest_draft(session, scheme=scheme)
+    if draft is None:
+        draft = create_draft(
+            session, scheme=scheme, rules=rules, title=title, actor_id=actor_id, now=now
+        )
+        return draft, True
+    return update_draft(session, version=draft, rules=rules, title=title), False
+
+
+def discard_draft(session: Session, *, version: CatalogVersion) -> None:
+    """Delete a draft and its rules; refuse an adopted or retired version."""
+    _require_draft(version, "删除")
+    session.delete(version)
+    session.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads
+# ---------------------------------------------------------------------------------------------
+
+
+def list_versions(session: Session, *, scheme: Scheme) -> list[CatalogVersion]:
+    """Return every version of the scheme's catalog, oldest first."""
+    return list(
+        session.execute(
+            select(CatalogVersion)
+            .where(CatalogVersion.scheme_id == scheme.id)
+            .order_by(CatalogVersion.number)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def find_version(session: Session, *, scheme: Scheme, number: int) -> CatalogVersion | None:
+    """Return version `number` of the scheme's catalog, or None."""
+    return session.execute(
+        select(CatalogVersion).where(
+            CatalogVersion.scheme_id == scheme.id, CatalogVersion.number == number
+        )
+    ).scalar_one_or_none()
+
+
+def get_version(session: Session, *, scheme: Scheme, number: int) -> CatalogVersion:
+    """Return version `number` of the scheme's catalog; raise NotFoundError."""
+    version = find_version(session, scheme=scheme, number=number)
+    if version is None:
+        raise NotFoundError(f"{scheme.name}没有第 {number} 版积分标准", number=number)
+    return version
+
+
+def latest_draft(session: Session, *, scheme: Scheme) -> CatalogVersion | None:
+    """Return the scheme's newest draft, or None."""
+    return session.execute(
+        select(CatalogVersion)
+        .where(CatalogVersion.scheme_id == scheme.id, CatalogVersion.status == CatalogStatus.DRAFT)
+        .order_by(CatalogVersion.number.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def adopted_version(
+    session: Session, *, scheme: Scheme, on: date | None = None
+) -> CatalogVersion | None:
+    """Return the adopted version, or with `on` the version in force on that local date.
+
+    A version adopted today may take effect next month: until then its retired predecessor is
+    the one in force, so `on` looks at effective dates, not at status.
+    """
+    q = select(CatalogVersion).where(CatalogVersion.scheme_id == scheme.id)
+    if on is None:
+        q = q.where(CatalogVersion.status == CatalogStatus.ADOPTED)
+    else:
+        q = q.where(
+            CatalogVersion.status != CatalogStatus.DRAFT,
+            CatalogVersion.effective_from <= on,
+            or_(CatalogVersion.effective_to.is_(None), CatalogVersion.effective_to > on),
+        )
+    return session.execute(
+        q.order_by(CatalogVersion.effective_from.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def find_rule(
+    session: Session, *, scheme: Scheme, code: str, on: date
+) -> tuple[CatalogVersion, CatalogRule]:
+    """Return the version in force on local date `on` and its rule `code`; raise NotFoundError."""
+    version = adopted_version(session, scheme=scheme, on=on)
+    if version is None:
+        raise NotFoundError(f"{on.isoformat()} 没有生效的{scheme.name}积分标准", code=code)
+    row = session.execute(
+        select(CatalogRule).where(CatalogRule.version_id == version.id, CatalogRule.code == code)
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFoundError(f"第 {version.number} 版积分标准中没有编码为“{code}”的项目", code=code)
+    return version, row
+
+
+# ---------------------------------------------------------------------------------------------
+# Adoption and retirement
+# ---------------------------------------------------------------------------------------------
+
+
+def adopt(
+    session: Session,
+    *,
+    version: CatalogVersion,
+    body: str,
+    adopted_on: date,
+    note: str = "",
+    actor_id: int | None,
+    now: datetime,
+    effective_from: date | None = None,
+) -> CatalogVersion:
+    """Adopt a draft as voted by `body` on `adopted_on`; retire the version it replaces.
+
+    It takes effect on `effective_from` (default: the adoption date), which must be later than
+    the start of the version it replaces; that version stays in force until the day before.
+    """
+    _require_draft(version, "再次通过")
+    errors: dict[str, list[str]] = {}
+    if not body or not body.strip():
+        errors["body"] = ["请填写通过本标准的会议或机构，如村民代表大会"]
+    if adopted_on > local_date(now):
+        errors["adopted_on"] = [f"通过日期 {adopted_on.isoformat()} 晚于今天"]
+    effective_from = effective_from or adopted_on
+    scheme = session.get(Scheme, version.scheme_id)
+    current = adopted_version(session, scheme=scheme)
+    # Windows never overlap: after the current version's start, and after any retired end.
+    ended = session.execute(
+        select(func.max(CatalogVersion.effective_to)).where(
+            CatalogVersion.scheme_id == version.scheme_id,
+            CatalogVersion.status == CatalogStatus.RETIRED,
+        )
+    ).scalar_one()
+    if current is not None and effective_from <= current.effective_from:
+        errors["effective_from"] = [
+            f"生效日期须晚于现行第 {current.number} 版的生效日期 "
+            f"{current.effective_from.isoformat()}"
+        ]
+    elif ended is not None and effective_from < ended:
+        errors["effective_from"] = [f"生效日期不能早于上一版停用的日期 {ended.isoformat()}"]
+    if errors:
+        raise ValidationError("无法通过积分标准", errors=errors)
+    if current is not None:
+        current.status = CatalogStatus.RETIRED
+        current.effective_to = effective_from
+        # Flushed first: the database allows one adopted version per scheme at a time.
+        session.flush()
+    version.status = CatalogStatus.ADOPTED
+    version.adopted_on = adopted_on
+    version.adopted_by_body = body.strip()
+    version.note = note or ""
+    version.effective_from = effective_from
+    version.adopted_by = actor_id
+    session.flush()
+    return version
+
+
+def retire(session: Session, *, version: CatalogVersion, on: date) -> CatalogVersion:
+    """Stop the adopted version from local date `on`; the scheme then has no catalog in force."""
+    if version.status != CatalogStatus.ADOPTED:
+        raise CatalogStateError(f"第 {version.number} 版积分标准不是现行版本，不能停用")
+    if on < version.effective_from:
+        raise ValidationError(
+            f"停用日期不能早于生效日期 {version.effective_from.isoformat()}",
+            errors={"on": ["停用日期早于生效日期"]},
+        )
+    version.status = CatalogStatus.RETIRED
+    version.effective_to = on
+    session.flush()
+    return version
+
+
+# ---------------------------------------------------------------------------------------------
+# Diffs
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One changed column of a rule, as flattened values (see COLUMNS)."""
+
+    field: str
+    before: Any
+    after: Any
+
+    def __str__(self) -> str:
+        before = display_value(self.field, self.before) or "（空）"
+        after = display_value(self.field, self.after) or "（空）"
+        return f"{FIELD_TEXT[self.field]} {before} → {after}"
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    """A rule present in both versions whose values differ."""
+
+    code: str
+    name: str
+    changes: tuple[FieldChange, ...]
+
+
+@dataclass(frozen=True)
+class CatalogDiff:
+    """What a new version adds, removes and changes relative to an old one."""
+
+    added: tuple[Rule, ...] = ()
+    removed: tuple[Rule, ...] = ()
+    changed: tuple[RuleChange, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+    def summary(self) -> str:
+        """Return e.g. '新增 1 项，删除 0 项，修改 2 项' (or '没有变化')."""
+        if self.empty:
+            return "没有变化"
+        return (
+            f"新增 {len(self.added)} 项，删除 {len(self.removed)} 项，修改 {len(self.changed)} 项"
+        )
+
+    def lines(self) -> list[str]:
+        """Return one readable Chinese line per added, removed and changed rule."""
+        out = [f"+ 新增 {r.code} {r.name}（{describe_rule(r)}）" for r in self.added]
+        out += [f"- 删除 {r.code} {r.name}" for r in self.removed]
+        out += [
+            f"* 修改 {c.code} {c.name}：" + "；".join(str(f) for f in c.changes)
+            for c in self.changed
+        ]
+        return out
+
+
+def diff_rules(old: Sequence[Rule], new: Sequence[Rule]) -> CatalogDiff:
+    """Compare two catalogs by rule code, field by field (order within a catalog is ignored)."""
+    before = {r.code: r for r in old}
+    after = {r.code: r for r in new}
+    changed = []
+    for rule in new:
+        if rule.code not in before:
+            continue
+        a, b = flatten_rule(before[rule.code]), flatten_rule(rule)
+        changes = tuple(FieldChange(k, a[k], b[k]) for k, _ in COLUMNS if a[k] != b[k])
+        if changes:
+            changed.append(RuleChange(rule.code, rule.name, changes))
+    return CatalogDiff(
+        added=tuple(r for r in new if r.code not in before),
+        removed=tuple(r for r in old if r.code not in after),
+        changed=tuple(changed),
+    )
+
+
+def diff_versions(old: CatalogVersion | None, new: CatalogVersion) -> CatalogDiff:
+    """Compare a version with an older one (None: everything is new)."""
+    return diff_rules(rules_of(old) if old is not None else [], rules_of(new))

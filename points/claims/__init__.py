@@ -1,0 +1,48 @@
+"""Claims: record, declare, review, 公示 and objections, posting exactly once (workflow);
+the public notice list (notices) and the anomaly report (anomalies).
+
+Other features use this package's names below (its public API), never a `_private` name."""
+
+from points.claims.workflow import (
+    MAX_BATCH,
+    REVIEWERS,
+    ClaimInput,
+    ConflictOfInterestError,
+    RuleRefusedError,
+    approve,
+    count_open_objections,
+    due_claims,
+    get_claim,
+    list_claims,
+    object_to,
+    open_notices,
+    post_claim,
+    post_due,
+    record,
+    record_batch,
+    reject,
+    resolve_objection,
+    reverse_claim,
+)
+
+__all__ = [
+    "MAX_BATCH",
+    "REVIEWERS",
+    "ConflictOfInterestError",
+    "RuleRefusedError",
+    "ClaimInput",
+    "record",
+    "record_batch",
+    "approve",
+    "reject",
+    "object_to",
+    "resolve_objection",
+    "due_claims",
+    "post_claim",
+    "post_due",
+    "reverse_claim",
+    "get_claim",
+    "list_claims",
+    "open_notices",
+    "count_open_objections",
+]

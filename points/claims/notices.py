@@ -1,0 +1,98 @@
+"""The public notice board (公示栏): open notices and recent corrections, names per the
+village's privacy mode. Nothing here reveals more than the village chose to publish."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
+
+from points.claims.workflow import open_notices
+from points.models import CatalogRule, Group, Household, JournalEntry, Resident, Village
+from points.models.org import PrivacyMode
+from points.org.operations import mask_name
+
+REVERSALS_SHOWN_DAYS = 30
+
+
+def display_name(
+    village: Village,
+    household: Household,
+    person: Resident | None,
+    group: Group,
+    head: Resident | None,
+) -> str:
+    """Return who a public notice names, per the privacy mode (never more)."""
+    mode = village.privacy_mode
+    if mode == PrivacyMode.GROUP:
+        return group.name
+    named = person or head
+    name = named.name if named else "（未登记）"
+    if mode == PrivacyMode.NAMED:
+        return f"{name}（{household.number}户）"
+    return mask_name(name)
+
+
+def public_notices(session: Session, *, village: Village, now: datetime) -> list[dict]:
+    """Return open notices and corrections of the last 30 days, for anyone to read."""
+    out = []
+    for claim in open_notices(session, village=village, now=now):
+        home = session.get(Household, claim.household_id)
+        rule = session.get(CatalogRule, claim.rule_id)
+        out.append(
+            {
+                "kind": "notice",
+                "id": claim.id,
+                "who": display_name(
+                    village,
+                    home,
+                    session.get(Resident, claim.resident_id) if claim.resident_id else None,
+                    session.get(Group, home.group_id),
+                    session.get(Resident, home.head_id) if home.head_id else None,
+                ),
+                "group": session.get(Group, home.group_id).name,
+                "item": rule.name,
+                "category": rule.category,
+                "points": claim.points,
+                "occurred_on": claim.occurred_on,
+                "until": claim.notice_until,
+                "reason": None,
+            }
+        )
+    original = aliased(JournalEntry)
+    since = now - timedelta(days=REVERSALS_SHOWN_DAYS)
+    rows = session.execute(
+        select(JournalEntry, original)
+        .join(original, original.id == JournalEntry.reverses_id)
+        .where(
+            JournalEntry.village_id == village.id,
+            JournalEntry.created_at >= since,
+            original.household_id.is_not(None),
+        )
+        .order_by(JournalEntry.seq.desc())
+    ).all()
+    for fix, orig in rows:
+        home = session.get(Household, orig.household_id)
+        group = session.get(Group, home.group_id)
+        out.append(
+            {
+                "kind": "reversal",
+                "id": fix.id,
+                "who": display_name(
+                    village,
+                    home,
+                    None,
+                    group,
+                    session.get(Resident, home.head_id) if home.head_id else None,
+                ),
+                "group": group.name,
+                "item": orig.memo,
+                "category": orig.category or "",
+                "points": fix.score_delta,
+                "occurred_on": None,
+                "until": None,
+                "reason": fix.memo,
+            }
+        )
+    return out

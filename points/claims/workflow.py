@@ -1,0 +1,574 @@
+"""Record, declare, review, public notice (公示), objections, and posting claims to the ledger.
+
+The path of a claim: recorded (or declared, or one of an event batch) → pending review when
+its rule asks for it → approved, on public notice for the scheme's days → posted exactly once
+when the notice ended with no open objection. A rejected claim keeps its whole history and
+leaves no ledger trace. Nobody records, approves or resolves objections for their own household.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from points import ledger
+from points.catalog import rules
+from points.catalog.versions import find_rule, rule_of
+from points.cycles.jobs import Job, WorkItem, register_job
+from points.db import lock_village
+from points.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from points.models import CatalogRule, Household, Resident, Scheme, Village
+from points.models.claims import (
+    Channel,
+    Claim,
+    ClaimBatch,
+    ClaimStatus,
+    Objection,
+    ObjectionStatus,
+)
+from points.models.org import Role
+from points.org.access import Actor
+from points.periods import local_date, period_key, period_start
+
+MAX_BATCH = 500
+REVIEWERS = (Role.ADMIN, Role.REVIEWER)
+
+
+class ConflictOfInterestError(PermissionDeniedError):
+    """Someone acted for their own household (回避原则); the attempt is audited."""
+
+    code = "conflict_of_interest"
+    message = "不能为自己家庭登记、审核积分或处理异议（回避原则）"
+
+
+class RuleRefusedError(ValidationError):
+    """The rules engine refused the claim; `code` is the engine's stable refusal code."""
+
+    def __init__(self, decision: rules.Decision):
+        super().__init__(decision.message)
+        self.code = decision.code or "rule_refused"
+
+
+@dataclass(frozen=True)
+class ClaimInput:
+    """What a recorder or resident submits for one act."""
+
+    household_id: int
+    rule_code: str
+    occurred_on: date
+    resident_id: int | None = None
+    quantity: int = 1
+    proposed_points: int | None = None
+    description: str = ""
+    has_evidence: bool = False
+
+
+# --- recording ---------------------------------------------------------------------------------
+
+
+def record(
+    session: Session,
+    *,
+    village: Village,
+    scheme: Scheme,
+    actor: Actor,
+    item: ClaimInput,
+    now: datetime,
+    channel: Channel = Channel.RECORDED,
+    batch: ClaimBatch | None = None,
+) -> Claim:
+    """Record one act for a household (or a party member) after the rules engine decided it."""
+    household = _household(session, village, item.household_id)
+    if channel == Channel.DECLARED:
+        if actor.household_id != household.id:
+            raise PermissionDeniedError("村民只能为自己家庭申报")
+        role = Role.RESIDENT
+    else:
+        _no_own_household(actor, household, "登记")
+        actor.require_recorder_for(village, household)
+        role = Role.ADMIN if actor.has(village, Role.ADMIN) else Role.RECORDER
+    resident = _resident(session, household, item.resident_id, scheme)
+    if item.occurred_on > local_date(now):
+        raise ValidationError("发生日期不能晚于今天", errors={"occurred_on": ["不能是将来的日期"]})
+    version, row = find_rule(session, scheme=scheme, code=item.rule_code, on=item.occurred_on)
+    rule = rule_of(row)
+    subject_kind = "party_member" if scheme.subject_kind == "resident" else "household"
+    facts = rules.Facts(
+        subject_kind=subject_kind,
+        recorder_role=role,
+        quantity=item.quantity,
+        proposed_points=item.proposed_points,
+        has_evidence=item.has_evidence,
+        reason=item.description or None,
+        used=_used(
+            session,
+            scheme,
+            row,
+            household.id,
+            resident,
+            item.occurred_on,
+            None,
+            (ClaimStatus.PENDING_REVIEW, ClaimStatus.IN_NOTICE, ClaimStatus.POSTED),
+        ),
+    )
+    decision = rules.decide(rule, facts)
+    if not decision.ok:
+        raise RuleRefusedError(decision)
+    # Declarations always go through review: the resident is asking for their own points.
+    needs_review = decision.needs_review or channel == Channel.DECLARED
+    claim = Claim(
+        village_id=village.id,
+        scheme_id=scheme.id,
+        household_id=household.id,
+        resident_id=resident.id if resident else None,
+        rule_id=row.id,
+        batch_id=batch.id if batch else None,
+        channel=channel,
+        quantity=item.quantity,
+        proposed_points=item.proposed_points,
+        requested=decision.requested,
+        points=decision.points,
+        cut_note=decision.message if decision.cuts else None,
+        description=item.description,
+        occurred_on=item.occurred_on,
+        status=ClaimStatus.PENDING_REVIEW if needs_review else ClaimStatus.IN_NOTICE,
+        recorded_by=actor.user_id,
+        created_at=now,
+        notice_until=None if needs_review else _notice_end(scheme, now),
+    )
+    session.add(claim)
+    session.flush()
+    return claim
+
+
+def record_batch(
+    session: Session,
+    *,
+    village: Village,
+    scheme: Scheme,
+    actor: Actor,
+    title: str,
+    rule_code: str,
+    occurred_on: date,
+    subjects: list[tuple[int, int | None]],
+    now: datetime,
+    quantity: int = 1,
+    description: str = "",
+) -> tuple[ClaimBatch, list[Claim]]:
+    """Record one rule for many households or people at once (an event); all or nothing."""
+    if not subjects or len(subjects) > MAX_BATCH:
+        raise ValidationError(f"一次批量登记 1–{MAX_BATCH} 人", errors={"subjects": ["数量不对"]})
+    if len(set(subjects)) != len(subjects):
+        raise ValidationError("名单中有重复的人", errors={"subjects": ["有重复"]})
+    if not title.strip():
+        raise ValidationError("请填写活动名称", errors={"title": ["不能为空"]})
+    _, row = find_rule(session, scheme=scheme, code=rule_code, on=occurred_on)
+    batch = ClaimBatch(
+        village_id=village.id,
+        title=title.strip(),
+        rule_id=row.id,
+        occurred_on=occurred_on,
+        created_by=actor.user_id,
+        created_at=now,
+    )
+    session.add(batch)
+    session.flush()
+    claims = [
+        record(
+            session,
+            village=village,
+            scheme=scheme,
+            actor=actor,
+            now=now,
+            channel=Channel.BATCH,
+            batch=batch,
+            item=ClaimInput(
+                household_id=h,
+                resident_id=r,
+                rule_code=rule_code,
+                occurred_on=occurred_on,
+                quantity=quantity,
+                description=description or title.strip(),
+            ),
+        )
+        for h, r in subjects
+    ]
+    return batch, claims
+
+
+# --- review, notice, objections ----------------------------------------------------------------
+
+
+def approve(
+    session: Session, *, claim: Claim, actor: Actor, now: datetime, note: str | None = None
+) -> Claim:
+    """Approve a claim waiting for review; it goes on public notice for the scheme's days."""
+    village, household = _context(session, claim)
+    actor.require(village, *REVIEWERS)
+    _no_own_household(actor, household, "审核")
+    if claim.recorded_by == actor.user_id:
+        raise PermissionDeniedError(
+            "登记人不能审核自己登记的积分（登记与审核分离）", reason="maker_checker"
+        )
+    _require_status(claim, ClaimStatus.PENDING_REVIEW, "审核")
+    claim.status = ClaimStatus.IN_NOTICE
+    claim.reviewed_by, claim.reviewed_at, claim.review_note = actor.user_id, now, note
+    claim.notice_until = _notice_end(session.get(Scheme, claim.scheme_id), now)
+    session.flush()
+    return claim
+
+
+def reject(session: Session, *, claim: Claim, actor: Actor, now: datetime, reason: str) -> Claim:
+    """Reject a claim in review, with a reason the household will read."""
+    village, household = _context(session, claim)
+    actor.require(village, *REVIEWERS)
+    _no_own_household(actor, household, "审核")
+    _require_status(claim, ClaimStatus.PENDING_REVIEW, "驳回")
+    if not (reason or "").strip():
+        raise ValidationError("驳回必须写明理由", errors={"reason": ["不能为空"]})
+    claim.status = ClaimStatus.REJECTED
+    claim.reviewed_by, claim.reviewed_at, claim.review_note = actor.user_id, now, reason.strip()
+    session.flush()
+    return claim
+
+
+def object_to(
+    session: Session, *, claim: Claim, actor: Actor, reason: str, now: datetime
+) -> Objection:
+    """Raise an objection (异议) during the notice window; anyone of the village may."""
+    village, _ = _context(session, claim)
+    if not actor.roles_in(village):
+        raise PermissionDeniedError("只有本村村民和工作人员可以提出异议")
+    if claim.status != ClaimStatus.IN_NOTICE or claim.notice_until <= now:
+        raise ConflictError("该事项不在公示期内，不能提出异议", reason="not_in_notice")
+    if not (reason or "").strip() or len(reason) > 2000:
+        raise ValidationError("请写明异议理由（2000 字以内）", errors={"reason": ["不能为空"]})
+    objection = Objection(
+        village_id=village.id,
+        claim_id=claim.id,
+        raised_by=actor.user_id,
+        reason=reason.strip(),
+        status=ObjectionStatus.OPEN,
+        created_at=now,
+    )
+    session.add(objection)
+    session.flush()
+    return objection
+
+
+def resolve_objection(
+    session: Session, *, objection: Objection, actor: Actor, uphold: bool, note: str, now: datetime
+) -> Objection:
+    """Uphold (the claim is rejected) or dismiss (it continues) an open objection."""
+    claim = session.get(Claim, objection.claim_id)
+    village, household = _context(session, claim)
+    actor.require(village, *REVIEWERS)
+    _no_own_household(actor, household, "处理异议")
+    if objection.status != ObjectionStatus.OPEN:
+        raise ConflictError("该异议已经处理过了", reason="objection_resolved")
+    if not (note or "").strip():
+        raise ValidationError("请写明处理意见", errors={"note": ["不能为空"]})
+    objection.status = ObjectionStatus.UPHELD if uphold else ObjectionStatus.DISMISSED
+    objection.resolved_by, objection.resolved_at = actor.user_id, now
+    objection.resolution_note = note.strip()
+    if uphold and claim.status == ClaimStatus.IN_NOTICE:
+        claim.status = ClaimStatus.REJECTED
+        claim.review_note = f"异议成立：{note.strip()}"
+    session.flush()
+    return objection
+
+
+# --- posting -----------------------------------------------------------------------------------
+
+
+def due_claims(session: Session, *, now: datetime, village_id: int | None = None) -> list[int]:
+    """Return ids of claims whose notice ended with no open objection: ready to post."""
+    open_objection = (
+        select(Objection.id)
+        .where(Objection.claim_id == Claim.id, Objection.status == ObjectionStatus.OPEN)
+        .exists()
+    )
+    q = select(Claim.id).where(
+        Claim.status == ClaimStatus.IN_NOTICE, Claim.notice_until <= now, ~open_objection
+    )
+    if village_id is not None:
+        q = q.where(Claim.village_id == village_id)
+    return list(session.execute(q.order_by(Claim.id)).scalars())
+
+
+def post_claim(
+    session: Session, *, claim_id: int, now: datetime, actor_id: int | None = None
+) -> Claim:
+    """Post one claim whose notice ended: exactly once, caps re-checked under the chain lock."""
+    claim = session.get(Claim, claim_id)
+    if claim is None:
+        raise NotFoundError("找不到该积分事项")
+    # Serialise with every other posting in the village, then look again: a concurrent
+    # poster may have finished first, and caps must count what it posted.
+    lock_village(session, claim.village_id)
+    session.refresh(claim)
+    if claim.status == ClaimStatus.POSTED:
+        return claim
+    _require_status(claim, ClaimStatus.IN_NOTICE, "入账")
+    if claim.notice_until > now:
+        raise ConflictError("公示期尚未结束，不能入账", reason="notice_running")
+    if any(o.status == ObjectionStatus.OPEN for o in claim.objections):
+        raise ConflictError("有未处理的异议，不能入账", reason="objection_open")
+    scheme = session.get(Scheme, claim.scheme_id)
+    row = session.get(CatalogRule, claim.rule_id)
+    resident = session.get(Resident, claim.resident_id) if claim.resident_id else None
+    used = _used(
+        session,
+        scheme,
+        row,
+        claim.household_id,
+        resident,
+        claim.occurred_on,
+        claim.id,
+        (ClaimStatus.POSTED,),
+    )
+    allowed = _cap_room(row, used, abs(claim.points))
+    if allowed <= 0:
+        claim.status = ClaimStatus.REJECTED
+        claim.review_note = "入账时已达到本项积分上限，未入账"
+        session.flush()
+        return claim
+    if allowed < abs(claim.points):
+        claim.cut_note = f"入账时按上限调整为 {allowed} 分"
+        claim.points = allowed if claim.points > 0 else -allowed
+    subject_id = claim.household_id if scheme.subject_kind == "household" else claim.resident_id
+    kwargs = dict(
+        scheme=scheme,
+        subject_id=subject_id,
+        points=abs(claim.points),
+        idem_key=f"award:{claim.id}",
+        actor_id=actor_id,
+        now=now,
+        memo=_memo(row, claim),
+        category=row.category,
+        rule_id=row.id,
+        claim_id=claim.id,
+    )
+    entry = (
+        ledger.award(session, **kwargs) if claim.points > 0 else ledger.deduct(session, **kwargs)
+    )
+    done = session.execute(
+        update(Claim)
+        .where(Claim.id == claim.id, Claim.status == ClaimStatus.IN_NOTICE)
+        .values(status=ClaimStatus.POSTED, entry_id=entry.id, posted_at=now)
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+    if done != 1:
+        raise ConflictError("该事项已被其他操作处理", reason="claim_changed")
+    session.refresh(claim)
+    return claim
+
+
+def post_due(session: Session, *, now: datetime, village_id: int | None = None) -> list[Claim]:
+    """Post every claim whose notice ended with no open objection; return what was handled."""
+    return [
+        post_claim(session, claim_id=i, now=now)
+        for i in due_claims(session, now=now, village_id=village_id)
+    ]
+
+
+def reverse_claim(session: Session, *, claim: Claim, actor: Actor, reason: str, now: datetime):
+    """Correct a posted claim with a visible reversing entry (admins only)."""
+    village, _ = _context(session, claim)
+    actor.require(village, Role.ADMIN)
+    if claim.status != ClaimStatus.POSTED:
+        raise ConflictError("只有已入账的事项才能冲正", reason="not_posted")
+    return ledger.reverse(
+        session, entry_id=claim.entry_id, reason=reason, actor_id=actor.user_id, now=now
+    )
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+def get_claim(session: Session, *, village: Village, claim_id: int) -> Claim:
+    """Return a claim of the village; raise NotFoundError."""
+    claim = session.get(Claim, claim_id)
+    if claim is None or claim.village_id != village.id:
+        raise NotFoundError("找不到该积分事项")
+    return claim
+
+
+def list_claims(
+    session: Session,
+    *,
+    village: Village,
+    actor: Actor,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Claim]:
+    """Return claims of the households the actor may see, newest first."""
+    q = (
+        select(Claim)
+        .join(Household, Household.id == Claim.household_id)
+        .where(Claim.village_id == village.id, actor.household_scope(village))
+    )
+    if status:
+        q = q.where(Claim.status == status)
+    return list(session.execute(q.order_by(Claim.id.desc()).limit(limit).offset(offset)).scalars())
+
+
+def open_notices(session: Session, *, village: Village, now: datetime) -> list[Claim]:
+    """Return the claims on public notice now, oldest first."""
+    return list(
+        session.execute(
+            select(Claim)
+            .where(
+                Claim.village_id == village.id,
+                Claim.status == ClaimStatus.IN_NOTICE,
+                Claim.notice_until > now,
+            )
+            .order_by(Claim.notice_until)
+        ).scalars()
+    )
+
+
+def count_open_objections(session: Session, *, village: Village) -> int:
+    """Return how many objections wait for a reviewer."""
+    return session.execute(
+        select(func.count())
+        .select_from(Objection)
+        .where(Objection.village_id == village.id, Objection.status == ObjectionStatus.OPEN)
+    ).scalar_one()
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _notice_end(scheme: Scheme, now: datetime) -> datetime:
+    return now + timedelta(days=scheme.notice_days)
+
+
+def _memo(row: CatalogRule, claim: Claim) -> str:
+    text = row.name
+    if claim.description and claim.description != row.name:
+        text += f"：{claim.description}"
+    return text[:500]
+
+
+def _household(session: Session, village: Village, household_id: int) -> Household:
+    household = session.get(Household, household_id)
+    if household is None or household.village_id != village.id:
+        raise NotFoundError("找不到该农户")
+    return household
+
+
+def _resident(session, household: Household, resident_id: int | None, scheme: Scheme):
+    if scheme.subject_kind == "resident" and resident_id is None:
+        raise ValidationError("党员积分须指定党员本人", errors={"resident_id": ["必填"]})
+    if resident_id is None:
+        return None
+    resident = session.get(Resident, resident_id)
+    if resident is None or resident.household_id != household.id:
+        raise ValidationError("该村民不是这户的成员", errors={"resident_id": ["不属于该户"]})
+    if scheme.subject_kind == "resident" and not resident.is_party_member:
+        raise ValidationError("该村民不是党员", errors={"resident_id": ["不是党员"]})
+    return resident
+
+
+def _context(session: Session, claim: Claim) -> tuple[Village, Household]:
+    return session.get(Village, claim.village_id), session.get(Household, claim.household_id)
+
+
+def _no_own_household(actor: Actor, household: Household, doing: str) -> None:
+    if actor.household_id is not None and actor.household_id == household.id:
+        raise ConflictOfInterestError(
+            f"不能为自己家庭{doing}积分（回避原则）", household_id=household.id, doing=doing
+        )
+
+
+def _require_status(claim: Claim, status: ClaimStatus, doing: str) -> None:
+    if claim.status != status:
+        raise ConflictError(
+            f"该事项当前状态不能{doing}", reason="wrong_status", status=claim.status
+        )
+
+
+def _window_bounds(window: rules.Window, scheme: Scheme, d: date) -> tuple[date, date]:
+    if window is rules.Window.day:
+        return d, d + timedelta(days=1)
+    kind = {rules.Window.month: "month", rules.Window.year: "year"}.get(window, scheme.period_kind)
+    key = period_key(kind, d)
+    start = period_start(kind, key)
+    months = {"month": 1, "quarter": 3, "year": 12}[kind]
+    m = start.month - 1 + months
+    return start, date(start.year + m // 12, m % 12 + 1, 1)
+
+
+def _used(
+    session,
+    scheme,
+    row: CatalogRule,
+    household_id: int,
+    resident,
+    d: date,
+    exclude_id: int | None,
+    statuses,
+) -> dict:
+    """Points (magnitudes) the subject already has from this item in each capped window.
+
+    Counted by rule code across catalog versions: a new version does not reset a cap.
+    """
+    used = {}
+    for window_name in row.caps or {}:
+        window = rules.Window(window_name)
+        start, end = _window_bounds(window, scheme, d)
+        q = (
+            select(func.coalesce(func.sum(func.abs(Claim.points)), 0))
+            .join(CatalogRule, CatalogRule.id == Claim.rule_id)
+            .where(
+                Claim.scheme_id == scheme.id,
+                CatalogRule.code == row.code,
+                Claim.status.in_([str(s) for s in statuses]),
+                Claim.occurred_on >= start,
+                Claim.occurred_on < end,
+            )
+        )
+        if scheme.subject_kind == "household":
+            q = q.where(Claim.household_id == household_id)
+        else:
+            q = q.where(Claim.resident_id == (resident.id if resident else None))
+        if exclude_id is not None:
+            q = q.where(Claim.id != exclude_id)
+        used[window] = int(session.execute(q).scalar_one())
+    return used
+
+
+def _cap_room(row: CatalogRule, used: dict, wanted: int) -> int:
+    room = wanted
+    for window_name, cap in (row.caps or {}).items():
+        room = min(room, cap - used.get(rules.Window(window_name), 0))
+    return room
+
+
+# --- the scheduler's job: post claims whose notice ended ---------------------------------------
+
+
+def _due_posts(session: Session, now: datetime):
+    return [
+        WorkItem("claims_post", village_id, f"claim:{claim_id}", {"claim_id": claim_id})
+        for claim_id, village_id in session.execute(
+            select(Claim.id, Claim.village_id).where(Claim.id.in_(due_claims(session, now=now)))
+        )
+    ]
+
+
+def _run_post(session: Session, item, now: datetime) -> dict:
+    claim = post_claim(session, claim_id=item.params["claim_id"], now=now)
+    return {"status": claim.status, "entry_id": claim.entry_id, "points": claim.points}
+
+
+def _register() -> None:
+    register_job(Job("claims_post", _due_posts, _run_post, order=10))
+
+
+_register()

@@ -1,0 +1,282 @@
+"""Periods closed by their scheme's policy and the next one opened, as two scheduled jobs, and
+the admin's view of periods and recent runs. See `points.cycles.jobs` for how a job runs once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from points import ledger
+from points.cycles.jobs import Job, WorkItem, register_job
+from points.db import dialect_insert, lock_village
+from points.models import Account, CycleRun, Period, Scheme
+from points.models.catalog import ClosePolicy
+from points.models.cycles import PeriodStatus
+from points.models.ledger import AccountKind
+from points.periods import (
+    local_date,
+    next_period_key,
+    period_end_utc,
+    period_key,
+    period_start,
+    previous_period_key,
+)
+
+PERIOD_CLOSE = "period_close"
+PERIOD_OPEN = "period_open"
+
+# ---------------------------------------------------------------------------------------------
+# Periods: what is due, closing by policy, opening
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _SchemePlan:
+    to_close: list[str]  # period keys, oldest first
+    open_current: bool  # the current period has no row and no close will open it
+
+
+def _plan(session: Session, scheme: Scheme, now: datetime) -> _SchemePlan:
+    """Which of the scheme's periods are due to close at `now`, and whether to open the current.
+
+    Rows in `periods` run without gaps from the first period the scheme used: each close opens
+    the next. Before a scheme has any row, its first period is that of its oldest lot.
+    """
+    kind = scheme.period_kind
+    current = period_key(kind, local_date(now))
+    rows = dict(
+        session.execute(
+            select(Period.key, Period.status).where(Period.scheme_id == scheme.id)
+        ).all()
+    )
+    if rows:
+        open_keys = [k for k, s in rows.items() if s == PeriodStatus.OPEN]
+        if open_keys:
+            first = min(open_keys, key=lambda k: period_start(kind, k))
+        else:
+            first = next_period_key(kind, max(rows, key=lambda k: period_start(kind, k)))
+    else:
+        oldest = session.execute(
+            select(func.min(Account.period_start)).where(
+                Account.scheme_id == scheme.id, Account.kind == AccountKind.LOT
+            )
+        ).scalar_one()
+        first = period_key(kind, oldest) if oldest else current
+    to_close, key = [], first
+    while period_end_utc(kind, key) <= now:
+        if rows.get(key) != PeriodStatus.CLOSED:
+            to_close.append(key)
+        key = next_period_key(kind, key)
+    covered = bool(to_close) and next_period_key(kind, to_close[-1]) == current
+    open_current = (
+        current not in rows
+        and not covered
+        and period_start(kind, first) <= (period_start(kind, current))
+    )
+    return _SchemePlan(to_close, open_current)
+
+
+def _schemes(session: Session) -> list[Scheme]:
+    return list(session.execute(select(Scheme).order_by(Scheme.village_id, Scheme.id)).scalars())
+
+
+def _due_closes(session: Session, now: datetime) -> list[WorkItem]:
+    return [
+        WorkItem(
+            PERIOD_CLOSE,
+            scheme.village_id,
+            f"{scheme.code}:{key}",
+            {"scheme_id": scheme.id, "period": key},
+            label=f"{scheme.name} {key} 结算（{scheme.close_policy}）",
+        )
+        for scheme in _schemes(session)
+        for key in _plan(session, scheme, now).to_close
+    ]
+
+
+def _due_opens(session: Session, now: datetime) -> list[WorkItem]:
+    items = []
+    for scheme in _schemes(session):
+        if _plan(session, scheme, now).open_current:
+            key = period_key(scheme.period_kind, local_date(now))
+            items.append(
+                WorkItem(
+                    PERIOD_OPEN,
+                    scheme.village_id,
+                    f"{scheme.code}:{key}",
+                    {"scheme_id": scheme.id, "period": key},
+                    label=f"{scheme.name} {key} 开始",
+                )
+            )
+    return items
+
+
+def expiry_cutoff(scheme: Scheme, closing: str) -> str | None:
+    """Return the newest period whose lots expire when `closing` closes; None: nothing expires.
+
+    `reset` expires the closing period's lots. `expire_after_n` lets a lot live n periods: the
+    lot of period Q expires when period Q+n-1 closes, so closing P expires lots of P-(n-1) and
+    older (n = 1 is `reset`). Older stragglers (a lot credited after its period closed) expire
+    with them. `carry` expires nothing.
+    """
+    if scheme.close_policy == ClosePolicy.CARRY:
+        return None
+    n = 1 if scheme.close_policy == ClosePolicy.RESET else int(scheme.expire_after_n or 1)
+    key = closing
+    for _ in range(n - 1):
+        key = previous_period_key(scheme.period_kind, key)
+    return key
+
+
+def close_period(session: Session, *, scheme: Scheme, period: str, now: datetime) -> Period:
+    """Close one period of a scheme by its policy and open the next; call it via reconcile.
+
+    The lots to expire are row-locked first, then the village's chain lock is taken: the same
+    order as every ledger write (balances, then chain), so a concurrent redemption cannot
+    deadlock with the close; and the expiry entries are contiguous on the chain.
+    """
+    row = _ensure_period(session, scheme, period, now)
+    if row.status == PeriodStatus.CLOSED:
+        return row
+    cutoff = expiry_cutoff(scheme, period)
+    lots: list[int] = []
+    if cutoff is not None:
+        lots = list(
+            session.execute(
+                select(Account.id)
+                .where(
+                    Account.scheme_id == scheme.id,
+                    Account.kind == AccountKind.LOT,
+                    Account.closed_at.is_(None),
+                    Account.period_start <= period_start(scheme.period_kind, cutoff),
+                )
+                .order_by(Account.id)
+                .with_for_update()
+            ).scalars()
+        )
+    lock_village(session, scheme.village_id)
+    seq_before, _ = ledger.chain_head(session, scheme.village_id)
+    expired = 0
+    for lot_id in lots:
+        entry = ledger.expire_lot(session, account_id=lot_id, now=now)
+        if entry is not None:
+            expired += sum(p.amount for p in entry.postings if p.account_id != lot_id)
+    seq_after, _ = ledger.chain_head(session, scheme.village_id)
+    row.status = PeriodStatus.CLOSED
+    row.closed_at = now
+    row.close_policy = scheme.close_policy
+    row.close_from_seq, row.close_to_seq = seq_before, seq_after
+    row.lots_closed, row.points_expired = len(lots), expired
+    session.flush()
+    _ensure_period(session, scheme, next_period_key(scheme.period_kind, period), now)
+    return row
+
+
+def _run_close(session: Session, item: WorkItem, now: datetime) -> dict:
+    scheme = session.get(Scheme, item.params["scheme_id"])
+    row = close_period(session, scheme=scheme, period=item.params["period"], now=now)
+    return {"lots": row.lots_closed, "expired": row.points_expired, "policy": row.close_policy}
+
+
+def _run_open(session: Session, item: WorkItem, now: datetime) -> dict:
+    scheme = session.get(Scheme, item.params["scheme_id"])
+    _ensure_period(session, scheme, item.params["period"], now)
+    return {}
+
+
+def _ensure_period(session: Session, scheme: Scheme, key: str, now: datetime) -> Period:
+    """Return the scheme's row for period `key`, inserting it open when missing (race-safe)."""
+    ins = dialect_insert(session, Period).values(
+        village_id=scheme.village_id,
+        scheme_id=scheme.id,
+        key=key,
+        starts_on=period_start(scheme.period_kind, key),
+        ends_at=period_end_utc(scheme.period_kind, key),
+        status=PeriodStatus.OPEN.value,
+        opened_at=now,
+        lots_closed=0,
+        points_expired=0,
+    )
+    session.connection().execute(ins.on_conflict_do_nothing(index_elements=["scheme_id", "key"]))
+    return session.execute(
+        select(Period)
+        .where(Period.scheme_id == scheme.id, Period.key == key)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+register_job(Job(PERIOD_CLOSE, _due_closes, _run_close, order=50))
+register_job(Job(PERIOD_OPEN, _due_opens, _run_open, order=55))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads for admins
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeriodView:
+    """A scheme's period as an admin reads it; status is open, closed, or due (to close now)."""
+
+    scheme_code: str
+    scheme_name: str
+    period_kind: str
+    close_policy: str
+    key: str
+    starts_on: date
+    ends_at: datetime
+    status: str
+    closed_at: datetime | None = None
+    lots_closed: int = 0
+    points_expired: int = 0
+
+
+def list_periods(session: Session, *, village_id: int, now: datetime) -> list[PeriodView]:
+    """Return each scheme's recorded periods, those due to close at `now`, and the current one."""
+    out = []
+    schemes = session.execute(
+        select(Scheme).where(Scheme.village_id == village_id).order_by(Scheme.id)
+    ).scalars()
+    for scheme in schemes:
+        kind = scheme.period_kind
+        views = {}
+        for row in session.execute(select(Period).where(Period.scheme_id == scheme.id)).scalars():
+            views[row.key] = _view(scheme, row.key, row.status, row)
+        plan = _plan(session, scheme, now)
+        for key in plan.to_close:
+            views[key] = _view(scheme, key, "due", None)
+        current = period_key(kind, local_date(now))
+        views.setdefault(current, _view(scheme, current, PeriodStatus.OPEN, None))
+        out += sorted(views.values(), key=lambda v: v.starts_on)
+    return out
+
+
+def _view(scheme: Scheme, key: str, status: str, row: Period | None) -> PeriodView:
+    return PeriodView(
+        scheme_code=scheme.code,
+        scheme_name=scheme.name,
+        period_kind=scheme.period_kind,
+        close_policy=scheme.close_policy,
+        key=key,
+        starts_on=period_start(scheme.period_kind, key),
+        ends_at=period_end_utc(scheme.period_kind, key),
+        status=str(status),
+        closed_at=row.closed_at if row else None,
+        lots_closed=row.lots_closed if row else 0,
+        points_expired=row.points_expired if row else 0,
+    )
+
+
+def recent_runs(session: Session, *, village_id: int, limit: int = 20) -> list[CycleRun]:
+    """Return the village's latest cycle runs, newest first."""
+    return list(
+        session.execute(
+            select(CycleRun)
+            .where(CycleRun.village_id == village_id)
+            .order_by(CycleRun.id.desc())
+            .limit(limit)
+        ).scalars()
+    )

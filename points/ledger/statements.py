@@ -1,0 +1,177 @@
+"""Read models over the ledger: a subject's entries with reasons, schemes, town aggregates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session, aliased
+
+from points.errors import NotFoundError
+from points.ledger import journal as ledger
+from points.models import Account, Household, JournalEntry, Posting, Scheme, Village
+from points.periods import local_date, period_key
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    """One entry as a household reads it: what changed for them, and why."""
+
+    id: int
+    seq: int
+    kind: str
+    scheme_id: int | None
+    period_key: str | None
+    month: str | None
+    amount: int
+    score_delta: int
+    category: str | None
+    memo: str
+    reverses_id: int | None
+    reversed_by: int | None
+    created_at: datetime
+    hash: str
+
+
+def get_scheme(session: Session, *, village: Village, code: str) -> Scheme:
+    """Return the village's scheme with this code; raise NotFoundError."""
+    scheme = session.execute(
+        select(Scheme).where(Scheme.village_id == village.id, Scheme.code == code)
+    ).scalar_one_or_none()
+    if scheme is None:
+        raise NotFoundError(f"本村没有积分方案 {code}")
+    return scheme
+
+
+def list_schemes(session: Session, *, village: Village) -> list[Scheme]:
+    """Return the village's schemes."""
+    return list(
+        session.execute(
+            select(Scheme).where(Scheme.village_id == village.id).order_by(Scheme.id)
+        ).scalars()
+    )
+
+
+def subject_lines(
+    session: Session,
+    *,
+    scheme: Scheme,
+    subject_id: int,
+    period: str | None = None,
+    limit: int = 200,
+) -> list[StatementLine]:
+    """Return the subject's entries in a scheme, newest first, with the change to its points."""
+    subject = ledger.Subject.of(scheme, subject_id)
+    column = JournalEntry.household_id if subject.household_id else JournalEntry.resident_id
+    subject_amount = (
+        select(func.coalesce(func.sum(Posting.amount), 0))
+        .join(Account, Account.id == Posting.account_id)
+        .where(Posting.entry_id == JournalEntry.id, Account.kind.in_(("lot", "owed")))
+        .scalar_subquery()
+    )
+    reversal = aliased(JournalEntry)
+    reversed_by = (
+        select(reversal.id).where(reversal.reverses_id == JournalEntry.id).scalar_subquery()
+    )
+    stmt = (
+        select(JournalEntry, subject_amount, reversed_by)
+        .where(JournalEntry.scheme_id == scheme.id, column == subject_id)
+        .order_by(JournalEntry.seq.desc())
+        .limit(limit)
+    )
+    if period:
+        stmt = stmt.where((JournalEntry.period_key == period) | (JournalEntry.month == period))
+    return [
+        StatementLine(
+            id=e.id,
+            seq=e.seq,
+            kind=e.kind,
+            scheme_id=e.scheme_id,
+            period_key=e.period_key,
+            month=e.month,
+            amount=int(amount),
+            score_delta=e.score_delta,
+            category=e.category,
+            memo=e.memo,
+            reverses_id=e.reverses_id,
+            reversed_by=rev,
+            created_at=e.created_at,
+            hash=e.hash,
+        )
+        for e, amount, rev in session.execute(stmt)
+    ]
+
+
+def balance_view(
+    session: Session, *, scheme: Scheme, subject_id: int, now: datetime, period: str | None = None
+) -> dict:
+    """Return balance, owed, open lots and the period score of a subject, as plain values."""
+    period = period or period_key(scheme.period_kind, local_date(now))
+    bal = ledger.get_balance(session, scheme=scheme, subject_id=subject_id)
+    score = ledger.period_score(session, scheme=scheme, subject_id=subject_id, period=period)
+    return {
+        "scheme": scheme.code,
+        "period": period,
+        "available": bal.available,
+        "owed": bal.owed,
+        "score": score,
+        "lots": [{"period": p, "balance": b} for p, b in bal.lots],
+    }
+
+
+def town_summary(session: Session, *, town: str, month: str) -> list[dict]:
+    """Return each village of a town: households, participation and totals (no personal data)."""
+    villages = (
+        session.execute(select(Village).where(Village.town == town).order_by(Village.code))
+        .scalars()
+        .all()
+    )
+    out = []
+    for v in villages:
+        households = session.execute(
+            select(func.count()).select_from(Household).where(Household.village_id == v.id)
+        ).scalar_one()
+        row = session.execute(
+            select(
+                func.count(
+                    func.distinct(case((JournalEntry.kind == "award", JournalEntry.household_id)))
+                ),
+                func.coalesce(
+                    func.sum(
+                        case((JournalEntry.kind == "award", JournalEntry.score_delta), else_=0)
+                    ),
+                    0,
+                ),
+                func.coalesce(
+                    func.sum(
+                        case((JournalEntry.kind == "deduction", -JournalEntry.score_delta), else_=0)
+                    ),
+                    0,
+                ),
+            ).where(JournalEntry.village_id == v.id, JournalEntry.month == month)
+        ).one()
+        redeemed = session.execute(
+            select(func.coalesce(func.sum(Posting.amount), 0))
+            .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+            .join(Account, Account.id == Posting.account_id)
+            .where(
+                JournalEntry.village_id == v.id,
+                JournalEntry.month == month,
+                Account.kind == "redemptions",
+            )
+        ).scalar_one()
+        active = int(row[0])
+        out.append(
+            {
+                "code": v.code,
+                "name": v.name,
+                "households": households,
+                "active_households": active,
+                "participation_rate": round(active / households, 4) if households else 0.0,
+                "awarded": int(row[1]),
+                "deducted": int(row[2]),
+                "redeemed": int(redeemed),
+            }
+        )
+    return out

@@ -1,0 +1,205 @@
+"""Re-check every ledger invariant from the stored rows, trusting nothing the writers cached."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from points.ledger.journal import GENESIS_HASH, HASHED_FIELDS, entry_hash
+from points.models import Account, ChainHead, JournalEntry, Posting, Village
+
+CHAIN_BATCH = 2000
+
+
+@dataclass
+class VerifyReport:
+    """What verify found: breaches (first one first) and each village's head."""
+
+    breaches: list[str] = field(default_factory=list)
+    heads: dict[str, tuple[int, str]] = field(default_factory=dict)
+    entries: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaches
+
+
+def verify(
+    session: Session,
+    *,
+    village_code: str | None = None,
+    expected_head: tuple[int, str] | None = None,
+) -> VerifyReport:
+    """Check sums, cached balances, signs, keys, reversals and each village's hash chain.
+
+    `expected_head` (seq, hash), as printed on a board or statement, must still be on the
+    chain: a chain that is shorter, or that has another hash at that seq, is a breach.
+    """
+    report = VerifyReport()
+    q = select(Village).order_by(Village.id)
+    if village_code:
+        q = q.where(Village.code == village_code)
+    villages = session.execute(q).scalars().all()
+    if village_code and not villages:
+        report.breaches.append(f"village {village_code!r} does not exist")
+        return report
+    for village in villages:
+        _check_village(session, village, report)
+        if expected_head is not None and (village_code or len(villages) == 1):
+            _check_expected_head(session, village, expected_head, report)
+    return report
+
+
+def _check_village(session: Session, village: Village, report: VerifyReport) -> None:
+    vid, name = village.id, village.code
+    breach = report.breaches.append
+
+    unbalanced = session.execute(
+        select(JournalEntry.seq, func.coalesce(func.sum(Posting.amount), 0), func.count(Posting.id))
+        .outerjoin(Posting, Posting.entry_id == JournalEntry.id)
+        .where(JournalEntry.village_id == vid)
+        .group_by(JournalEntry.id, JournalEntry.seq)
+        .having((func.coalesce(func.sum(Posting.amount), 0) != 0) | (func.count(Posting.id) < 2))
+        .order_by(JournalEntry.seq)
+        .limit(5)
+    ).all()
+    for seq, total, count in unbalanced:
+        breach(f"{name}: entry seq {seq} has {count} postings summing to {total}, not zero")
+
+    total = session.execute(
+        select(func.coalesce(func.sum(Posting.amount), 0)).where(Posting.village_id == vid)
+    ).scalar_one()
+    if total != 0:
+        breach(f"{name}: all postings sum to {total}, not zero")
+
+    foreign = session.execute(
+        select(func.count())
+        .select_from(Posting)
+        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .join(Account, Account.id == Posting.account_id)
+        .where(
+            JournalEntry.village_id == vid,
+            (Posting.village_id != vid) | (Account.village_id != vid),
+        )
+    ).scalar_one()
+    if foreign:
+        breach(f"{name}: {foreign} postings cross into another village")
+
+    sums = (
+        select(Posting.account_id, func.sum(Posting.amount).label("total"))
+        .where(Posting.village_id == vid)
+        .group_by(Posting.account_id)
+        .subquery()
+    )
+    drift = session.execute(
+        select(Account.key, Account.balance, func.coalesce(sums.c.total, 0))
+        .outerjoin(sums, sums.c.account_id == Account.id)
+        .where(
+            Account.village_id == vid,
+            Account.balance.is_not(None),
+            Account.balance != func.coalesce(sums.c.total, 0),
+        )
+        .limit(5)
+    ).all()
+    for key, cached, actual in drift:
+        breach(f"{name}: account {key} caches {cached} but its postings sum to {actual}")
+
+    negative = session.execute(
+        select(Account.key, Account.balance).where(
+            Account.village_id == vid,
+            ((Account.kind == "lot") & (Account.balance < 0))
+            | ((Account.kind == "owed") & (Account.balance > 0)),
+        )
+    ).all()
+    for key, bal in negative:
+        breach(f"{name}: account {key} has the forbidden balance {bal}")
+
+    for col, what in (
+        (JournalEntry.idem_key, "idempotency key"),
+        (JournalEntry.reverses_id, "reversal of entry id"),
+    ):
+        dupes = session.execute(
+            select(col, func.count())
+            .where(JournalEntry.village_id == vid, col.is_not(None))
+            .group_by(col)
+            .having(func.count() > 1)
+            .limit(5)
+        ).all()
+        for value, count in dupes:
+            breach(f"{name}: {what} {value!r} appears {count} times")
+
+    seq, head_hash = _check_chain(session, village, report)
+    stored = session.execute(
+        select(ChainHead.seq, ChainHead.hash).where(ChainHead.village_id == vid)
+    ).first()
+    if seq and (stored is None or (stored.seq, stored.hash) != (seq, head_hash)):
+        breach(
+            f"{name}: the stored chain head {tuple(stored) if stored else None} "
+            f"is not the last entry ({seq}, {head_hash[:12]}…)"
+        )
+    report.heads[name] = (seq, head_hash)
+
+
+def _check_chain(session: Session, village: Village, report: VerifyReport) -> tuple[int, str]:
+    """Walk the chain in seq order in batches; return the head actually reached."""
+    name = village.code
+    expected_seq, prev = 1, GENESIS_HASH
+    cols = [getattr(JournalEntry, f) for f in HASHED_FIELDS]
+    last_seq = 0
+    while True:
+        rows = session.execute(
+            select(JournalEntry.id, JournalEntry.hash, *cols)
+            .where(JournalEntry.village_id == village.id, JournalEntry.seq >= expected_seq)
+            .order_by(JournalEntry.seq)
+            .limit(CHAIN_BATCH)
+        ).all()
+        if not rows:
+            return last_seq, prev
+        postings: dict[int, list[tuple[int, int]]] = {}
+        for entry_id, account_id, amount in session.execute(
+            select(Posting.entry_id, Posting.account_id, Posting.amount).where(
+                Posting.entry_id.in_([r.id for r in rows])
+            )
+        ):
+            postings.setdefault(entry_id, []).append((account_id, amount))
+        for row in rows:
+            report.entries += 1
+            if row.seq != expected_seq:
+                report.breaches.append(
+                    f"{name}: chain gap: expected seq {expected_seq}, found {row.seq}"
+                )
+                return last_seq, prev
+            if row.prev_hash != prev:
+                report.breaches.append(
+                    f"{name}: entry seq {row.seq} does not link to seq {row.seq - 1}"
+                )
+                return last_seq, prev
+            fields = {f: getattr(row, f) for f in HASHED_FIELDS}
+            if entry_hash(prev, fields, postings.get(row.id, [])) != row.hash:
+                report.breaches.append(
+                    f"{name}: entry seq {row.seq} was altered (its hash does not match its content)"
+                )
+                return last_seq, prev
+            prev, last_seq, expected_seq = row.hash, row.seq, row.seq + 1
+
+
+def _check_expected_head(
+    session: Session, village: Village, head: tuple[int, str], report: VerifyReport
+) -> None:
+    seq, hash_ = head
+    reached = report.heads.get(village.code, (0, GENESIS_HASH))[0]
+    if reached < seq:
+        report.breaches.append(
+            f"{village.code}: the chain ends at seq {reached}, before the expected head {seq}: "
+            "entries were removed"
+        )
+        return
+    stored = session.execute(
+        select(JournalEntry.hash).where(
+            JournalEntry.village_id == village.id, JournalEntry.seq == seq
+        )
+    ).scalar_one_or_none()
+    if stored is None or not stored.startswith(hash_.lower()):
+        report.breaches.append(f"{village.code}: entry seq {seq} no longer has the hash {hash_}")

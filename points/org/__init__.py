@@ -1,0 +1,56 @@
+"""The organisation: villages, groups, households, residents, staff users, who may act
+where (access), and the roster (花名册) import.
+
+Other features use this package's names below (its public API), never a `_private` name."""
+
+from points.org.operations import (
+    CODE_RE,
+    PHONE_RE,
+    PIN_RE,
+    NewUser,
+    add_resident,
+    create_group,
+    create_household,
+    create_staff_user,
+    create_village,
+    find_village,
+    get_group,
+    get_household,
+    get_resident,
+    get_village,
+    list_groups,
+    list_households,
+    list_residents,
+    list_users,
+    list_villages,
+    mask_name,
+    mask_phone,
+    set_resident_pin,
+    update_village,
+)
+
+__all__ = [
+    "CODE_RE",
+    "PHONE_RE",
+    "PIN_RE",
+    "mask_phone",
+    "mask_name",
+    "get_village",
+    "find_village",
+    "create_village",
+    "update_village",
+    "list_villages",
+    "list_groups",
+    "create_group",
+    "get_group",
+    "list_households",
+    "get_household",
+    "create_household",
+    "add_resident",
+    "get_resident",
+    "list_residents",
+    "NewUser",
+    "create_staff_user",
+    "list_users",
+    "set_resident_pin",
+]

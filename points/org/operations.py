@@ -1,0 +1,331 @@
+"""The organisation: villages, groups, households, residents and staff users."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from points.auth.passwords import hash_password
+from points.errors import ConflictError, NotFoundError, ValidationError
+from points.models import Group, Household, Resident, RoleAssignment, User, Village
+from points.models.org import PrivacyMode, Role
+from points.org.access import Actor
+
+CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
+PHONE_RE = re.compile(r"^1\d{10}$")
+PIN_RE = re.compile(r"^\d{6}$")
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """Return a phone number as shown anywhere: 138****5678."""
+    if not phone:
+        return None
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
+
+
+def mask_name(name: str) -> str:
+    """Return a name as printed in masked mode: 张*三, 李*."""
+    if len(name) <= 1:
+        return name
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+# --- villages and groups -----------------------------------------------------------------------
+
+
+def get_village(session: Session, code: str) -> Village:
+    """Return the village with this code; raise NotFoundError."""
+    village = find_village(session, code)
+    if village is None:
+        raise NotFoundError(f"找不到村庄 {code}", code_value=code)
+    return village
+
+
+def find_village(session: Session, code: str) -> Village | None:
+    """Return the village with this code, or None."""
+    return session.execute(select(Village).where(Village.code == code)).scalar_one_or_none()
+
+
+def create_village(
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    town: str,
+    county: str,
+    privacy_mode: str = PrivacyMode.MASKED,
+) -> Village:
+    """Create a village (tenant); its code appears in public URLs."""
+    if not CODE_RE.match(code or ""):
+        raise ValidationError(
+            "村庄编码只能用小写字母、数字和连字符（2–32 位）", errors={"code": ["格式不正确"]}
+        )
+    if find_village(session, code):
+        raise ConflictError(f"村庄编码 {code} 已被使用")
+    village = Village(code=code, name=name, town=town, county=county, privacy_mode=privacy_mode)
+    session.add(village)
+    session.flush()
+    return village
+
+
+def update_village(session: Session, *, village: Village, **changes) -> Village:
+    """Change a village's name or privacy mode."""
+    if "privacy_mode" in changes and changes["privacy_mode"] not in set(PrivacyMode):
+        raise ValidationError("隐私模式只能是 named、masked 或 group")
+    for key, value in changes.items():
+        setattr(village, key, value)
+    session.flush()
+    return village
+
+
+def list_villages(session: Session, *, actor: Actor) -> list[Village]:
+    """Return the villages where the actor holds any role."""
+    villages = session.execute(select(Village).order_by(Village.code)).scalars().all()
+    return [v for v in villages if actor.roles_in(v)]
+
+
+def list_groups(session: Session, *, village: Village) -> list[Group]:
+    """Return the village's groups by name."""
+    return list(
+        session.execute(
+            select(Group).where(Group.village_id == village.id).order_by(Group.id)
+        ).scalars()
+    )
+
+
+def create_group(session: Session, *, village: Village, name: str) -> Group:
+    """Create a group (村民小组 / 网格) in the village."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError("请填写小组名称", errors={"name": ["不能为空"]})
+    exists = session.execute(
+        select(Group.id).where(Group.village_id == village.id, Group.name == name)
+    ).first()
+    if exists:
+        raise ConflictError(f"小组“{name}”已存在")
+    group = Group(village_id=village.id, name=name)
+    session.add(group)
+    session.flush()
+    return group
+
+
+def get_group(session: Session, *, village: Village, group_id: int) -> Group:
+    """Return a group of the village; raise NotFoundError."""
+    group = session.get(Group, group_id)
+    if group is None or group.village_id != village.id:
+        raise NotFoundError("找不到该小组")
+    return group
+
+
+# --- households and residents ----------------------------------------------------------------
+
+
+def list_households(
+    session: Session,
+    *,
+    village: Village,
+    actor: Actor,
+    q: str | None = None,
+    group_id: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[Household], int]:
+    """Return the households the actor may see (searched by number, door plate or member name)."""
+    stmt = select(Household).where(
+        Household.village_id == village.id, actor.household_scope(village)
+    )
+    if group_id is not None:
+        stmt = stmt.where(Household.group_id == group_id)
+    if q:
+        like = f"%{q.strip()}%"
+        members = select(Resident.household_id).where(
+            Resident.village_id == village.id, Resident.name.like(like)
+        )
+        stmt = stmt.where(
+            or_(
+                Household.number.like(like),
+                Household.door_plate.like(like),
+                Household.id.in_(members),
+            )
+        )
+    total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    rows = session.execute(stmt.order_by(Household.number).limit(limit).offset(offset)).scalars()
+    return list(rows), total
+
+
+def get_household(session: Session, *, village: Village, household_id: int) -> Household:
+    """Return a household of the village; raise NotFoundError."""
+    home = session.get(Household, household_id)
+    if home is None or home.village_id != village.id:
+        raise NotFoundError("找不到该农户")
+    return home
+
+
+def create_household(
+    session: Session,
+    *,
+    village: Village,
+    group_id: int,
+    number: str,
+    door_plate: str | None = None,
+) -> Household:
+    """Create a household (一户一档) in one of the village's groups."""
+    get_group(session, village=village, group_id=group_id)
+    number = (number or "").strip()
+    if not number:
+        raise ValidationError("请填写户号", errors={"number": ["不能为空"]})
+    if session.execute(
+        select(Household.id).where(Household.village_id == village.id, Household.number == number)
+    ).first():
+        raise ConflictError(f"户号 {number} 已存在")
+    home = Household(village_id=village.id, group_id=group_id, number=number, door_plate=door_plate)
+    session.add(home)
+    session.flush()
+    return home
+
+
+def add_resident(
+    session: Session,
+    *,
+    village: Village,
+    household: Household,
+    name: str,
+    phone: str | None = None,
+    is_party_member: bool = False,
+    party_branch: str | None = None,
+    is_head: bool = False,
+) -> Resident:
+    """Add a person to a household; the phone is checked and stored, never shown in full."""
+    name = (name or "").strip()
+    if not name or len(name) > 50:
+        raise ValidationError("请填写姓名（不超过 50 字）", errors={"name": ["不能为空"]})
+    if phone and not PHONE_RE.match(phone):
+        raise ValidationError("手机号应为 11 位数字", errors={"phone": ["格式不正确"]})
+    person = Resident(
+        village_id=village.id,
+        household_id=household.id,
+        name=name,
+        phone=phone or None,
+        is_party_member=is_party_member,
+        party_branch=party_branch,
+    )
+    session.add(person)
+    session.flush()
+    if is_head or household.head_id is None:
+        household.head_id = person.id
+        session.flush()
+    return person
+
+
+def get_resident(session: Session, *, village: Village, resident_id: int) -> Resident:
+    """Return a resident of the village; raise NotFoundError."""
+    person = session.get(Resident, resident_id)
+    if person is None or person.village_id != village.id:
+        raise NotFoundError("找不到该村民")
+    return person
+
+
+def list_residents(
+    session: Session, *, village: Village, actor: Actor, party_only: bool = False
+) -> list[Resident]:
+    """Return residents of the households the actor may see."""
+    stmt = (
+        select(Resident)
+        .join(Household, Household.id == Resident.household_id)
+        .where(Resident.village_id == village.id, actor.household_scope(village))
+        .order_by(Resident.id)
+    )
+    if party_only:
+        stmt = stmt.where(Resident.is_party_member.is_(True))
+    return list(session.execute(stmt).scalars())
+
+
+# --- users -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewUser:
+    username: str
+    display_name: str
+    password: str
+    role: str
+    group_id: int | None = None
+
+
+def create_staff_user(
+    session: Session, *, village: Village, new: NewUser, resident_id: int | None = None
+) -> User:
+    """Create a staff user with one role in the village (recorders may be scoped to a group)."""
+    if new.role not in {Role.ADMIN, Role.REVIEWER, Role.RECORDER, Role.CLERK}:
+        raise ValidationError(
+            "角色只能是 admin、reviewer、recorder 或 clerk", errors={"role": ["不支持的角色"]}
+        )
+    if len(new.password or "") < 8:
+        raise ValidationError("密码至少 8 位", errors={"password": ["太短"]})
+    if not re.match(r"^[A-Za-z0-9_.-]{3,64}$", new.username or ""):
+        raise ValidationError(
+            "用户名只能用字母、数字、下划线、点和连字符（3–64 位）",
+            errors={"username": ["格式不正确"]},
+        )
+    if session.execute(select(User.id).where(User.username == new.username)).first():
+        raise ConflictError(f"用户名 {new.username} 已被使用")
+    if new.group_id is not None:
+        get_group(session, village=village, group_id=new.group_id)
+    if resident_id is not None:
+        get_resident(session, village=village, resident_id=resident_id)
+    user = User(
+        username=new.username,
+        display_name=new.display_name,
+        password_hash=hash_password(new.password),
+        resident_id=resident_id,
+    )
+    user.roles.append(
+        RoleAssignment(
+            role=new.role,
+            village_id=village.id,
+            group_id=new.group_id if new.role == Role.RECORDER else None,
+        )
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def list_users(session: Session, *, village: Village) -> list[User]:
+    """Return the users holding a role in the village, or living in it."""
+    role_users = select(RoleAssignment.user_id).where(RoleAssignment.village_id == village.id)
+    residents = select(Resident.id).where(Resident.village_id == village.id)
+    return list(
+        session.execute(
+            select(User)
+            .where(or_(User.id.in_(role_users), User.resident_id.in_(residents)))
+            .order_by(User.id)
+        ).scalars()
+    )
+
+
+def set_resident_pin(
+    session: Session, *, village: Village, resident: Resident, pin: str, now: datetime
+) -> User:
+    """Set (or reset) the 6-digit PIN a resident signs in with, by phone number."""
+    if not PIN_RE.match(pin or ""):
+        raise ValidationError("PIN 码应为 6 位数字", errors={"pin": ["格式不正确"]})
+    if not resident.phone:
+        raise ValidationError("该村民没有登记手机号，无法开通手机登录")
+    user = session.execute(select(User).where(User.resident_id == resident.id)).scalar_one_or_none()
+    clash = session.execute(select(User).where(User.phone == resident.phone)).scalar_one_or_none()
+    if clash is not None and clash is not user:
+        raise ConflictError("该手机号已被其他账号使用")
+    if user is None:
+        user = User(display_name=resident.name, resident_id=resident.id, created_at=now)
+        session.add(user)
+    user.phone = resident.phone
+    user.pin_hash = hash_password(pin)
+    session.flush()
+    return user

@@ -1,0 +1,50 @@
+"""The points shop: stores, goods and stock (goods), redemption at the counter (redemption),
+residents' orders (orders), household cards and phone-code nonces (credentials).
+
+Other features use this package's names below (its public API), never a `_private` name."""
+
+from points.shop.goods import (
+    MANUAL_KINDS,
+    MAX_ID,
+    MAX_PRICE,
+    MAX_QUANTITY,
+    change_stock,
+    create_good,
+    create_store,
+    current_stock,
+    get_good,
+    get_store,
+    list_goods,
+    list_movements,
+    list_stores,
+    low_stock,
+    move_stock,
+    record_movement,
+    redeemable_scheme,
+    stock_totals,
+    update_good,
+    update_store,
+)
+
+__all__ = [
+    "MAX_ID",
+    "MAX_PRICE",
+    "MAX_QUANTITY",
+    "MANUAL_KINDS",
+    "redeemable_scheme",
+    "list_stores",
+    "get_store",
+    "create_store",
+    "update_store",
+    "list_goods",
+    "get_good",
+    "create_good",
+    "update_good",
+    "low_stock",
+    "move_stock",
+    "list_movements",
+    "change_stock",
+    "current_stock",
+    "record_movement",
+    "stock_totals",
+]
