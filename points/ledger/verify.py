@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from points.ledger.journal import GENESIS_HASH, HASHED_FIELDS, entry_hash
 from points.db import Base
+from points.ledger.journal import GENESIS_HASH, HASHED_FIELDS, entry_hash
 from points.models import Account, ChainHead, JournalEntry, Posting, Village
 
 CHAIN_BATCH = 2000
