@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from api.db import db
 from api.web.helpers import MONTH_PATTERN
 from points import errors
-from points.db import utcnow
+from points.db import lock_name, utcnow
 from points.models import IdempotencyRecord
 
 PREFIX = "/api/v1"
@@ -295,6 +295,9 @@ def _replay_idempotent():
     if user_id is None:
         return None  # the view answers 401 itself
     g.idempotency = (user_id, key, _request_fingerprint())
+    # Concurrent retries with one key queue here until the first commits its response, then
+    # replay it; without the lock both would run the write (a spent QR code: 409 token_used).
+    lock_name(db(), f"idempotency:{user_id}:{key}")
     return _lookup_replay(user_id, key, g.idempotency[2])
 
 
