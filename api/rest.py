@@ -25,6 +25,7 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 # Domain error classes -> HTTP statuses; the most specific class listed wins.
 STATUS = {
+    errors.AccountLockedError: 429,
     errors.AuthenticationError: 401,
     errors.PermissionDeniedError: 403,
     errors.NotFoundError: 404,
@@ -64,7 +65,7 @@ class PointsApi(Api):
     def handle_http_exception(self, error: HTTPException):
         """Render any HTTP error raised under /api as the envelope (pages get HTML)."""
         if not request.path.startswith(PREFIX):
-            return error
+            return _error_page(error)
         data = getattr(error, "data", None) or {}
         machine, message = HTTP_MESSAGES.get(error.code, ("http_error", error.name))
         field_errors = data.get("errors") or data.get("messages")
@@ -80,6 +81,18 @@ class PointsApi(Api):
 
 
 api = PointsApi()
+
+
+def _error_page(error: HTTPException):
+    """Render an HTTP error on the pages in Chinese (werkzeug's own pages are English)."""
+    if error.code is None or error.code < 400:
+        return error  # redirects raised as exceptions pass through
+    from api.web.helpers import render_error
+
+    own = error.description != type(error).description  # raised with our Chinese text
+    message = error.description if own else HTTP_MESSAGES.get(error.code, ("", error.name))[1]
+    body, status = render_error(error.code, message)
+    return body, status, dict(error.get_headers()) | {"Content-Type": "text/html; charset=utf-8"}
 
 
 def envelope(status: int, code: str, message: str, field_errors=None, headers=None):
@@ -176,7 +189,12 @@ def _handle_points_error(error: errors.PointsError):
         from api.web.helpers import render_error
 
         return render_error(status, error.message)
-    return envelope(status, error.code, error.message, getattr(error, "errors", None))
+    headers = None
+    if isinstance(error, errors.AccountLockedError):
+        headers = {"Retry-After": str(error.minutes * 60)}
+    return envelope(
+        status, error.code, error.message, getattr(error, "errors", None), headers=headers
+    )
 
 
 def _handle_integrity_error(error: IntegrityError):
