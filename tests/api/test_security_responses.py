@@ -9,9 +9,7 @@ import time
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.orm import Session
 
-from points.db import lock_name
 from tests.api.claims_world import evidence_of, make_claim
 from tests.api.conftest import PASSWORD, auth, make_app
 from tests.api.test_security_sessions import _csrf
@@ -182,23 +180,21 @@ def test_a_connection_killed_mid_request_is_503_then_the_app_recovers(app, world
     app.testing = False
     app.config["PROPAGATE_EXCEPTIONS"] = False
     db_name = pg.url.database
-    admin = auth(world.tokens["admin"], **{"Idempotency-Key": "group-after-restart"})
+    admin = auth(world.tokens["admin"])
     client = app.test_client()
-    user_id = world.users["admin"].id
+    url = f"/api/v1/villages/{world.a.code}"
     result = {}
 
-    # Hold the lock the request will wait on, so that it is mid-transaction when its server
-    # process is terminated (what a PostgreSQL restart does to every open connection).
+    # Hold the village's row so that the request's UPDATE waits: it is mid-transaction when
+    # its server process is terminated (what a PostgreSQL restart does to open connections).
     with pg.connect() as holder:
-        holder_session = Session(bind=holder)
-        lock_name(holder_session, f"idempotency:{user_id}:group-after-restart")
+        me = holder.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        holder.execute(text("SELECT id FROM villages WHERE id = :v FOR UPDATE"), {"v": world.a.id})
 
-        def post():
-            result["r"] = client.post(
-                f"/api/v1/villages/{world.a.code}/groups", json={"name": "重启组"}, headers=admin
-            )
+        def patch():
+            result["r"] = client.patch(url, json={"privacy_mode": "named"}, headers=admin)
 
-        thread = threading.Thread(target=post)
+        thread = threading.Thread(target=patch)
         thread.start()
         waiting = []
         deadline = time.monotonic() + 20
@@ -208,9 +204,9 @@ def test_a_connection_killed_mid_request_is_503_then_the_app_recovers(app, world
                     probe.execute(
                         text(
                             "SELECT pid FROM pg_stat_activity WHERE datname = :d "
-                            "AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+                            "AND wait_event_type = 'Lock' AND pid <> :me"
                         ),
-                        {"d": db_name},
+                        {"d": db_name, "me": me},
                     )
                     .scalars()
                     .all()
@@ -220,7 +216,7 @@ def test_a_connection_killed_mid_request_is_503_then_the_app_recovers(app, world
         with pg.connect() as killer:
             killer.execute(text("SELECT pg_terminate_backend(:p)"), {"p": waiting[0]})
         thread.join(timeout=30)
-        holder_session.rollback()
+        holder.rollback()
     assert not thread.is_alive()
     response = result["r"]
     assert response.status_code == 503, response.data[:500]
@@ -231,8 +227,6 @@ def test_a_connection_killed_mid_request_is_503_then_the_app_recovers(app, world
     with pg.connect() as killer:
         for pid in _app_backends(killer, db_name):
             killer.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
-    again = client.post(
-        f"/api/v1/villages/{world.a.code}/groups", json={"name": "重启组"}, headers=admin
-    )
-    assert again.status_code == 201, again.data[:300]
+    again = client.patch(url, json={"privacy_mode": "named"}, headers=admin)
+    assert again.status_code == 200 and again.json["privacy_mode"] == "named"
     assert client.get("/").status_code == 200
