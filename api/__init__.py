@@ -49,7 +49,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env("POINTS")
     if config:
         app.config.from_mapping(config)
-    named = set(config or ()) | {k.removeprefix("POINTS_") for k in os.environ}
+    named = set(config or ()) | {k[7:] for k in os.environ if k.startswith("POINTS_")}
     for key, value in SECURITY_DEFAULTS.items():
         if key not in named:
             app.config[key] = value
