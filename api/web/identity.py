@@ -140,7 +140,7 @@ def current_user_id() -> int | None:
         if user is None or not user.active:
             g.user_id = None
         elif "api_token" not in g and not auth.session_is_current(user, session.get("epoch")):
-            # Signed out (here or elsewhere), PIN reset or password changed since: a copied
+            # Signed out (here or elsewhere) or PIN reset since this sign-in: a copied
             # cookie is worth nothing.
             session.clear()
             g.user_id = None
