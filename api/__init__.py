@@ -4,15 +4,36 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,  # None: a SQLite file in the instance folder
     "AUTO_MIGRATE": True,  # upgrade the schema at start-up (the embedded default)
     "JSON_AS_ASCII": False,
+    "PROXY_FIX_HOPS": 0,  # reverse proxies in front (X-Forwarded-For/-Proto/-Host trusted)
+}
+# Keys Flask itself defines, so `from_mapping(DEFAULTS)` before Flask's own defaults would be
+# fine but `config.setdefault` would not: they are set here unless the caller's config or a
+# POINTS_* variable names them. SESSION_COOKIE_SECURE stays off by default (a LAN laptop
+# serves plain HTTP); set POINTS_SESSION_COOKIE_SECURE=true behind HTTPS (docs/deploy.md).
+SECURITY_DEFAULTS: dict[str, Any] = {
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
+    "SESSION_COOKIE_SECURE": False,
+}
+# Response headers every page, API answer and file carries unless the view set its own.
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
 }
 
 
@@ -28,6 +49,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env("POINTS")
     if config:
         app.config.from_mapping(config)
+    named = set(config or ()) | {k[7:] for k in os.environ if k.startswith("POINTS_")}
+    for key, value in SECURITY_DEFAULTS.items():
+        if key not in named:
+            app.config[key] = value
+    hops = int(app.config.get("PROXY_FIX_HOPS") or 0)
+    if hops > 0:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
+        )
+    # Before any blueprint is registered: every <int:...> in a route refuses a number that
+    # cannot be an id (404), instead of sending it to the database.
+    app.url_map.converters["int"] = BoundedIntConverter
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config.get("DATABASE_URL"):
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'points.db'}"
@@ -42,6 +75,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024  # Flask defaults to unlimited
     app.before_request(_refuse_oversized)
     app.before_request(_refuse_nul)
+    app.after_request(_security_headers)
     db.init_app(app)
     identity.init_app(app)
     rest.init_app(app)
@@ -50,6 +84,23 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for feature in (auth, org, ledger, catalog, claims, shop, boards, dashboard):
         feature.init_app(app)
     return app
+
+
+class BoundedIntConverter(IntegerConverter):
+    """`<int:...>` limited to what an id column holds (ids are 32-bit: points.db.intpk)."""
+
+    def __init__(self, map, *args, **kwargs):  # werkzeug's signature
+        from api.web.helpers import MAX_ID
+
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+def _security_headers(response):
+    """No framing (clickjacking), no MIME sniffing, no full URLs leaked to other sites."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 def _refuse_oversized():

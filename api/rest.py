@@ -11,12 +11,13 @@ from flask import Flask, g, jsonify, request, send_from_directory
 from flask.views import MethodView
 from flask_smorest import Api
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from api.db import db
+from api.web.helpers import MONTH_PATTERN
 from points import errors
-from points.db import utcnow
+from points.db import lock_name, utcnow
 from points.models import IdempotencyRecord
 
 PREFIX = "/api/v1"
@@ -24,6 +25,7 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 # Domain error classes -> HTTP statuses; the most specific class listed wins.
 STATUS = {
+    errors.AccountLockedError: 429,
     errors.AuthenticationError: 401,
     errors.PermissionDeniedError: 403,
     errors.NotFoundError: 404,
@@ -63,7 +65,7 @@ class PointsApi(Api):
     def handle_http_exception(self, error: HTTPException):
         """Render any HTTP error raised under /api as the envelope (pages get HTML)."""
         if not request.path.startswith(PREFIX):
-            return error
+            return _error_page(error)
         data = getattr(error, "data", None) or {}
         machine, message = HTTP_MESSAGES.get(error.code, ("http_error", error.name))
         field_errors = data.get("errors") or data.get("messages")
@@ -79,6 +81,18 @@ class PointsApi(Api):
 
 
 api = PointsApi()
+
+
+def _error_page(error: HTTPException):
+    """Render an HTTP error on the pages in Chinese (werkzeug's own pages are English)."""
+    if error.code is None or error.code < 400:
+        return error  # redirects raised as exceptions pass through
+    from api.web.helpers import render_error
+
+    own = error.description != type(error).description  # raised with our Chinese text
+    message = error.description if own else HTTP_MESSAGES.get(error.code, ("", error.name))[1]
+    body, status = render_error(error.code, message)
+    return body, status, dict(error.get_headers()) | {"Content-Type": "text/html; charset=utf-8"}
 
 
 def envelope(status: int, code: str, message: str, field_errors=None, headers=None):
@@ -160,6 +174,9 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(errors.PointsError, _handle_points_error)
     app.register_error_handler(IntegrityError, _handle_integrity_error)
     app.register_error_handler(OperationalError, _handle_operational_error)
+    app.register_error_handler(InterfaceError, _handle_operational_error)
+    app.register_error_handler(DataError, _handle_data_error)
+    app.register_error_handler(500, _handle_server_error)
     app.before_request(_replay_idempotent)
     app.after_request(_store_idempotent)
 
@@ -172,7 +189,12 @@ def _handle_points_error(error: errors.PointsError):
         from api.web.helpers import render_error
 
         return render_error(status, error.message)
-    return envelope(status, error.code, error.message, getattr(error, "errors", None))
+    headers = None
+    if isinstance(error, errors.AccountLockedError):
+        headers = {"Retry-After": str(error.minutes * 60)}
+    return envelope(
+        status, error.code, error.message, getattr(error, "errors", None), headers=headers
+    )
 
 
 def _handle_integrity_error(error: IntegrityError):
@@ -181,18 +203,92 @@ def _handle_integrity_error(error: IntegrityError):
     return envelope(409, "conflict", "与现有数据冲突，请刷新后重试")
 
 
-def _handle_operational_error(error: OperationalError):
+# What a database says while it restarts, fails over, is unreachable or is contended: the
+# request can simply be retried. Anything else stays a 500 (a bug to fix, not to hide).
+TRANSIENT_DB_ERRORS = (
+    "deadlock",
+    "could not serialize",
+    "database is locked",
+    "database table is locked",
+    "server closed the connection",
+    "terminating connection",
+    "connection refused",
+    "could not connect",
+    "connection is closed",
+    "connection timed out",
+    "connection reset",
+    "the connection is lost",
+    "consuming input failed",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "cannot connect now",
+    "ssl syscall error",
+)
+
+
+def is_transient_db_error(error: BaseException | None) -> bool:
+    """Return True for a database error that a retry in a moment will likely get past."""
+    if not isinstance(error, OperationalError | InterfaceError | DBAPIError):
+        return False
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    text = str(error.orig if error.orig is not None else error).lower()
+    return any(marker in text for marker in TRANSIENT_DB_ERRORS)
+
+
+def busy_response():
+    """Answer 503 `busy` with Retry-After: the envelope under /api, a Chinese page elsewhere."""
+    message = "系统繁忙，请稍后重试"
+    if request.path.startswith(PREFIX):
+        return envelope(503, "busy", message, headers={"Retry-After": RETRY_AFTER})
+    from api.web.helpers import render_error
+
+    body, status = render_error(503, message)
+    return body, status, {"Retry-After": RETRY_AFTER}
+
+
+RETRY_AFTER = "2"
+
+
+def _handle_operational_error(error: DBAPIError):
     _rollback()
-    text = str(error.orig).lower() if error.orig else ""
-    if "deadlock" in text or "could not serialize" in text or "locked" in text:
-        return envelope(503, "busy", "系统繁忙，请稍后重试", headers={"Retry-After": "1"})
+    if is_transient_db_error(error):
+        return busy_response()
     raise error
+
+
+def _handle_data_error(error: DataError):
+    # A value the column cannot hold (a number out of range) that no schema caught.
+    _rollback()
+    if request.path.startswith(PREFIX):
+        return envelope(400, "bad_request", "输入的数值超出允许范围")
+    from api.web.helpers import render_error
+
+    return render_error(400, "输入的数值超出允许范围")
+
+
+def _handle_server_error(error: InternalServerError):
+    """The last net: a transient database error raised where no handler sees it (the commit
+    after the view, a rollback on a dead connection) is still a 503, not a 500."""
+    if is_transient_db_error(getattr(error, "original_exception", None)):
+        return busy_response()
+    if request.path.startswith(PREFIX):
+        return envelope(500, *HTTP_MESSAGES[500])
+    from api.web.helpers import render_error
+
+    return render_error(500, HTTP_MESSAGES[500][1])
 
 
 def _rollback() -> None:
     session = g.get("db_session")
     if session is not None:
-        session.rollback()
+        try:
+            session.rollback()
+        except DBAPIError:
+            # The connection is already gone (a database restart): nothing to undo there.
+            session.close()
+            g.pop("db_session", None)
 
 
 # --- Idempotency-Key on every write ---------------------------------------------------------
@@ -217,6 +313,9 @@ def _replay_idempotent():
     if user_id is None:
         return None  # the view answers 401 itself
     g.idempotency = (user_id, key, _request_fingerprint())
+    # Concurrent retries with one key queue here until the first commits its response, then
+    # replay it; without the lock both would run the write (a spent QR code: 409 token_used).
+    lock_name(db(), f"idempotency:{user_id}:{key}")
     return _lookup_replay(user_id, key, g.idempotency[2])
 
 
@@ -272,11 +371,38 @@ def _store_idempotent(response):
 # --- base view ---------------------------------------------------------------------------------
 
 
+MONTH = ma.validate.Regexp(MONTH_PATTERN, error="月份格式应为 YYYY-MM")
+PERIOD = ma.validate.Regexp(
+    r"^[12][0-9]{3}(-(Q[1-4]|0[1-9]|1[0-2]))?$", error="周期格式应为 YYYY、YYYY-MM 或 YYYY-Qn"
+)
+# Every integer column is 32-bit (points.db): a bigger number in a body or filter is refused
+# here as a field error instead of overflowing in the database driver.
+INT_RANGE = (-(2**31), 2**31 - 1)
+
+
 class In(ma.Schema):
-    """Base of every input schema: unknown fields are refused."""
+    """Base of every input schema: unknown fields are refused, integers fit a column."""
 
     class Meta:
         unknown = ma.RAISE
+
+    @ma.validates_schema
+    def _integers_fit(self, data, **_kw):
+        bad = {name: ["数值超出允许范围"] for name, value in data.items() if _out_of_range(value)}
+        if bad:
+            raise ma.ValidationError(bad)
+
+
+def _out_of_range(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return not INT_RANGE[0] <= value <= INT_RANGE[1]
+    if isinstance(value, dict):
+        return any(_out_of_range(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_out_of_range(v) for v in value)
+    return False
 
 
 class FileUploadSchema(ma.Schema):

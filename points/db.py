@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -108,6 +109,18 @@ def lock_village(session: Session, village_id: int) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k1, :k2)"), {"k1": 1, "k2": village_id})
+
+
+def lock_name(session: Session, name: str) -> None:
+    """Serialise transactions that use the same `name` (e.g. one client's idempotency key)
+    until the transaction ends: the second waits, then sees what the first committed.
+
+    PostgreSQL: an advisory transaction lock on a 63-bit hash of the name (the single-key
+    space, apart from the two-key locks above). SQLite: BEGIN IMMEDIATE already serialises.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 def try_lock(session: Session, key: int) -> bool:

@@ -58,7 +58,8 @@ def create_demo_village(
     months: int = 4,
 ) -> DemoResult:
     """Create the demo village `code` with its people, staff, schemes and ledger history."""
-    rng = random.Random(seed)
+    # Seeded on purpose (bandit B311 accepted): the demo is reproducible; nothing is a secret.
+    rng = random.Random(seed)  # nosec B311
     village = Village(
         code=code, name="示范村", town="城关镇", county="示范县", privacy_mode="masked"
     )
@@ -162,12 +163,15 @@ def create_demo_village(
 
 def _resident_logins(session, village, homes, rng, now) -> dict[str, str]:
     """Give three households' heads a phone sign-in (手机号 + 6-digit PIN) for the demo."""
+    from points.auth import weak_pin_reason
     from points.org import set_resident_pin
 
     logins = {}
     for home in homes[:3]:
         head = session.get(Resident, home.head_id)
         pin = "".join(rng.choice("0123456789") for _ in range(6))
+        while weak_pin_reason(pin, phone=head.phone):
+            pin = "".join(rng.choice("0123456789") for _ in range(6))
         set_resident_pin(session, village=village, resident=head, pin=pin, now=now)
         logins[head.phone] = pin
     return logins

@@ -75,6 +75,26 @@ class InvalidCredentialsError(AuthenticationError):
     message = "账号或密码错误"
 
 
+class AccountLockedError(PointsError):
+    """Too many wrong passwords or PINs for one account: sign-in is refused until `until`."""
+
+    code = "account_locked"
+    message = "输错次数太多，请稍后再试"
+
+    def __init__(self, minutes: int, **details: Any) -> None:
+        super().__init__(
+            f"输错次数太多，请 {minutes} 分钟后再试；忘记 PIN 请到村委会重置", **details
+        )
+        self.minutes = minutes
+
+
+class WeakPinError(ValidationError):
+    """A PIN that is guessed first (123456, 000000, a run or a repeat, the phone's tail)."""
+
+    code = "weak_pin"
+    message = "PIN 码太简单，请换一个（不要用连续、重复的数字或手机号后 6 位）"
+
+
 class CatalogProblemsError(ValidationError):
     """A catalog (a draft, an imported file) has problems; `problems` lists every one of them.
 

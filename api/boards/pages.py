@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from api.db import db
-from api.web.helpers import page_audit, page_village, signed_in
+from api.web.helpers import id_arg, page_audit, page_village, signed_in
 from api.web.identity import current_actor
 from points import org
 from points.db import utcnow
@@ -70,7 +70,7 @@ def boards(code):
             flash(getattr(exc, "message", None) or "输入有误", "error")
             return redirect(url_for("board_pages.boards", code=village.code))
     items = board_domain.list_boards(db(), village=village, public=False)
-    chosen = request.args.get("board", type=int) or (items[0].id if items else None)
+    chosen = id_arg("board") or (items[0].id if items else None)
     view = None
     if chosen:
         view = board_domain.staff_view(
@@ -100,7 +100,7 @@ def board(code, month):
     from points import boards
 
     village = org.get_village(db(), code)
-    wanted = request.args.get("id", type=int)
+    wanted = id_arg("id")
     shown = (
         boards.get_public_board(db(), village=village, board_id=wanted)
         if wanted

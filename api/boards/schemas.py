@@ -6,9 +6,7 @@ import marshmallow as ma
 from marshmallow import fields as f
 from marshmallow import validate as v
 
-from api.rest import In
-
-MONTH = v.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="月份格式应为 YYYY-MM")
+from api.rest import MONTH, In
 
 
 class DraftInSchema(In):

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from api.claims.evidence import attach_photos
 from api.db import db
-from api.web.helpers import my_household, page_audit, page_village, signed_in
+from api.web.helpers import month_arg, my_household, page_audit, page_village, signed_in
 from api.web.identity import current_actor
 from points import catalog, claims, org
 from points.claims import notices
@@ -220,7 +220,7 @@ def _describe(items):
 def anomalies(code):
     """The anomaly report for a month."""
     village = page_village(code, Role.ADMIN, Role.REVIEWER)
-    month = request.args.get("month") or month_key(local_date(utcnow()))
+    month = month_arg(month_key(local_date(utcnow())))
     report = anomaly_report(db(), village=village, month=month)
     return render_template("staff/anomalies.html", village=village, report=report)
 

@@ -170,7 +170,17 @@ class ClaimEvidence(ApiView):
         item = next((e for e in claim.evidence if e.id == evidence_id), None)
         if item is None:
             raise NotFoundError("找不到该照片")
-        return send_file(photo_path(village.id, item.stored_name), mimetype=item.content_type)
+        suffix = ".png" if item.content_type == "image/png" else ".jpg"
+        # A named inline file, never sniffed: a browser shows the photo and nothing else.
+        response = send_file(
+            photo_path(village.id, item.stored_name),
+            mimetype=item.content_type,
+            download_name=f"claim-{claim.id}-photo-{item.id}{suffix}",
+            as_attachment=False,
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "private, max-age=0"
+        return response
 
 
 def _review(code, claim_id, action, summary, fn, **kwargs):

@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields as f
 from marshmallow import validate as v
 
-from api.rest import In
+from api.rest import MONTH, In
 
 
 class ClaimInSchema(In):
@@ -149,4 +149,4 @@ class AnomalySchema(ma.Schema):
 
 
 class MonthArgsSchema(In):
-    month = f.String(validate=v.Regexp(r"^\d{4}-\d{2}$"))
+    month = f.String(validate=MONTH)

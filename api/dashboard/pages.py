@@ -3,11 +3,11 @@ and month, low stock) and the town view for supervisors (totals, no personal dat
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, render_template
 from sqlalchemy import func, select
 
 from api.db import db
-from api.web.helpers import page_village, signed_in
+from api.web.helpers import month_arg, page_village, signed_in
 from api.web.identity import current_actor
 from points import claims
 from points.db import utcnow
@@ -85,6 +85,6 @@ def summary(town):
 
     if town not in current_actor().towns():
         raise PermissionDeniedError("只有本镇督导员可以查看全镇汇总")
-    month = request.args.get("month") or month_key(local_date(utcnow()))
+    month = month_arg(month_key(local_date(utcnow())))
     rows = statements.town_summary(db(), town=town, month=month)
     return render_template("staff/town.html", town=town, month=month, rows=rows)

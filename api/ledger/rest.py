@@ -70,8 +70,10 @@ class HouseholdStatement(ApiView):
     @blp.response(200, StatementSchema)
     @_doc(401, 403, 404, 422)
     def get(self, args, code, household_id):
-        """A household's statement: every entry with its reason, newest first, and the head."""
+        """A household's statement: every entry with its reason, newest first, and the head
+        (not for clerks: the counter reads the balance and the household's redemptions)."""
         village, home = _household(code, household_id)
+        current_actor().require_statement_reader(village, home)
         scheme = statements.get_scheme(db(), village=village, code=args["scheme"])
         _household_scheme(scheme)
         seq, head = ledger.chain_head(db(), village.id)

@@ -6,7 +6,7 @@ import marshmallow as ma
 from marshmallow import fields as f
 from marshmallow import validate as v
 
-from api.rest import In
+from api.rest import MONTH, PERIOD, In
 
 
 class SchemeSchema(ma.Schema):
@@ -65,7 +65,7 @@ class StatementSchema(ma.Schema):
 
 class StatementQuerySchema(In):
     scheme = f.String(load_default="household", validate=v.Length(1, 32))
-    period = f.String(validate=v.Regexp(r"^\d{4}(-(Q[1-4]|\d{2}))?$"))
+    period = f.String(validate=PERIOD)
     limit = f.Integer(load_default=200, validate=v.Range(1, 1000))
 
 
@@ -92,4 +92,4 @@ class TownSummarySchema(ma.Schema):
 
 
 class MonthQuerySchema(In):
-    month = f.String(validate=v.Regexp(r"^\d{4}-\d{2}$"))
+    month = f.String(validate=MONTH)

@@ -184,6 +184,18 @@ class Users(ApiView):
         return user
 
 
+@blp.route("/villages/<code>/users/<int:user_id>/unlock")
+class UserUnlock(ApiView):
+    @blp.response(200, UserSchema)
+    @_errors()
+    def post(self, code, user_id):
+        """Unlock an account locked after too many wrong passwords or PINs (admins only)."""
+        village = village_for(code, Role.ADMIN)
+        user = org.unlock_user(db(), village=village, user_id=user_id)
+        audit(village, "user.unlock", user, f"解除账号 #{user.id} 的登录锁定", "user")
+        return user
+
+
 @blp.route("/villages/<code>/roster")
 class Roster(ApiView):
     @blp.arguments(FileUploadSchema, location="files")

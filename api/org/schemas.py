@@ -90,6 +90,9 @@ class UserSchema(ma.Schema):
     phone = f.Function(lambda u: mask_phone(u.phone), allow_none=True)
     resident_id = f.Integer(allow_none=True)
     active = f.Boolean(required=True)
+    locked_until = f.DateTime(
+        allow_none=True, metadata={"description": "sign-in refused until then (too many tries)"}
+    )
     roles = f.Function(
         lambda u: [
             {"role": r.role, "village_id": r.village_id, "group_id": r.group_id, "town": r.town}

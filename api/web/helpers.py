@@ -3,6 +3,7 @@ the Chinese error page, the CSRF token, and the signed-in resident's household."
 
 from __future__ import annotations
 
+import re
 import secrets
 from functools import wraps
 
@@ -24,6 +25,28 @@ from points.errors import PointsError
 from points.models import Village
 
 CSRF_FIELD = "csrf_token"
+# A month as pages and the API take it (ASCII digits, a real month), and the largest id.
+MONTH_PATTERN = r"^[12][0-9]{3}-(0[1-9]|1[0-2])$"
+MAX_ID = 2**31 - 1
+
+
+def id_arg(name: str) -> int | None:
+    """Return the query argument `name` as an id, or None when absent or not an id."""
+    value = request.args.get(name, "")
+    if not value.isascii() or not value.isdigit() or len(value) > 10 or int(value) > MAX_ID:
+        return None
+    return int(value)
+
+
+def month_arg(default: str) -> str:
+    """Return the `month` query argument (YYYY-MM), or `default` when absent; a malformed
+    month is a 400 error page, not a crash."""
+    from werkzeug.exceptions import BadRequest
+
+    month = request.args.get("month") or default
+    if not re.match(MONTH_PATTERN, month):
+        raise BadRequest("月份格式应为 YYYY-MM")
+    return month
 
 
 def csrf_token() -> str:

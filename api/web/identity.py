@@ -13,7 +13,9 @@ from flask_limiter.util import get_remote_address
 from sqlalchemy import select
 
 from api.db import db
-from points.auth.passwords import check_password, hash_password
+from points import auth
+from points.audit import record
+from points.auth import check_password, hash_password
 from points.db import utcnow
 from points.errors import AuthenticationError, InvalidCredentialsError
 from points.models import ApiToken, User
@@ -29,9 +31,8 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("TOKEN_TTL_HOURS", 24 * 30)
     app.config.setdefault("SIGNIN_RATE_LIMIT", "10 per minute")
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=12))
+    app.config.setdefault("SIGNIN_MAX_FAILURES", auth.MAX_FAILURES)
+    app.config.setdefault("SIGNIN_LOCK_MINUTES", auth.LOCK_MINUTES)
     limiter.init_app(app)
 
 
@@ -41,7 +42,9 @@ def signin_limit() -> str:
 
 
 def authenticate(*, username=None, password=None, phone=None, pin=None) -> User:
-    """Return the active user matching the credentials; raise InvalidCredentialsError."""
+    """Return the active user matching the credentials; raise InvalidCredentialsError, or
+    AccountLockedError once the account has had too many wrong tries (kept in the database,
+    so the count holds across workers and servers)."""
     s = db()
     if username is not None:
         user = s.execute(select(User).where(User.username == username)).scalar_one_or_none()
@@ -51,10 +54,44 @@ def authenticate(*, username=None, password=None, phone=None, pin=None) -> User:
         secret, stored = pin or "", user.pin_hash if user else None
     else:
         raise InvalidCredentialsError()
+    now = utcnow()
+    if user is not None and stored is not None:
+        auth.check_not_locked(user, now=now)
     ok = check_password(stored or _DUMMY_HASH, secret) and stored is not None
+    if not ok and user is not None and stored is not None:
+        _count_failure(user, now)
     if not ok or user is None or not user.active:
         raise InvalidCredentialsError()
+    auth.record_good_signin(s, user=user)
     return user
+
+
+def _count_failure(user: User, now) -> None:
+    """Count a wrong secret and commit it now: the refusal rolls the request back, the count
+    must stay. Raise AccountLockedError when this failure locks the account."""
+    s = db()
+    locked = auth.record_failed_signin(
+        s,
+        user=user,
+        now=now,
+        max_failures=current_app.config["SIGNIN_MAX_FAILURES"],
+        lock_minutes=current_app.config["SIGNIN_LOCK_MINUTES"],
+    )
+    if locked:
+        record(
+            s,
+            actor_id=None,
+            village_id=None,
+            action="auth.locked",
+            object_type="user",
+            object_id=user.id,
+            summary="登录连续失败，账号暂时锁定",
+            remote_addr=request.remote_addr,
+            now=now,
+        )
+    s.commit()
+    if locked:
+        auth.check_not_locked(user, now=now)
 
 
 def issue_token(user: User, *, name: str = "") -> tuple[str, ApiToken]:
@@ -102,7 +139,31 @@ def current_user_id() -> int | None:
         user = db().get(User, g.user_id)
         if user is None or not user.active:
             g.user_id = None
+        elif "api_token" not in g and not auth.session_is_current(user, session.get("epoch")):
+            # Signed out (here or elsewhere) or PIN reset since this sign-in: a copied
+            # cookie is worth nothing.
+            session.clear()
+            g.user_id = None
     return g.user_id
+
+
+def start_page_session(user: User) -> None:
+    """Sign `user` in to the pages in this browser, under their current session epoch."""
+    session.clear()
+    session["user_id"] = user.id
+    session["epoch"] = user.session_epoch
+    session.permanent = True
+    g.pop("user_id", None)
+    g.pop("actor", None)
+
+
+def end_page_session() -> None:
+    """Sign out of the pages: this browser's cookie is cleared and every page session of the
+    user, a copied cookie included, stops being honoured."""
+    user_id = current_user_id()
+    if user_id is not None and "api_token" not in g:
+        auth.end_page_sessions(db(), user=db().get(User, user_id))
+    session.clear()
 
 
 def current_actor() -> Actor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import (
     Blueprint,
     flash,
@@ -10,18 +12,25 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from sqlalchemy import func, select, text
 
 from api.db import db
 from api.web.helpers import signed_in
-from api.web.identity import authenticate, current_actor, current_user_id, limiter, signin_limit
+from api.web.identity import (
+    authenticate,
+    current_actor,
+    current_user_id,
+    end_page_session,
+    limiter,
+    signin_limit,
+    start_page_session,
+)
 from points import ledger
 from points.audit import record
 from points.db import utcnow
-from points.errors import InvalidCredentialsError
+from points.errors import AccountLockedError, InvalidCredentialsError
 from points.models import Household, Resident, Village
 from points.models.org import Role
 from points.org.access import Actor
@@ -55,6 +64,23 @@ def _home_village(actor: Actor) -> Village | None:
     return db().get(Village, ids[0]) if ids else None
 
 
+def safe_next(target: str | None) -> str | None:
+    """Return `target` when it is a path on this site, else None (no open redirect).
+
+    Browsers drop tabs and newlines and read a backslash as a slash, so `/<TAB>/evil.example`
+    and `/\\evil.example` both mean `//evil.example`: anything but a plain absolute path with
+    printable characters is refused.
+    """
+    if not target or not target.startswith("/") or len(target) > 2000:
+        return None
+    if "\\" in target or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in target):
+        return None
+    parts = urlsplit(target)
+    if target.startswith("//") or parts.scheme or parts.netloc:
+        return None
+    return target
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(signin_limit, methods=["POST"])
 def login():
@@ -71,9 +97,10 @@ def login():
         except InvalidCredentialsError:
             flash("账号或密码错误，请重新输入", "error")
             return render_template("login.html", form=form), 401
-        session.clear()
-        session["user_id"] = user.id
-        session.permanent = True
+        except AccountLockedError as locked:
+            flash(locked.message, "error")
+            return render_template("login.html", form=form), 429
+        start_page_session(user)
         record(
             db(),
             actor_id=user.id,
@@ -85,29 +112,22 @@ def login():
             remote_addr=request.remote_addr,
             now=utcnow(),
         )
-        g.pop("user_id", None)
-        g.pop("actor", None)
-        target = request.args.get("next") or ""
-        if not target.startswith("/") or target.startswith("//"):
-            target = ""
+        target = safe_next(request.args.get("next"))
         return redirect(target or landing_for(current_actor()))
     return render_template("login.html", form={})
 
 
 @bp.post("/logout")
 def logout():
-    """Sign out of the pages."""
-    session.clear()
+    """Sign out of the pages, on every device this user signed in on."""
+    end_page_session()
     return redirect(url_for("pages.login"))
 
 
 @bp.get("/big-type")
 def big_type():
     """Toggle large type for this browser (kept in a cookie)."""
-    target = request.args.get("next") or "/"
-    if not target.startswith("/") or target.startswith("//"):
-        target = "/"
-    response = redirect(target)
+    response = redirect(safe_next(request.args.get("next")) or "/")
     response.set_cookie(
         "big",
         "0" if request.cookies.get("big") == "1" else "1",

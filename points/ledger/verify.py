@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from points.db import Base
 from points.ledger.journal import GENESIS_HASH, HASHED_FIELDS, entry_hash
 from points.models import Account, ChainHead, JournalEntry, Posting, Village
 
@@ -130,6 +131,8 @@ def _check_village(session: Session, village: Village, report: VerifyReport) -> 
         for value, count in dupes:
             breach(f"{name}: {what} {value!r} appears {count} times")
 
+    _check_references(session, village, report)
+
     seq, head_hash = _check_chain(session, village, report)
     stored = session.execute(
         select(ChainHead.seq, ChainHead.hash).where(ChainHead.village_id == vid)
@@ -140,6 +143,41 @@ def _check_village(session: Session, village: Village, report: VerifyReport) -> 
             f"is not the last entry ({seq}, {head_hash[:12]}…)"
         )
     report.heads[name] = (seq, head_hash)
+
+
+def _entry_references() -> list:
+    """Every column of the schema that names a journal entry (claims, redemptions, boards,
+    reversals, postings), found from the foreign keys so a new one is checked too."""
+    return sorted(
+        (
+            (table, fk.parent)
+            for table in Base.metadata.tables.values()
+            for fk in table.foreign_keys
+            if fk.column.table.name == JournalEntry.__tablename__
+        ),
+        key=lambda pair: (pair[0].name, pair[1].name),
+    )
+
+
+def _check_references(session: Session, village: Village, report: VerifyReport) -> None:
+    """Name every row that points at a journal entry that no longer exists (a deleted entry
+    whose guard and foreign key were dropped): the row stays, the entry is gone."""
+    entries = JournalEntry.__table__.alias("referenced")
+    for table, column in _entry_references():
+        if "village_id" not in table.c:
+            continue
+        dangling = session.execute(
+            select(table.c.id, column)
+            .outerjoin(entries, entries.c.id == column)
+            .where(table.c.village_id == village.id, column.is_not(None), entries.c.id.is_(None))
+            .order_by(table.c.id)
+            .limit(5)
+        ).all()
+        for row_id, missing in dangling:
+            report.breaches.append(
+                f"{village.code}: {table.name} row {row_id} names journal entry id {missing} "
+                f"({column.name}), which no longer exists: an entry was deleted"
+            )
 
 
 def _check_chain(session: Session, village: Village, report: VerifyReport) -> tuple[int, str]:

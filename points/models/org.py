@@ -109,6 +109,12 @@ class User(Base):
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Page sessions carry the epoch they were signed in under; bumping it ends them all
+    # (points.auth.sessions). Sign-in failures and the lockout live here, not in a process,
+    # so that every worker and server sees them (points.auth.lockout).
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+    failed_signins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
 
     roles: Mapped[list[RoleAssignment]] = relationship(
         back_populates="user", cascade="all, delete-orphan"

@@ -3,10 +3,10 @@ where (access), and the roster (花名册) import.
 
 Other features use this package's names below (its public API), never a `_private` name."""
 
+from points.auth import PIN_RE
 from points.org.operations import (
     CODE_RE,
     PHONE_RE,
-    PIN_RE,
     NewUser,
     add_resident,
     create_group,
@@ -17,6 +17,7 @@ from points.org.operations import (
     get_group,
     get_household,
     get_resident,
+    get_user,
     get_village,
     list_groups,
     list_households,
@@ -26,6 +27,7 @@ from points.org.operations import (
     mask_name,
     mask_phone,
     set_resident_pin,
+    unlock_user,
     update_village,
 )
 
@@ -53,4 +55,6 @@ __all__ = [
     "create_staff_user",
     "list_users",
     "set_resident_pin",
+    "get_user",
+    "unlock_user",
 ]

@@ -103,6 +103,27 @@ class Actor:
         if not self.can_see_household(village, household):
             raise PermissionDeniedError("您只能查看或操作自己权限范围内的农户")
 
+    def can_read_statement(self, village: Village, household: Household) -> bool:
+        """Return True when the actor may read the household's full statement (every entry
+        with its reason): admins and reviewers, recorders in scope, the household itself.
+        A clerk alone sees what the counter needs (balance, threshold, redemptions)."""
+        if not self.can_see_household(village, household):
+            return False
+        roles = self.roles_in(village)
+        if roles & {Role.ADMIN, Role.REVIEWER}:
+            return True
+        groups = self.recorder_groups(village)
+        if Role.RECORDER in roles and (not groups or household.group_id in groups):
+            return True
+        return Role.RESIDENT in roles and household.id == self.household_id
+
+    def require_statement_reader(self, village: Village, household: Household) -> None:
+        """Raise PermissionDeniedError unless the actor may read the household's statement."""
+        if not self.can_read_statement(village, household):
+            raise PermissionDeniedError(
+                "收银员只能查看农户的余额和兑换记录，不能查看积分明细", reason="statement"
+            )
+
     def require_recorder_for(self, village: Village, household: Household) -> None:
         """Raise unless the actor may record for this household (admins anywhere, recorders
         in their own group); nobody records for their own household."""

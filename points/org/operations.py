@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from points.auth.passwords import hash_password
+from points.auth import check_new_pin, hash_password, revoke_all_sessions, unlock
 from points.errors import ConflictError, NotFoundError, ValidationError
 from points.models import Group, Household, Resident, RoleAssignment, User, Village
 from points.models.org import PrivacyMode, Role
@@ -17,7 +17,6 @@ from points.org.access import Actor
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
 PHONE_RE = re.compile(r"^1\d{10}$")
-PIN_RE = re.compile(r"^\d{6}$")
 
 
 def mask_phone(phone: str | None) -> str | None:
@@ -299,23 +298,30 @@ def create_staff_user(
 
 def list_users(session: Session, *, village: Village) -> list[User]:
     """Return the users holding a role in the village, or living in it."""
+    return list_users_query(session, village=village)
+
+
+def list_users_query(
+    session: Session, *, village: Village, user_id: int | None = None
+) -> list[User]:
+    """Return the village's users (one of them when `user_id` is given), by id."""
     role_users = select(RoleAssignment.user_id).where(RoleAssignment.village_id == village.id)
     residents = select(Resident.id).where(Resident.village_id == village.id)
-    return list(
-        session.execute(
-            select(User)
-            .where(or_(User.id.in_(role_users), User.resident_id.in_(residents)))
-            .order_by(User.id)
-        ).scalars()
-    )
+    query = select(User).where(or_(User.id.in_(role_users), User.resident_id.in_(residents)))
+    if user_id is not None:
+        query = query.where(User.id == user_id)
+    return list(session.execute(query.order_by(User.id)).scalars())
 
 
 def set_resident_pin(
     session: Session, *, village: Village, resident: Resident, pin: str, now: datetime
 ) -> User:
-    """Set (or reset) the 6-digit PIN a resident signs in with, by phone number."""
-    if not PIN_RE.match(pin or ""):
-        raise ValidationError("PIN 码应为 6 位数字", errors={"pin": ["格式不正确"]})
+    """Set (or reset) the 6-digit PIN a resident signs in with, by phone number.
+
+    A weak PIN is refused (WeakPinError). A reset ends the resident's page sessions, revokes
+    their bearer tokens and lifts a sign-in lockout: whoever knew the old PIN is out.
+    """
+    check_new_pin(pin, phone=resident.phone)
     if not resident.phone:
         raise ValidationError("该村民没有登记手机号，无法开通手机登录")
     user = session.execute(select(User).where(User.resident_id == resident.id)).scalar_one_or_none()
@@ -325,7 +331,25 @@ def set_resident_pin(
     if user is None:
         user = User(display_name=resident.name, resident_id=resident.id, created_at=now)
         session.add(user)
+    else:
+        revoke_all_sessions(session, user=user, now=now)
+        unlock(session, user=user)
     user.phone = resident.phone
     user.pin_hash = hash_password(pin)
     session.flush()
+    return user
+
+
+def get_user(session: Session, *, village: Village, user_id: int) -> User:
+    """Return a user holding a role in the village or living in it; raise NotFoundError."""
+    found = list_users_query(session, village=village, user_id=user_id)
+    if not found:
+        raise NotFoundError("找不到该账号", user_id=user_id)
+    return found[0]
+
+
+def unlock_user(session: Session, *, village: Village, user_id: int) -> User:
+    """Lift a user's sign-in lockout and clear their failure count (an admin's unlock)."""
+    user = get_user(session, village=village, user_id=user_id)
+    unlock(session, user=user)
     return user

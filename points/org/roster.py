@@ -37,6 +37,10 @@ def _col(key: str) -> str:
     return COLUMNS[key].rstrip("*")
 
 
+# A hostile or mangled file can have a problem in every cell: the answer lists this many.
+MAX_PROBLEMS_SHOWN = 200
+
+
 @dataclass(frozen=True)
 class Problem:
     row: int
@@ -53,9 +57,11 @@ class RosterProblemsError(ValidationError):
     code = "roster_invalid"
 
     def __init__(self, problems: list[Problem]):
+        shown = problems[:MAX_PROBLEMS_SHOWN]
+        more = f"（只列出前 {len(shown)} 处）" if len(problems) > len(shown) else ""
         super().__init__(
-            f"花名册有 {len(problems)} 处问题，未导入任何数据",
-            errors={"rows": [p.__dict__ for p in problems]},
+            f"花名册有 {len(problems)} 处问题，未导入任何数据{more}",
+            errors={"rows": [p.__dict__ for p in shown]},
         )
         self.problems = problems
 
