@@ -53,9 +53,10 @@ DEFERRED = {
     ("boards", "correction_of"),
     ("boards", "corrected_by"),
 }
-# Columns set after the rows that must be written before them: rules can be inserted only into
-# a draft catalog version (a database trigger freezes adopted ones).
-LATE_VALUES = {("catalog_versions", "status"): "draft"}
+# Columns written with a placeholder and set at the end: rules can be inserted only into a draft
+# catalog version (a trigger freezes adopted ones); a posted claim must name its entry, which is
+# inserted after it.
+LATE_VALUES = {("catalog_versions", "status"): "draft", ("claims", "status"): "in_notice"}
 
 
 class VillageExistsError(ConflictError):
