@@ -115,9 +115,7 @@ def test_rotation_keeps_fourteen_days_and_twelve_months(db_url, session_factory,
     total = len(days) + len(months) + 1
     assert not list(folder.glob("*.part"))
     with session_factory() as s:
-        pruned = s.execute(
-            select(Backup).where(Backup.pruned_at.is_not(None))
-        ).scalars().all()
+        pruned = s.execute(select(Backup).where(Backup.pruned_at.is_not(None))).scalars().all()
         live = s.execute(select(Backup).where(Backup.pruned_at.is_(None))).scalars().all()
     assert len(live) == len(kept) and len(pruned) == total - len(kept)
     assert {r.location for r in live} == {str(p) for p in kept}
@@ -133,7 +131,9 @@ def _damage(engine):
         conn.execute(text("UPDATE postings SET amount = amount * 10 WHERE id = 1"))
 
 
-def test_restore_round_trip_verifies_with_equal_heads(db_url, engine, session_factory, folders, now):
+def test_restore_round_trip_verifies_with_equal_heads(
+    db_url, engine, session_factory, folders, now
+):
     folder, evidence = folders
     with session_factory() as s, s.begin():
         make_history(s, code="east", now=now, evidence_root=evidence)
