@@ -33,6 +33,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'points.db'}"
     if not app.config.get("EVIDENCE_DIR"):
         app.config["EVIDENCE_DIR"] = str(Path(app.instance_path) / "evidence")
+    # Whether the backup folder was chosen (a USB stick or share: never created by us).
+    app.config["BACKUP_DIR_SET"] = bool(app.config.get("BACKUP_DIR"))
     if (
         not app.config.get("BACKUP_DIR")
         and app.config["DATABASE_URL"].startswith("sqlite")

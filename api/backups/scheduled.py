@@ -17,9 +17,19 @@ log = logging.getLogger(__name__)
 
 
 def backup_now(
-    app: Flask, *, now: datetime, reason: str, slot: str | None = None, folder: Path | None = None
+    app: Flask,
+    *,
+    now: datetime,
+    reason: str,
+    slot: str | None = None,
+    folder: Path | None = None,
 ) -> backups.Taken | None:
-    """Take a backup into `folder` (default: BACKUP_DIR) in a transaction of its own."""
+    """Take a backup into `folder` (default: BACKUP_DIR) in a transaction of its own.
+
+    A folder named by the operator (`points backup DIR`) is created if need be; the configured
+    one is not (a missing one is a USB stick pulled out), except the default in the instance
+    folder."""
+    create = folder is not None or not app.config.get("BACKUP_DIR_SET")
     folder = folder or app.config.get("BACKUP_DIR")
     if not folder:
         return None
@@ -34,6 +44,7 @@ def backup_now(
             slot=slot,
             keep_daily=int(app.config.get("BACKUP_KEEP_DAILY") or backups.KEEP_DAILY),
             keep_monthly=int(app.config.get("BACKUP_KEEP_MONTHLY") or backups.KEEP_MONTHLY),
+            create_folder=create,
         )
     if taken is not None:
         log.info("backup (%s) written to %s", reason, taken.path)

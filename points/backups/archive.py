@@ -92,8 +92,13 @@ def take_backup(
     slot: str | None = None,
     keep_daily: int = KEEP_DAILY,
     keep_monthly: int = KEEP_MONTHLY,
+    create_folder: bool = False,
 ) -> Taken | None:
     """Write a backup to `folder`, record it, rotate the folder; None when `slot` was taken.
+
+    A missing folder is refused unless `create_folder` (an operator naming a new folder): a USB
+    stick's folder that is gone means the stick is out, and writing to the empty mount point
+    would fill the laptop's own disk with "backups" that die with it.
 
     The record (with its UNIQUE slot) is inserted first, in the caller's transaction: a second
     scheduler's insert waits for ours, then finds the slot taken. Should the copy fail, the
@@ -101,7 +106,7 @@ def take_backup(
     """
     if reason not in REASONS:
         raise ValueError(f"unknown backup reason {reason!r}")
-    folder = _usable_folder(folder)
+    folder = _usable_folder(folder, create=create_folder)
     ins = dialect_insert(session, Backup).values(
         taken_at=now, reason=reason, slot=slot, location="", size=0, heads={}
     )
@@ -231,11 +236,11 @@ def _run_pg(args: list[str]) -> None:
         raise PointsError(f"{args[0]} 失败: {done.stderr.strip()[:500]}")
 
 
-def _usable_folder(folder: Path) -> Path:
-    """Return the folder, created when its parent exists; refuse a missing stick or share."""
+def _usable_folder(folder: Path, *, create: bool = False) -> Path:
+    """Return the folder (created when asked and its parent exists); refuse a missing one."""
     folder = Path(folder)
     if not folder.is_dir():
-        if not folder.parent.is_dir():
+        if not create or not folder.parent.is_dir():
             raise BackupFolderError(f"备份位置不存在（U 盘未插好？）：{folder}")
         folder.mkdir()
     return folder

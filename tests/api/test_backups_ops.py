@@ -28,6 +28,7 @@ def points_cli(app, *args, input=None):
 
 
 def _app(db_url, tmp_path, **config):
+    (tmp_path / "usb").mkdir(exist_ok=True)  # the stick is plugged in
     return make_app(
         db_url,
         BACKUP_DIR=str(tmp_path / "usb"),
@@ -124,6 +125,7 @@ def test_an_embedded_database_is_backed_up_before_it_is_migrated(tmp_path):
     with make_sessionmaker(engine)() as s:
         head = read_heads(s)["east"]  # (verify needs the new schema)
     engine.dispose()
+    (tmp_path / "usb").mkdir()
     app = create_app(
         {
             "DATABASE_URL": url,

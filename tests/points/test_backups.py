@@ -20,6 +20,7 @@ from tests.points.backup_world import PHOTO, make_history
 def folders(tmp_path):
     evidence = tmp_path / "evidence"
     evidence.mkdir()
+    (tmp_path / "backups").mkdir()
     return tmp_path / "backups", evidence
 
 
@@ -180,6 +181,7 @@ def test_backup_refuses_a_missing_folder_and_restore_a_foreign_file(
     db_url, session_factory, tmp_path, now
 ):
     stick = tmp_path / "usb" / "backups"  # the stick (tmp_path/usb) is not plugged in
+    (tmp_path / "usb").mkdir()  # ... but its mount point is there: never write to it
     with session_factory() as s, s.begin(), pytest.raises(backups.BackupFolderError):
         backups.take_backup(
             s, folder=stick, database_url=db_url, evidence_root=None, now=now, reason="manual"
