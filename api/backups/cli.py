@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import with_appcontext
+from flask.cli import ScriptInfo, with_appcontext
 
 from api.backups.scheduled import backup_now
 from api.commands import pick_village
@@ -66,14 +67,22 @@ def backup_command(folder: Path | None) -> None:
 @click.command("restore")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--yes", is_flag=True, help="Overwrite the current database without asking.")
-@with_appcontext
-def restore_command(file: Path, yes: bool) -> None:
+@click.pass_context
+def restore_command(ctx: click.Context, file: Path, yes: bool) -> None:
     """Restore a backup FILE in place, then verify it and compare the ledger heads.
 
     Stop the server first. The heads after the restore are printed beside those recorded when
     the backup was taken and those on each village's last published 红黑榜.
     """
-    app = current_app._get_current_object()
+    # The database about to be replaced may be damaged beyond opening: start the app without
+    # migrating it (the restored one is upgraded below).
+    os.environ["POINTS_AUTO_MIGRATE"] = "false"
+    app = ctx.ensure_object(ScriptInfo).load_app()
+    with app.app_context():
+        _restore(app, file, yes)
+
+
+def _restore(app, file: Path, yes: bool) -> None:
     try:
         manifest = backups.read_manifest(file)
     except PointsError as exc:

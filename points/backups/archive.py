@@ -374,16 +374,7 @@ def restore_archive(path: Path, *, database_url: str, evidence_root: Path | None
         zf.extract(kind, tmp)
         saved = Path(tmp) / kind
         if kind == "points.db":
-            live = Path(url.database)
-            src = sqlite3.connect(saved)
-            try:
-                dst = sqlite3.connect(live, timeout=30)
-                try:
-                    src.backup(dst)
-                finally:
-                    dst.close()
-            finally:
-                src.close()
+            _restore_sqlite(saved, Path(url.database))
         else:
             _run_pg(
                 [
@@ -408,6 +399,35 @@ def restore_archive(path: Path, *, database_url: str, evidence_root: Path | None
                     with zf.open(info) as src_file, open(target, "wb") as out:
                         shutil.copyfileobj(src_file, out)
     return manifest
+
+
+def _restore_sqlite(saved: Path, live: Path) -> None:
+    """Copy the saved database over the live one; set a damaged live file aside first.
+
+    The backup API writes into the live database under SQLite's locks. A live file that SQLite
+    cannot open any more (a bad disk sector, a half-copied file) is renamed
+    `<name>.damaged-<n>` with its -wal and -shm files, and the saved file takes its place.
+    """
+    src = sqlite3.connect(saved)
+    try:
+        dst = sqlite3.connect(live, timeout=30)
+        try:
+            src.backup(dst)
+            return
+        except sqlite3.DatabaseError:
+            pass
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    n = 1
+    while live.with_name(f"{live.name}.damaged-{n}").exists():
+        n += 1
+    for suffix in ("", "-wal", "-shm"):
+        part = live.with_name(live.name + suffix)
+        if part.exists():
+            part.rename(live.with_name(f"{live.name}{suffix}.damaged-{n}"))
+    shutil.copyfile(saved, live)
 
 
 @dataclass(frozen=True)

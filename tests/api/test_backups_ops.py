@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
 from sqlalchemy import select, text
@@ -204,3 +207,33 @@ def test_metrics_and_request_logs(db_url, tmp_path, caplog):
     reconcile_now(app, now=utcnow() + timedelta(days=100))
     body = client.get("/metrics").get_data(as_text=True)
     assert 'points_scheduler_items_total{job="period_close",status="done"} 1.0' in body
+
+
+def test_restore_replaces_a_database_file_that_no_longer_opens(tmp_path):
+    """The laptop's disk mangled the file: the app must still start to restore it."""
+    url = f"sqlite:///{tmp_path / 'points.db'}"
+    app = _app(url, tmp_path, AUTO_MIGRATE=True)
+    _history(app, "east")
+    assert points_cli(app, "backup").exit_code == 0
+    (file,) = (tmp_path / "usb").glob("points-*.zip")
+    with app.extensions["points.sessionmaker"]() as s:
+        head = verify(s).heads["east"]
+    app.extensions["points.engine"].dispose()
+    (tmp_path / "points.db").write_bytes(b"\x00garbage" * 4096)
+    for extra in ("points.db-wal", "points.db-shm"):
+        (tmp_path / extra).unlink(missing_ok=True)
+    restored = subprocess.run(
+        [sys.executable, "-m", "api.cli", "restore", str(file), "--yes"],
+        env=dict(
+            os.environ,
+            POINTS_DATABASE_URL=url,
+            POINTS_BACKUP_DIR=str(tmp_path / "usb"),
+            POINTS_EVIDENCE_DIR=str(tmp_path / "evidence"),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert restored.returncode == 0, restored.stderr
+    assert f"east | {head[0]}:{head[1][:16]} | {head[0]}:{head[1][:16]}" in restored.stdout
+    assert (tmp_path / "points.db.damaged-1").read_bytes().startswith(b"\x00garbage")

@@ -57,9 +57,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_serve_with_demo_answers_health_and_home(db_url):
+def test_serve_with_demo_answers_health_and_home(db_url, tmp_path):
     port = _free_port()
-    env = dict(os.environ, POINTS_DATABASE_URL=db_url)
+    # Its scheduler takes the day's backup: into the test's folder, not the checkout's instance/.
+    env = dict(os.environ, POINTS_DATABASE_URL=db_url, POINTS_BACKUP_DIR=str(tmp_path))
     proc = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "serve", "--demo", "--port", str(port)],
         env=env,
