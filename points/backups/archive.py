@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import zipfile
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import make_url, select, update
@@ -269,7 +269,7 @@ def rotate(
     for path in Path(folder).iterdir():
         m = NAME.match(path.name)
         if m:
-            stamp = datetime.strptime(m.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=now.tzinfo)
+            stamp = datetime.strptime(m.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
             files.append((stamp, int(m.group(3)), path))
     files.sort(reverse=True)  # newest first
     keep: set[Path] = set()
@@ -334,11 +334,6 @@ def last_backup_at(session: Session) -> datetime | None:
         .scalars()
         .first()
     )
-
-
-def list_backups(session: Session, *, limit: int = 30) -> list[Backup]:
-    """Return the most recent backup records, newest first."""
-    return list(session.execute(select(Backup).order_by(Backup.id.desc()).limit(limit)).scalars())
 
 
 # ---------------------------------------------------------------------------------------------
