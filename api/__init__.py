@@ -64,11 +64,37 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if not app.config.get("DATABASE_URL"):
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'points.db'}"
+    if not app.config.get("EVIDENCE_DIR"):
+        app.config["EVIDENCE_DIR"] = str(Path(app.instance_path) / "evidence")
+    # Whether the backup folder was chosen (a USB stick or share: never created by us).
+    app.config["BACKUP_DIR_SET"] = bool(app.config.get("BACKUP_DIR"))
+    if (
+        not app.config.get("BACKUP_DIR")
+        and app.config["DATABASE_URL"].startswith("sqlite")
+        and not app.config.get("TESTING")
+    ):
+        # The embedded default backs itself up; set POINTS_BACKUP_DIR to a USB stick or share.
+        # On PostgreSQL backups are the operator's pg_dump / PITR (docs/deploy.md) unless set.
+        # (Tests name their own folder.)
+        app.config["BACKUP_DIR"] = str(Path(app.instance_path) / "backups")
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
     app.json.ensure_ascii = False
 
-    from api import auth, boards, catalog, claims, dashboard, db, ledger, org, rest, shop, web
+    from api import (
+        auth,
+        backups,
+        boards,
+        catalog,
+        claims,
+        dashboard,
+        db,
+        ledger,
+        org,
+        rest,
+        shop,
+        web,
+    )
     from api.web import identity
 
     if not app.config.get("MAX_CONTENT_LENGTH"):
@@ -81,7 +107,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     rest.init_app(app)
     web.init_app(app)
     # Each feature registers its API blueprint and pages; this order is the OpenAPI order.
-    for feature in (auth, org, ledger, catalog, claims, shop, boards, dashboard):
+    for feature in (auth, org, ledger, catalog, claims, shop, boards, dashboard, backups):
         feature.init_app(app)
     return app
 

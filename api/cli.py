@@ -10,6 +10,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 
 from api import create_app
+from api.backups import cli as backups_cli
 from api.boards import cli as boards_cli
 from api.catalog import cli as catalog_cli
 from api.cycles import cli as cycles_cli
@@ -25,8 +26,9 @@ def main() -> None:
     """村级积分管理 — village points engine."""
 
 
-# Each feature adds its own commands (points village|user|roster, catalog, cards, cycle, board).
-for feature_cli in (org_cli, catalog_cli, shop_cli, cycles_cli, boards_cli):
+# Each feature adds its own commands (points village|user|roster, catalog, cards, cycle, board;
+# backup, restore, village export|import — after org, whose `village` group it extends).
+for feature_cli in (org_cli, catalog_cli, shop_cli, cycles_cli, boards_cli, backups_cli):
     feature_cli.register(main)
 
 
@@ -36,7 +38,13 @@ def migrate_command() -> None:
     """Upgrade the database schema to the latest version."""
     from api.migrate import upgrade
 
-    upgrade(engine())
+    backup = upgrade(
+        engine(),
+        backup_dir=current_app.config.get("BACKUP_DIR"),
+        evidence_root=current_app.config.get("EVIDENCE_DIR"),
+    )
+    if backup is not None:
+        click.echo(f"升级前已备份到 {backup} (backed up before migrating)")
     click.echo("数据库结构已是最新 (schema is up to date)")
 
 

@@ -19,7 +19,11 @@ def init_app(app: Flask) -> None:
     if app.config.get("AUTO_MIGRATE"):
         from api.migrate import upgrade
 
-        upgrade(engine)
+        upgrade(
+            engine,
+            backup_dir=app.config.get("BACKUP_DIR"),
+            evidence_root=app.config.get("EVIDENCE_DIR"),
+        )
 
     @app.after_request
     def _commit(response):

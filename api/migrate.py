@@ -27,13 +27,91 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the database behind `engine` to `revision`, in one transaction."""
+def upgrade(
+    engine: Engine,
+    revision: str = "head",
+    *,
+    backup_dir: str | Path | None = None,
+    evidence_root: str | Path | None = None,
+) -> Path | None:
+    """Upgrade the database behind `engine` to `revision`, in one transaction.
+
+    With `backup_dir`, a SQLite database that holds data and is not yet at `revision` is backed
+    up first (with its photos) and the backup recorded once the schema is upgraded; return the
+    backup's path (None when none was needed). Should the folder be missing (a USB stick not
+    plugged in), the backup goes to `backups/` beside the database file instead: an update is
+    never applied to an embedded database without a copy of it.
+    """
+    taken = None
+    if backup_dir is not None and _needs_backup(engine, revision):
+        taken = _backup_before(engine, Path(backup_dir), evidence_root)
     cfg = alembic_config(engine)
     with engine.connect() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
         conn.commit()
+    if taken is not None:
+        from points import backups
+        from points.db import make_sessionmaker, utcnow
+
+        with make_sessionmaker(engine)() as session, session.begin():
+            backups.record_backup(session, taken=taken, now=utcnow(), reason=backups.MIGRATION)
+        return taken.path
+    return None
+
+
+def _needs_backup(engine: Engine, revision: str) -> bool:
+    from alembic.script import ScriptDirectory
+
+    if engine.dialect.name != "sqlite" or not engine.url.database:
+        return False
+    db_file = Path(engine.url.database)
+    if not db_file.exists() or db_file.stat().st_size == 0:
+        return False
+    current = current_revision(engine)
+    if current is None:  # never migrated: nothing to lose
+        return False
+    target = ScriptDirectory.from_config(alembic_config()).as_revision_number(revision)
+    return current != target
+
+
+def _backup_before(engine: Engine, folder: Path, evidence_root):
+    """Write a backup of the database as it is, before any migration touches it."""
+    import logging
+
+    from sqlalchemy import text
+
+    from points import backups
+    from points.backups import BackupFolderError
+    from points.db import utcnow
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT v.code, h.seq, h.hash FROM villages v "
+                "LEFT JOIN chain_heads h ON h.village_id = v.id ORDER BY v.code"
+            )
+        ).all()
+    heads = {code: [seq or 0, hash_ or ""] for code, seq, hash_ in rows}
+    now = utcnow()
+    args = {
+        "database_url": engine.url.render_as_string(hide_password=False),
+        "evidence_root": Path(evidence_root) if evidence_root else None,
+        "now": now,
+        "reason": backups.MIGRATION,
+        "heads": heads,
+        "number": 0,
+    }
+    try:
+        path = backups.write_archive(folder=folder, **args)
+    except BackupFolderError:
+        fallback = Path(engine.url.database).resolve().parent / "backups"
+        logging.getLogger(__name__).warning(
+            "backup folder %s is missing; backing up to %s before migrating", folder, fallback
+        )
+        fallback.mkdir(exist_ok=True)
+        path = backups.write_archive(folder=fallback, **args)
+    return backups.Taken(None, path, path.stat().st_size, heads)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -25,6 +25,28 @@ log = logging.getLogger(__name__)
 
 LEASE_NAME = "scheduler"
 DEFAULT_INTERVAL = 120  # seconds between ticks
+HOOK_EVENTS = ("before_job", "item_done", "tick")
+
+
+def add_hook(app: Flask, event: str, hook) -> None:
+    """Let a feature act around scheduled work without this module importing it.
+
+    `before_job(app, job_name, items, now)` runs before a job's due items (a backup before a
+    period close); `item_done(app, result)` after each item (metrics); `tick(app, now)` once per
+    tick, while holding the lease, after reconcile (the daily backup). A hook that raises is
+    logged and does not stop the scheduled work.
+    """
+    if event not in HOOK_EVENTS:
+        raise ValueError(f"unknown scheduler event {event!r}")
+    app.extensions.setdefault("points.scheduler_hooks", {}).setdefault(event, []).append(hook)
+
+
+def _fire(app: Flask, event: str, *args) -> None:
+    for hook in app.extensions.get("points.scheduler_hooks", {}).get(event, []):
+        try:
+            hook(app, *args)
+        except Exception:
+            log.exception("scheduler hook %s for %s failed", getattr(hook, "__name__", hook), event)
 
 
 def reconcile_now(
@@ -36,6 +58,8 @@ def reconcile_now(
     for job in cycles.registered_jobs():
         with maker() as session, session.begin():
             items = cycles.due_items(session, job, now=now, village_id=village_id)
+        if items:
+            _fire(app, "before_job", job.name, items, now)
         for item in items:
             try:
                 with maker() as session, session.begin():
@@ -44,6 +68,7 @@ def reconcile_now(
                 log.exception("committing %s %s failed", item.job, item.key)
                 result = cycles.ItemResult(item, "failed", error=f"{type(exc).__name__}: {exc}")
             report.results.append(result)
+            _fire(app, "item_done", result)
     return report
 
 
@@ -73,7 +98,9 @@ class Ticker:
             if not held:
                 log.info("scheduler lease is held by another process; not acting")
                 return None
-            report = reconcile_now(self.app, now=utcnow())
+            now = utcnow()
+            report = reconcile_now(self.app, now=now)
+            _fire(self.app, "tick", now)
         except Exception:  # the clock keeps ticking: the next tick retries what is still due
             log.exception("reconcile failed")
             return None

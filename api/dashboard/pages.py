@@ -3,13 +3,15 @@ and month, low stock) and the town view for supervisors (totals, no personal dat
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from pathlib import Path
+
+from flask import Blueprint, current_app, render_template
 from sqlalchemy import func, select
 
 from api.db import db
 from api.web.helpers import month_arg, page_village, signed_in
 from api.web.identity import current_actor
-from points import claims
+from points import backups, claims
 from points.db import utcnow
 from points.ledger import statements
 from points.models import Claim, Household, JournalEntry
@@ -56,6 +58,7 @@ def dashboard(code):
     low_stock = _low_stock(village)
     return render_template(
         "staff/dashboard.html",
+        backup=_backup_status(village),
         village=village,
         counts=counts,
         months=list(months.items())[-6:],
@@ -66,6 +69,17 @@ def dashboard(code):
         objections=claims.count_open_objections(s, village=village),
         low_stock=low_stock,
     )
+
+
+def _backup_status(village):
+    """For the village's admins: the last backup, and whether it is old or its folder missing.
+
+    None where this server does not back itself up (PostgreSQL without POINTS_BACKUP_DIR: the
+    operator's pg_dump and PITR do, docs/deploy.md)."""
+    folder = current_app.config.get("BACKUP_DIR")
+    if not folder or not current_actor().has(village, Role.ADMIN):
+        return None
+    return backups.backup_status(db(), folder=Path(folder), now=utcnow())
 
 
 def _low_stock(village):

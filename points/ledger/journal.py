@@ -494,6 +494,20 @@ HASHED_FIELDS = (
     "claim_id",
 )
 
+# The hashed fields that hold row ids, and the table each names. With the postings' account ids
+# they are what a move to another database renumbers (see points.backups.move and verify).
+HASHED_REFERENCES = {
+    "village_id": "villages",
+    "scheme_id": "schemes",
+    "household_id": "households",
+    "resident_id": "residents",
+    "actor_id": "users",
+    "reverses_id": "journal_entries",
+    "rule_id": "catalog_rules",
+    "claim_id": "claims",
+}
+HASHED_ID_TABLES = tuple(sorted({*HASHED_REFERENCES.values(), "accounts"}))
+
 
 # ---------------------------------------------------------------------------------------------
 # The write path

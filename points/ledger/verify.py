@@ -8,8 +8,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from points.db import Base
-from points.ledger.journal import GENESIS_HASH, HASHED_FIELDS, entry_hash
-from points.models import Account, ChainHead, JournalEntry, Posting, Village
+from points.ledger.journal import GENESIS_HASH, HASHED_FIELDS, HASHED_REFERENCES, entry_hash
+from points.models import (
+    Account,
+    ChainHead,
+    JournalEntry,
+    MovedId,
+    Posting,
+    Village,
+    VillageMove,
+)
 
 CHAIN_BATCH = 2000
 
@@ -186,6 +194,7 @@ def _check_chain(session: Session, village: Village, report: VerifyReport) -> tu
     expected_seq, prev = 1, GENESIS_HASH
     cols = [getattr(JournalEntry, f) for f in HASHED_FIELDS]
     last_seq = 0
+    moved_through, id_map = _move_map(session, village.id)
     while True:
         rows = session.execute(
             select(JournalEntry.id, JournalEntry.hash, *cols)
@@ -215,12 +224,63 @@ def _check_chain(session: Session, village: Village, report: VerifyReport) -> tu
                 )
                 return last_seq, prev
             fields = {f: getattr(row, f) for f in HASHED_FIELDS}
-            if entry_hash(prev, fields, postings.get(row.id, [])) != row.hash:
+            lines = postings.get(row.id, [])
+            if row.seq <= moved_through:
+                try:
+                    fields, lines = _as_hashed(fields, lines, id_map)
+                except KeyError as exc:
+                    report.breaches.append(
+                        f"{name}: entry seq {row.seq} names {exc.args[0]}, "
+                        "which the village's move map does not know"
+                    )
+                    return last_seq, prev
+            if entry_hash(prev, fields, lines) != row.hash:
                 report.breaches.append(
                     f"{name}: entry seq {row.seq} was altered (its hash does not match its content)"
                 )
                 return last_seq, prev
             prev, last_seq, expected_seq = row.hash, row.seq, row.seq + 1
+
+
+def _move_map(session: Session, village_id: int) -> tuple[int, dict[str, dict[int, int]]]:
+    """Return (the last seq hashed in another database, new id -> hashed id per table).
+
+    A village moved here (points.backups.move) kept its entries and hashes, but its rows have
+    new ids; the map, append-only and a bijection per table (its keys are UNIQUE both ways),
+    gives back the ids each imported entry was hashed with. (0, {}) for a village never moved.
+    """
+    through = session.execute(
+        select(VillageMove.through_seq).where(VillageMove.village_id == village_id)
+    ).scalar_one_or_none()
+    if not through:
+        return 0, {}
+    id_map: dict[str, dict[int, int]] = {}
+    for kind, new_id, old_id in session.execute(
+        select(MovedId.kind, MovedId.new_id, MovedId.old_id).where(MovedId.village_id == village_id)
+    ):
+        id_map.setdefault(kind, {})[new_id] = old_id
+    return through, id_map
+
+
+def _as_hashed(
+    fields: dict, postings: list[tuple[int, int]], id_map: dict[str, dict[int, int]]
+) -> tuple[dict, list[tuple[int, int]]]:
+    """Return an imported entry's fields and postings with the ids it was hashed with."""
+    out = dict(fields)
+    for field_name, table in HASHED_REFERENCES.items():
+        value = out.get(field_name)
+        if value is not None:
+            try:
+                out[field_name] = id_map[table][value]
+            except KeyError:
+                raise KeyError(f"{table} id {value}") from None
+    lines = []
+    for account_id, amount in postings:
+        try:
+            lines.append((id_map["accounts"][account_id], amount))
+        except KeyError:
+            raise KeyError(f"accounts id {account_id}") from None
+    return out, lines
 
 
 def _check_expected_head(

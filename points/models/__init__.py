@@ -1,6 +1,7 @@
 """Tables, one module per aggregate; importing this package registers them all on Base.metadata."""
 
 from points.models.audit import ApiToken, AuditEvent, IdempotencyRecord
+from points.models.backups import Backup, MovedId, VillageMove
 from points.models.boards import Board, BoardAppeal, BoardEntry
 from points.models.catalog import CatalogRule, CatalogVersion, Scheme
 from points.models.claims import Claim, ClaimBatch, Evidence, Objection
@@ -22,6 +23,9 @@ from points.models.shop import (
 )
 
 __all__ = [
+    "Backup",
+    "MovedId",
+    "VillageMove",
     "ApiToken",
     "AuditEvent",
     "IdempotencyRecord",

@@ -56,18 +56,19 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def _serve(db_url, port, command=(sys.executable, "-m", "api.cli"), timeout=None) -> Child:
+def _serve(db_url, port, backups, command=(sys.executable, "-m", "api.cli"), timeout=None) -> Child:
     """Start `points serve --demo` and wait until it answers; the test fails (never hangs) with
-    the server's output if it exits or is not up within the timeout."""
-    env = dict(os.environ, POINTS_DATABASE_URL=db_url)
+    the server's output if it exits or is not up within the timeout. Its scheduler takes the
+    day's backup into `backups` (the test's folder, not the checkout's instance/)."""
+    env = dict(os.environ, POINTS_DATABASE_URL=db_url, POINTS_BACKUP_DIR=str(backups))
     server = Child([*command, "serve", "--demo", "--port", str(port)], env=env, merge_stderr=True)
     server.wait_until(lambda: _healthy(port), "answering /healthz", timeout=timeout)
     return server
 
 
-def test_serve_with_demo_answers_health_and_home(db_url):
+def test_serve_with_demo_answers_health_and_home(db_url, tmp_path):
     port = _free_port()
-    with _serve(db_url, port) as server:
+    with _serve(db_url, port, tmp_path) as server:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
             page = r.read().decode()
         assert "示范村" in page and "60 户" in page
@@ -75,7 +76,9 @@ def test_serve_with_demo_answers_health_and_home(db_url):
         server.finish()
 
 
-def test_a_start_up_slower_than_the_timeout_fails_with_the_output_and_does_not_hang(db_url):
+def test_a_start_up_slower_than_the_timeout_fails_with_the_output_and_does_not_hang(
+    db_url, tmp_path
+):
     # The real command, made to print and then sleep for an hour before it starts serving.
     slow = (
         sys.executable,
@@ -85,7 +88,7 @@ def test_a_start_up_slower_than_the_timeout_fails_with_the_output_and_does_not_h
     )
     started = time.monotonic()
     with pytest.raises(pytest.fail.Exception) as failed:
-        _serve(db_url, _free_port(), command=slow, timeout=2)
+        _serve(db_url, _free_port(), tmp_path, command=slow, timeout=2)
     assert time.monotonic() - started < 60
     message = str(failed.value)
     assert "not answering /healthz within 2 s (POINTS_TEST_TIMEOUT)" in message

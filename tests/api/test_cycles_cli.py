@@ -172,9 +172,10 @@ def test_one_ticker_holds_the_lease_and_the_other_stands_by(db_url):
         assert lease.holder == second.holder and lease.expires_at > utcnow()
 
 
-def test_the_dedicated_scheduler_reconciles_at_start_and_stops_cleanly(db_url):
+def test_the_dedicated_scheduler_reconciles_at_start_and_stops_cleanly(db_url, tmp_path):
     _world(make_app(db_url), when=utcnow() - timedelta(days=100))  # last quarter: due at start
-    env = dict(os.environ, POINTS_DATABASE_URL=db_url)
+    # It backs up before the close and for the day: into the test's folder.
+    env = dict(os.environ, POINTS_DATABASE_URL=db_url, POINTS_BACKUP_DIR=str(tmp_path))
     engine = make_engine(db_url)
     scheduler = Child(
         [sys.executable, "-m", "api.cli", "scheduler", "--interval", "3600"],

@@ -1,0 +1,157 @@
+"""/metrics in the Prometheus text format, and one JSON log line per request.
+
+Request counts and latencies and scheduler item outcomes are counted in this process (with
+several gunicorn workers, scrape each, or see docs/deploy.md). The last backup's age and the
+ledger entries posted are read from the database at scrape time, so they are the same whichever
+process answers. Labels carry routes (URL rules such as `/v/<code>/`), methods, statuses, job
+names and village codes: never a person, a phone or a path with an id in it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import sys
+import time
+
+from flask import Flask, Response, current_app, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from sqlalchemy import func, select
+
+from points import backups
+from points.db import utcnow
+from points.models import ChainHead, Village
+
+request_log = logging.getLogger("points.requests")
+
+
+def init_app(app: Flask) -> None:
+    """Create this app's registry and metrics, time every request, and serve /metrics."""
+    registry = CollectorRegistry()
+    app.extensions["points.metrics"] = {
+        "registry": registry,
+        "requests": Counter(
+            "points_http_requests",
+            "HTTP requests answered",
+            ["method", "route", "status"],
+            registry=registry,
+        ),
+        "latency": Histogram(
+            "points_http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            ["method", "route"],
+            registry=registry,
+        ),
+        "jobs": Counter(
+            "points_scheduler_items",
+            "Scheduled work items by job and outcome (done, skipped, failed)",
+            ["job", "status"],
+            registry=registry,
+        ),
+    }
+    registry.register(_DatabaseCollector(app))
+    _configure_request_log(app)
+    app.before_request(_start_timer)
+    app.after_request(_count_request)
+    app.add_url_rule("/metrics", "metrics", _metrics_view)
+
+    from api.scheduler import add_hook
+
+    add_hook(app, "item_done", _count_item)
+
+
+def _configure_request_log(app: Flask) -> None:
+    # One JSON object per line on stderr, unless the deployment configured this logger itself.
+    if not request_log.handlers and not app.config.get("TESTING"):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        request_log.addHandler(handler)
+        request_log.setLevel(logging.INFO)
+        request_log.propagate = False
+
+
+def _start_timer() -> None:
+    g.request_started = time.perf_counter()
+
+
+def _count_request(response):
+    started = g.pop("request_started", None)
+    if started is None:
+        return response
+    duration = time.perf_counter() - started
+    route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+    metrics = current_app.extensions["points.metrics"]
+    if route != "/metrics":
+        metrics["requests"].labels(request.method, route, str(response.status_code)).inc()
+        metrics["latency"].labels(request.method, route).observe(duration)
+    village = getattr(g.get("village"), "code", None) or (request.view_args or {}).get("code")
+    request_log.info(
+        json.dumps(
+            {
+                "ts": utcnow().isoformat(timespec="milliseconds"),
+                "village": village,
+                "method": request.method,
+                "route": route,
+                "status": response.status_code,
+                "duration_ms": round(duration * 1000, 1),
+            },
+            ensure_ascii=False,
+        )
+    )
+    return response
+
+
+def _count_item(app: Flask, result) -> None:
+    app.extensions["points.metrics"]["jobs"].labels(result.item.job, result.status).inc()
+
+
+def _metrics_view():
+    token = current_app.config.get("METRICS_TOKEN")
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), str(token).encode()):
+            return Response("unauthorized\n", status=401, mimetype="text/plain")
+    registry = current_app.extensions["points.metrics"]["registry"]
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+class _DatabaseCollector:
+    """Figures read from the database at scrape time: ledger entries and the last backup."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def describe(self):
+        return []  # the metrics are read at scrape time; do not collect at registration
+
+    def collect(self):
+        maker = self.app.extensions["points.sessionmaker"]
+        entries = CounterMetricFamily(
+            "points_ledger_entries",
+            "Ledger entries posted (each village's chain length)",
+            labels=["village"],
+        )
+        age = GaugeMetricFamily(
+            "points_backup_age_seconds",
+            "Seconds since the last backup was taken (absent when there is none)",
+        )
+        with maker() as session:
+            for code, seq in session.execute(
+                select(Village.code, func.coalesce(ChainHead.seq, 0))
+                .outerjoin(ChainHead, ChainHead.village_id == Village.id)
+                .order_by(Village.code)
+            ):
+                entries.add_metric([code], seq)
+            last = backups.last_backup_at(session)
+        yield entries
+        if last is not None:
+            age.add_metric([], (utcnow() - last).total_seconds())
+            yield age

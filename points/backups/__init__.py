@@ -1,0 +1,66 @@
+"""Backups of the database with its photos (archive) and moving a village between databases
+(move). A backup is of the whole database, so it sits above every feature and reads them all.
+
+Other features use this package's names below (its public API), never a `_private` name."""
+
+from points.backups.archive import (
+    DAILY,
+    KEEP_DAILY,
+    KEEP_MONTHLY,
+    MANUAL,
+    MIGRATION,
+    PERIOD_CLOSE,
+    BackupFileError,
+    BackupFolderError,
+    BackupStatus,
+    HeadCheck,
+    Taken,
+    backup_status,
+    check_restored,
+    daily_slot,
+    last_backup_at,
+    read_heads,
+    read_manifest,
+    record_backup,
+    restore_archive,
+    rotate,
+    take_backup,
+    write_archive,
+)
+from points.backups.move import (
+    MoveFileError,
+    VillageExistsError,
+    export_village,
+    import_village,
+    read_move_manifest,
+)
+
+__all__ = [
+    "DAILY",
+    "KEEP_DAILY",
+    "KEEP_MONTHLY",
+    "MANUAL",
+    "MIGRATION",
+    "PERIOD_CLOSE",
+    "BackupFileError",
+    "BackupFolderError",
+    "BackupStatus",
+    "HeadCheck",
+    "Taken",
+    "backup_status",
+    "check_restored",
+    "daily_slot",
+    "last_backup_at",
+    "read_heads",
+    "read_manifest",
+    "record_backup",
+    "restore_archive",
+    "rotate",
+    "take_backup",
+    "write_archive",
+    "MoveFileError",
+    "VillageExistsError",
+    "export_village",
+    "import_village",
+    "read_move_manifest",
+]
