@@ -61,9 +61,11 @@ class PointsApi(Api):
     ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error: HTTPException):
-        """Render any HTTP error raised under /api as the envelope (pages get HTML)."""
+        """Render any HTTP error raised under /api as the envelope (pages get the Chinese page)."""
         if not request.path.startswith(PREFIX):
-            return error
+            from api.web.helpers import render_http_error
+
+            return render_http_error(error)
         data = getattr(error, "data", None) or {}
         machine, message = HTTP_MESSAGES.get(error.code, ("http_error", error.name))
         field_errors = data.get("errors") or data.get("messages")

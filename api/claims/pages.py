@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from pypinyin import Style, lazy_pinyin
 from sqlalchemy import select
 
-from api.claims.evidence import attach_photos
+from api.claims.evidence import attach_photos, photo_path
 from api.db import db
 from api.web.helpers import my_household, page_audit, page_village, signed_in
 from api.web.identity import current_actor
@@ -17,7 +17,7 @@ from points import catalog, claims, org
 from points.claims import notices
 from points.claims.anomalies import anomaly_report
 from points.db import utcnow
-from points.errors import PointsError
+from points.errors import NotFoundError, PointsError
 from points.ledger import statements
 from points.models import CatalogRule, Claim, Household, Objection
 from points.models.claims import Channel, ClaimStatus, ObjectionStatus
@@ -213,6 +213,22 @@ def _describe(items):
             }
         )
     return out
+
+
+@bp.get("/v/<code>/claims/<int:claim_id>/photos/<int:evidence_id>")
+@signed_in
+def photo(code, claim_id, evidence_id):
+    """A claim's photo through the page session, for whoever may see the claim."""
+    village = page_village(code, Role.ADMIN, Role.REVIEWER, Role.RECORDER, Role.RESIDENT)
+    claim = claims.get_claim(db(), village=village, claim_id=claim_id)
+    home = org.get_household(db(), village=village, household_id=claim.household_id)
+    current_actor().require_household(village, home)
+    item = next((e for e in claim.evidence if e.id == evidence_id), None)
+    if item is None:
+        raise NotFoundError("找不到该照片")
+    response = send_file(photo_path(village.id, item.stored_name), mimetype=item.content_type)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 @bp.get("/v/<code>/anomalies")

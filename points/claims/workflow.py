@@ -157,8 +157,12 @@ def record_batch(
     now: datetime,
     quantity: int = 1,
     description: str = "",
+    has_evidence: bool = False,
+    proposed_points: int | None = None,
 ) -> tuple[ClaimBatch, list[Claim]]:
-    """Record one rule for many households or people at once (an event); all or nothing."""
+    """Record one rule for many households or people at once (an event); all or nothing.
+    `has_evidence`: the event's photos (a 签到表) are attached to every claim of the batch;
+    `proposed_points`: the value of a discretionary (ranged) item, the same for everyone."""
     if not subjects or len(subjects) > MAX_BATCH:
         raise ValidationError(f"一次批量登记 1–{MAX_BATCH} 人", errors={"subjects": ["数量不对"]})
     if len(set(subjects)) != len(subjects):
@@ -192,6 +196,8 @@ def record_batch(
                 occurred_on=occurred_on,
                 quantity=quantity,
                 description=description or title.strip(),
+                has_evidence=has_evidence,
+                proposed_points=proposed_points,
             ),
         )
         for h, r in subjects
