@@ -202,3 +202,120 @@ def test_periods_in_plain_chinese():
     assert period_label("2026-Q4") == "2026年第四季度"
     assert period_label("2026-11") == "2026年11月"
     assert period_label("2026") == "2026年"
+
+
+# --- 3, 4, 5. the record page and the declare form ----------------------------------------------
+
+
+def _recorder(app):
+    client = app.test_client()
+    _login(client, username="u-recorder", password=PASSWORD)
+    return client
+
+
+def _options(page: str) -> list[str]:
+    return re.findall(r"<option value=\"[^\"]*\"[^>]*>([^<]*)</option>", page)
+
+
+def test_record_page_groups_items_points_first_without_codes(app, world):
+    client = _recorder(app)
+    page = client.get(f"/v/{world.a.code}/record").get_data(as_text=True)
+    assert '<form method="get"' not in page  # searching never reloads the page
+    assert 'id="search"' in page and "提交登记（已选 <span" in page and "sticky-submit" in page
+    groups = re.findall(r'<optgroup label="([^"]+)"', page)
+    assert groups.index("加分 · 积美") < groups.index("扣分 · 法治")
+    labels = [o for o in _options(page) if o.startswith("(")]
+    assert "(+5) 庭院整洁" in labels
+    assert "(+5–30) 见义勇为 · 需附照片，需审核" in labels
+    assert "(-10) 赌博 · 需审核" in labels
+    assert not any(code in page for code in (">MEI-01", "MEI-01 ", "SHAN-01 "))
+    assert "最近使用" not in page
+    token = _token(page)
+    done = client.post(
+        f"/v/{world.a.code}/record",
+        data={
+            "csrf_token": token,
+            "rule_code": "ZZ-09",
+            "occurred_on": _today(),
+            "household_id": str(world.home1.id),
+        },
+    )
+    assert done.status_code == 302
+    again = client.get(f"/v/{world.a.code}/record").get_data(as_text=True)
+    first = re.search(r'<optgroup label="([^"]+)">\s*<option value="([^"]+)"', again)
+    assert first.groups() == ("最近使用", "ZZ-09")
+
+
+def test_a_refusal_keeps_everything_on_the_record_page(app, world):
+    client = _recorder(app)
+    token = _token(client.get(f"/v/{world.a.code}/record").get_data(as_text=True))
+    refused = client.post(
+        f"/v/{world.a.code}/record",
+        data={
+            "csrf_token": token,
+            "rule_code": "SHAN-01",
+            "occurred_on": _today(),
+            "proposed_points": "12",
+            "description": "救起落水儿童",
+            "household_id": str(world.home1.id),
+            f"member_{world.home1.id}": str(world.members[world.home1.id][0]),
+        },
+    )
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "本项须附证明材料" in page
+    assert re.search(r'<option value="SHAN-01"[^>]* selected>', page)
+    assert f'value="{world.home1.id}" checked' in page
+    assert "救起落水儿童" in page and 'value="12"' in page
+    assert re.search(rf'<option value="{world.members[world.home1.id][0]}" selected>', page)
+    assert '已选 <span id="chosen-count">1</span> 户' in page
+
+
+def test_the_member_who_did_it_is_named_in_history(app, world):
+    from datetime import timedelta
+
+    from points import claims as claim_domain
+
+    client = _recorder(app)
+    member = world.members[world.home1.id][2]
+    token = _token(client.get(f"/v/{world.a.code}/record").get_data(as_text=True))
+    client.post(
+        f"/v/{world.a.code}/record",
+        data={
+            "csrf_token": token,
+            "rule_code": "MEI-01",
+            "occurred_on": _today(),
+            "household_id": str(world.home1.id),
+            f"member_{world.home1.id}": str(member),
+        },
+    )
+    with app.extensions["points.sessionmaker"]() as s, s.begin():
+        claim = s.scalars(select(Claim).order_by(Claim.id.desc())).first()
+        assert claim.resident_id == member
+        claim.notice_until = utcnow() - timedelta(minutes=1)
+        s.flush()
+        claim_domain.post_claim(s, claim_id=claim.id, now=utcnow())
+        from points.models import Resident
+
+        name = s.get(Resident, member).name
+    resident = app.test_client()
+    _login(resident, phone="13800001111", pin="123456")
+    page = resident.get(f"/v/{world.a.code}/my/").get_data(as_text=True)
+    history = page[page.index('id="history"') :]
+    assert f"庭院整洁（{name}）" in history
+    statement = client.get(
+        f"/api/v1/villages/{world.a.code}/households/{world.home1.id}/statement",
+        headers=auth(world.tokens["admin"]),
+    )
+    assert statement.status_code == 200
+    assert f"庭院整洁（{name}）" in statement.get_data(as_text=True)
+
+
+def test_declare_form_preselects_nothing_and_names_the_member(app, world):
+    resident = app.test_client()
+    _login(resident, phone="13800001111", pin="123456")
+    page = resident.get(f"/v/{world.a.code}/my/declare").get_data(as_text=True)
+    select_html = page[page.index('name="rule_code"') : page.index("</select>")]
+    assert " selected" not in select_html
+    assert re.search(r'<option value="">请选择项目</option>', select_html)
+    assert "(+5–30) 见义勇为 · 需附照片" in select_html and "SHAN-01 " not in select_html
+    assert 'name="resident_id"' in page
