@@ -380,19 +380,19 @@ def notices_page(code):
             db().rollback()
             flash(exc.message, "error")
         return redirect(url_for("claim_pages.notices_page", code=village.code))
-    items = [
+    rows = [
         n
-        for n in notices.public_notices(db(), village=village, now=utcnow())
-        if n["kind"] == "notice"
+        for n in notices.notice_rows(db(), village=village, now=utcnow())
+        if n["kind"] != "reversal"
     ]
-    return render_template("resident/notices.html", village=village, items=items)
+    return render_template("resident/notices.html", village=village, rows=rows)
 
 
 def public_notices(code):
     """Open notices and recent corrections; names as the village chose to publish them."""
     village = org.get_village(db(), code)
-    items = notices.public_notices(db(), village=village, now=utcnow())
-    return render_template("public/notices.html", village=village, items=items)
+    rows = notices.notice_rows(db(), village=village, now=utcnow())
+    return render_template("public/notices.html", village=village, rows=rows)
 
 
 bp.add_url_rule("/public/<code>/notices", endpoint="public_notices", view_func=public_notices)

@@ -319,3 +319,109 @@ def test_declare_form_preselects_nothing_and_names_the_member(app, world):
     assert re.search(r'<option value="">请选择项目</option>', select_html)
     assert "(+5–30) 见义勇为 · 需附照片" in select_html and "SHAN-01 " not in select_html
     assert 'name="resident_id"' in page
+
+
+# --- 7. resident pages ---------------------------------------------------------------------------
+
+
+def _batch_in_notice(app, world, homes, title="村民大会"):
+    from points import claims as claim_domain
+    from points.ledger.statements import get_scheme
+    from points.models import Village
+    from points.org.access import load_actor
+
+    with app.extensions["points.sessionmaker"]() as s, s.begin():
+        village = s.get(Village, world.a.id)
+        batch, items = claim_domain.record_batch(
+            s,
+            village=village,
+            scheme=get_scheme(s, village=village, code="household"),
+            actor=load_actor(s, world.users["admin"].id),
+            title=title,
+            rule_code="ZZ-09",
+            occurred_on=utcnow().date(),
+            subjects=[(h, None) for h in homes],
+            now=utcnow(),
+        )
+        return [c.id for c in items]
+
+
+def test_notices_show_a_batch_as_one_row_with_one_objection_button(app, world):
+    ids = _batch_in_notice(app, world, [world.home1.id, world.home2.id])
+    resident = app.test_client()
+    _login(resident, phone="13800001111", pin="123456")
+    page = resident.get(f"/v/{world.a.code}/my/notices").get_data(as_text=True)
+    assert page.count('<li class="notice-row') == 1
+    assert "村民大会" in page and "2 户" in page
+    assert page.count("<summary>我有异议</summary>") == 1
+    assert page.count('name="reason"') == 1
+    token = _token(page)
+    done = resident.post(
+        f"/v/{world.a.code}/my/notices",
+        data={"csrf_token": token, "claim_id": str(ids[1]), "reason": "他那天没来开会"},
+    )
+    assert done.status_code == 302
+    with app.extensions["points.sessionmaker"]() as s:
+        assert len(s.get(Claim, ids[1]).objections) == 1
+    public = app.test_client().get(f"/public/{world.a.code}/notices").get_data(as_text=True)
+    assert public.count("<tr class=") == 1 and "村民大会" in public
+
+
+def test_empty_public_notice_board_has_no_empty_table(app, world):
+    page = app.test_client().get(f"/public/{world.a.code}/notices").get_data(as_text=True)
+    assert "目前没有正在公示的事项" in page and "<table" not in page
+    assert f"/public/{world.a.code}/boards" in page  # the 红黑榜 is one tap away
+
+
+def test_resident_home_threshold_deed_date_and_named_pending(app, world):
+    from datetime import timedelta
+
+    from points import claims as claim_domain
+    from points.ledger.statements import get_scheme
+    from points.models import Scheme, Village
+    from points.org.access import load_actor
+
+    deed_day = utcnow().date() - timedelta(days=3)
+    with app.extensions["points.sessionmaker"]() as s, s.begin():
+        village = s.get(Village, world.a.id)
+        scheme = get_scheme(s, village=village, code="household")
+        s.get(Scheme, scheme.id).redemption_threshold = 60
+        s.get(Scheme, scheme.id).redeemable = True
+        admin = load_actor(s, world.users["admin"].id)
+        posted = claim_domain.record(
+            s,
+            village=village,
+            scheme=scheme,
+            actor=admin,
+            now=utcnow(),
+            item=claim_domain.ClaimInput(
+                household_id=world.home1.id, rule_code="MEI-01", occurred_on=deed_day
+            ),
+        )
+        posted.notice_until = utcnow() - timedelta(minutes=1)
+        s.flush()
+        claim_domain.post_claim(s, claim_id=posted.id, now=utcnow())
+        claim_domain.record(
+            s,
+            village=village,
+            scheme=scheme,
+            actor=admin,
+            now=utcnow(),
+            item=claim_domain.ClaimInput(
+                household_id=world.home1.id,
+                rule_code="FZ-59",
+                occurred_on=utcnow().date(),
+                description="乱倒垃圾",
+            ),
+        )
+    resident = app.test_client()
+    _login(resident, phone="13800001111", pin="123456")
+    page = resident.get(f"/v/{world.a.code}/my/").get_data(as_text=True)
+    score = int(re.search(r'id="score">(-?\d+)<', page).group(1))
+    assert score < 60
+    assert f"本期还差 {60 - score} 分才能兑换" in page and "可兑换积分" not in page
+    history = page[page.index('id="history"') :]
+    row = re.search(r"<tr><td>([^<]+)</td>\s*<td>庭院整洁", history)
+    assert row and row.group(1).strip() == deed_day.isoformat()
+    pending = page[page.index('id="pending"') : page.index("</ul>", page.index('id="pending"'))]
+    assert "违反村规民约" in pending and "待审核" in pending
