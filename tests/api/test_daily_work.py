@@ -425,3 +425,63 @@ def test_resident_home_threshold_deed_date_and_named_pending(app, world):
     assert row and row.group(1).strip() == deed_day.isoformat()
     pending = page[page.index('id="pending"') : page.index("</ul>", page.index('id="pending"'))]
     assert "违反村规民约" in pending and "待审核" in pending
+
+
+# --- 8. the counter ------------------------------------------------------------------------------
+
+
+def _clerk_scan(app, w, text, **extra):
+    client = app.test_client()
+    _login(client, username="u-clerk", password=PASSWORD)
+    page = client.get(f"/v/{w.a.code}/counter").get_data(as_text=True)
+    response = client.post(
+        f"/v/{w.a.code}/counter/scan",
+        data={"csrf_token": _token(page), "code": text, **extra},
+        follow_redirects=True,
+    )
+    return client, response.get_data(as_text=True)
+
+
+def test_counter_never_shows_a_negative_balance_and_totals_live(app, world):
+    from tests.api.shop_world import build_shop, phone_code
+
+    build_shop(app, world)
+    oil = world.shop.goods["食用油"]
+    code = phone_code(app, world.a.id, world.home1.id)
+    _, page = _clerk_scan(app, world, code, **{f"qty-{oil}": "7"})  # 595 > 530
+    assert "兑换后余额" not in page.replace('id="live-after">积分不足', "")
+    assert not re.search(r"-\d+ 分", page.split('id="basket"')[1])
+    assert "还差 65 分" in page
+    assert 'data-price="85"' in page and 'id="live-total"' in page
+
+
+def test_card_checkout_messages_do_not_ask_to_refresh_a_card(app, world):
+    from points.models import HouseholdCard
+    from tests.api.shop_world import build_shop, live_card
+
+    build_shop(app, world)
+    card_id = live_card(app, world, world.home2)
+    with app.extensions["points.sessionmaker"]() as s:
+        serial = s.get(HouseholdCard, card_id).serial
+    soap = world.shop.goods["肥皂"]
+    from api.shop import qr
+
+    client, page = _clerk_scan(app, world, qr.card_payload(serial), **{f"qty-{soap}": "1"})
+    checkout = re.search(r'name="checkout" value="([^"]+)"', page).group(1)
+    form = {"csrf_token": _token(page), "checkout": checkout, "priced": f"{soap}:1"}
+    form[f"qty-{soap}"] = "1"
+    client.post(f"/v/{world.a.code}/counter/redeem", data=form)
+    again = client.post(f"/v/{world.a.code}/counter/redeem", data=form, follow_redirects=True)
+    text = again.get_data(as_text=True)
+    assert "请重新扫描户卡" in text and "刷新" not in text
+
+
+def test_low_stock_is_a_reminder_apart_from_scan_errors(app, world):
+    from tests.api.shop_world import build_shop
+
+    build_shop(app, world, stock=3)
+    _, page = _clerk_scan(app, world, "not-a-code")
+    assert 'id="low-stock"' in page and "库存提醒" in page
+    errors = re.findall(r'<p class="flash error"[^>]*>([^<]*)</p>', page)
+    assert errors and all("库存" not in e for e in errors)
+    assert page.index('id="low-stock"') > page.index('id="scan-form"')
