@@ -3,6 +3,8 @@ and month, low stock) and the town view for supervisors (totals, no personal dat
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, render_template, request
 from sqlalchemy import func, select
 
@@ -11,6 +13,7 @@ from api.web.helpers import page_village, signed_in
 from api.web.identity import current_actor
 from points import claims
 from points.db import utcnow
+from points.errors import ValidationError
 from points.ledger import statements
 from points.models import Claim, Household, JournalEntry
 from points.models.org import Role
@@ -85,6 +88,11 @@ def summary(town):
 
     if town not in current_actor().towns():
         raise PermissionDeniedError("只有本镇督导员可以查看全镇汇总")
-    month = request.args.get("month") or month_key(local_date(utcnow()))
+    this_month = month_key(local_date(utcnow()))
+    month = request.args.get("month") or this_month
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise ValidationError("月份格式应为 2026-11", errors={"month": ["格式不对"]})
     rows = statements.town_summary(db(), town=town, month=month)
-    return render_template("staff/town.html", town=town, month=month, rows=rows)
+    return render_template(
+        "staff/town.html", town=town, month=month, this_month=this_month, rows=rows
+    )

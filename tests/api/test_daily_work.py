@@ -485,3 +485,80 @@ def test_low_stock_is_a_reminder_apart_from_scan_errors(app, world):
     errors = re.findall(r'<p class="flash error"[^>]*>([^<]*)</p>', page)
     assert errors and all("库存" not in e for e in errors)
     assert page.index('id="low-stock"') > page.index('id="scan-form"')
+
+
+# --- 9, 10, 12. public pages, the staff board page, the town page --------------------------------
+
+
+def test_public_pages_link_the_board_and_rules_are_grouped(app, world):
+    client = app.test_client()
+    home = client.get("/").get_data(as_text=True)
+    assert f"/public/{world.a.code}/boards" in home
+    for path in ("notices", "rules", "boards"):
+        page = client.get(f"/public/{world.a.code}/{path}").get_data(as_text=True)
+        header = page[page.index("<header") : page.index("</header>")]
+        assert f"/public/{world.a.code}/boards" in header and "红黑榜" in header, path
+    rules = client.get(f"/public/{world.a.code}/rules").get_data(as_text=True)
+    summaries = re.findall(r"<summary>([^<]+)</summary>", rules)
+    assert "加分 · 德治 · 积美（1 项）" in summaries and "扣分 · 法治（2 项）" in summaries
+    assert summaries.index("加分 · 德治 · 积美（1 项）") < summaries.index("扣分 · 法治（2 项）")
+    assert "<table" not in rules and "(+5)" in rules and "MEI-01" not in rules
+
+
+def test_staff_board_page_actions_first_hash_wrapped_small_remove(app, world):
+    client = app.test_client()
+    _login(client, username="u-admin", password=PASSWORD)
+    url = f"/v/{world.a.code}/boards"
+    page = client.get(url).get_data(as_text=True)
+    month = re.search(r'name="month" value="([^"]+)"', page).group(1)
+    from datetime import UTC, datetime
+
+    when = datetime(int(month[:4]), int(month[5:]), 15, 4, tzinfo=UTC)
+    with app.extensions["points.sessionmaker"]() as s, s.begin():
+        from points import ledger
+        from points.ledger.statements import get_scheme
+        from points.models import Village
+
+        scheme = get_scheme(s, village=s.get(Village, world.a.id), code="household")
+        for home in (world.home1, world.home2):
+            ledger.award(
+                s,
+                scheme=scheme,
+                subject_id=home.id,
+                points=5,
+                idem_key=f"board-{home.id}",
+                actor_id=None,
+                now=when,
+                memo="打扫卫生",
+                category="德治",
+            )
+    page = client.post(
+        url,
+        data={"csrf_token": _token(page), "action": "draft", "month": month},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "（草稿）" in page and "draft" not in re.sub(r'value="draft"|id="draft-board"', "", page)
+    assert page.index('id="board-approve"') < page.index('id="board-entries"')
+    rows = page.count("<summary>移除</summary>")
+    assert rows >= 1 and page.count('name="reason"') == rows  # reasons hidden until asked
+    board_id = re.search(r'name="board_id" value="(\d+)"', page).group(1)
+    for action in ("approve", "publish"):
+        page = client.post(
+            url,
+            data={"csrf_token": _token(page), "action": action, "board_id": board_id},
+            follow_redirects=True,
+        ).get_data(as_text=True)
+    assert "（已发布）" in page and "published" not in page
+    assert re.search(r'<code class="hash">\d+:[0-9a-f]{64}</code>', page)
+
+
+def test_town_page_has_a_month_picker_and_links_villages(app, world):
+    client = app.test_client()
+    _login(client, username="u-supervisor", password=PASSWORD)
+    page = client.get("/town/城关镇?month=2026-10").get_data(as_text=True)
+    assert "2026年10月" in page and 'type="month"' in page and 'value="2026-10"' in page
+    assert f'href="/public/{world.a.code}/notices"' in page
+    assert client.get("/town/城关镇?month=oops").status_code == 422
+    icon = app.test_client().get("/favicon.ico")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+    assert 'rel="icon"' in page
