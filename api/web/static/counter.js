@@ -15,6 +15,11 @@
         if (n > 0) { total += n * (parseInt(input.getAttribute("data-price"), 10) || 0); }
       });
       document.getElementById("live-total").textContent = total;
+      // Confirming a changed basket first shows the server's total once (see the view).
+      var confirm = document.getElementById("confirm");
+      if (confirm && live.getAttribute("data-refused") !== "1") {
+        confirm.disabled = !(total > 0 && total <= available);
+      }
       document.getElementById("live-after").textContent = total <= available
         ? "兑换后余额 " + (available - total) + " 分"
         : "积分不足，还差 " + (total - available) + " 分";

@@ -47,6 +47,8 @@
     e.preventDefault();
     var button = document.getElementById("submit-record");
     button.disabled = true;
+    // The last result's message goes: what shows next is about this submission.
+    document.querySelectorAll("main .flash").forEach(function (f) { f.remove(); });
     // redirect "manual": the success page is loaded by the browser itself, so its message
     // (kept in the session until shown) is shown there, not swallowed by this request.
     fetch(window.location.href, { method: "POST", body: new FormData(form), credentials: "same-origin", redirect: "manual" })
@@ -58,7 +60,6 @@
         return r.text().then(function (html) {
           var doc = new DOMParser().parseFromString(html, "text/html");
           var main = document.querySelector("main");
-          main.querySelectorAll(".flash").forEach(function (f) { f.remove(); });
           doc.querySelectorAll(".flash").forEach(function (f) { main.insertBefore(f, main.firstChild); });
           window.scrollTo(0, 0);
         });
