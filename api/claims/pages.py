@@ -348,7 +348,13 @@ def declare(code):
     return render_template(
         "resident/declare.html",
         village=village,
-        rule_groups=rule_groups(rules, staff=False),
+        rule_groups=rule_groups(
+            rules,
+            claims.recent_rule_codes(
+                db(), village=village, user_id=current_actor().user_id, scheme=scheme
+            ),
+            staff=False,
+        ),
         members=[m for m in home.members if m.active],
         form=request.form if request.method == "POST" else {},
         today=local_date(utcnow()).isoformat(),

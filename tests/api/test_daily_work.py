@@ -318,7 +318,28 @@ def test_declare_form_preselects_nothing_and_names_the_member(app, world):
     assert " selected" not in select_html
     assert re.search(r'<option value="">请选择项目</option>', select_html)
     assert "(+5–30) 见义勇为 · 需附照片" in select_html and "SHAN-01 " not in select_html
-    assert 'name="resident_id"' in page
+    assert 'name="resident_id"' in page and "最近使用" not in page
+    sent = resident.post(
+        f"/v/{world.a.code}/my/declare",
+        data={
+            "csrf_token": _token(page),
+            "rule_code": "SHAN-01",
+            "proposed_points": "8",
+            "occurred_on": _today(),
+            "description": "帮邻居抢收",
+            "resident_id": str(world.members[world.home1.id][0]),
+            "photos": (io.BytesIO(_jpeg()), "a.jpg"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert sent.status_code == 302
+    again = resident.get(f"/v/{world.a.code}/my/declare").get_data(as_text=True)
+    first = re.search(r'<optgroup label="([^"]+)">\s*<option value="([^"]+)"', again)
+    assert first.groups() == ("最近使用", "SHAN-01")
+    assert " selected" not in again[again.index('name="rule_code"') : again.index("</select>")]
+    with app.extensions["points.sessionmaker"]() as s:
+        claim = s.scalars(select(Claim).order_by(Claim.id.desc())).first()
+        assert claim.resident_id == world.members[world.home1.id][0]
 
 
 # --- 7. resident pages ---------------------------------------------------------------------------
