@@ -63,9 +63,11 @@ class PointsApi(Api):
     ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error: HTTPException):
-        """Render any HTTP error raised under /api as the envelope (pages get HTML)."""
+        """Render any HTTP error raised under /api as the envelope (pages get the Chinese page)."""
         if not request.path.startswith(PREFIX):
-            return _error_page(error)
+            from api.web.helpers import render_http_error
+
+            return render_http_error(error)
         data = getattr(error, "data", None) or {}
         machine, message = HTTP_MESSAGES.get(error.code, ("http_error", error.name))
         field_errors = data.get("errors") or data.get("messages")
@@ -81,18 +83,6 @@ class PointsApi(Api):
 
 
 api = PointsApi()
-
-
-def _error_page(error: HTTPException):
-    """Render an HTTP error on the pages in Chinese (werkzeug's own pages are English)."""
-    if error.code is None or error.code < 400:
-        return error  # redirects raised as exceptions pass through
-    from api.web.helpers import render_error
-
-    own = error.description != type(error).description  # raised with our Chinese text
-    message = error.description if own else HTTP_MESSAGES.get(error.code, ("", error.name))[1]
-    body, status = render_error(error.code, message)
-    return body, status, dict(error.get_headers()) | {"Content-Type": "text/html; charset=utf-8"}
 
 
 def envelope(status: int, code: str, message: str, field_errors=None, headers=None):

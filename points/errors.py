@@ -132,7 +132,7 @@ class TokenInvalidError(ValidationError):
     """A scanned code is not one of ours: forged, damaged, unknown, or not a household code."""
 
     code = "token_invalid"
-    message = "无法识别的兑换码，请让村民刷新后重新出示"
+    message = "无法识别：手机码请让村民刷新后重新出示，户卡请重新扫描或手输卡号"
 
 
 class TokenWrongVillageError(ValidationError):

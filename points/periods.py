@@ -36,6 +36,25 @@ def period_key(kind: PeriodKind | str, d: date) -> str:
     return f"{d.year:04d}"
 
 
+_QUARTER_TEXT = {"1": "第一季度", "2": "第二季度", "3": "第三季度", "4": "第四季度"}
+
+
+def period_label(key: str | None) -> str:
+    """Return a period key as villagers say it: '2026-Q4' → '2026年第四季度', '2026-11' →
+    '2026年11月', '2026' → '2026年'; anything else unchanged."""
+    text = key or ""
+    year, _, rest = text.partition("-")
+    if not (len(year) == 4 and year.isdigit()):
+        return text
+    if not rest:
+        return f"{year}年"
+    if rest.startswith("Q") and rest[1:] in _QUARTER_TEXT:
+        return f"{year}年{_QUARTER_TEXT[rest[1:]]}"
+    if rest.isdigit() and 1 <= int(rest) <= 12:
+        return f"{year}年{int(rest)}月"
+    return text
+
+
 def period_start(kind: PeriodKind | str, key: str) -> date:
     """Return the first local date of a period key."""
     kind = PeriodKind(kind)

@@ -8,20 +8,20 @@ what was published: the names as the privacy mode then allowed, and the ledger h
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from reportlab.lib.pagesizes import A3, A4
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
+from api.web.pdf_fonts import cjk_font
 from points import boards
 from points.models import Village
 from points.models.boards import Board
 
-FONT = "STSong-Light"
 SECTIONS = (
     ("top", "红榜 · 本月积分前列"),
     ("deed", "红榜 · 好人好事"),
@@ -57,7 +57,10 @@ def head_text(board: Board) -> str:
 
 def poster_pdf(village: Village, board: Board, *, size: str = "a4") -> bytes:
     """Return the board as a poster PDF in large type, with the ledger head at the foot."""
-    pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+    view = boards.public_view(board)
+    # Every character this module prints plus the board's own text: the embedded subset.
+    privacy = boards.privacy_label(board.privacy_mode)
+    font = cjk_font(Path(__file__).read_text(encoding="utf-8"), str(view), village.name, privacy)
     page = A3 if size == "a3" else A4
     scale = 1.41 if size == "a3" else 1.0
     width, height = page
@@ -65,7 +68,6 @@ def poster_pdf(village: Village, board: Board, *, size: str = "a4") -> bytes:
     buf = io.BytesIO()
     pdf = canvas.Canvas(buf, pagesize=page)
     pdf.setTitle(f"{village.name} {board.month} 红黑榜")
-    view = boards.public_view(board)
     y = height - margin
 
     def text(s: str, pt: float, *, center=False, color=(0, 0, 0)):
@@ -74,13 +76,13 @@ def poster_pdf(village: Village, board: Board, *, size: str = "a4") -> bytes:
         if y - size_pt < margin + 40 * scale:
             pdf.showPage()
             y = height - margin
-        pdf.setFont(FONT, size_pt)
+        pdf.setFont(font, size_pt)
         pdf.setFillColorRGB(*color)
         # Wrap by width: CJK text has no spaces, so cut by measured width.
         room = width - 2 * margin
         while s:
             n = len(s)
-            while n > 1 and pdfmetrics.stringWidth(s[:n], FONT, size_pt) > room:
+            while n > 1 and pdfmetrics.stringWidth(s[:n], font, size_pt) > room:
                 n -= 1
             chunk, s = s[:n], s[n:]
             y -= size_pt * 1.35
@@ -106,7 +108,7 @@ def poster_pdf(village: Village, board: Board, *, size: str = "a4") -> bytes:
     y -= 8 * scale
     text(f"排名规则：{view['tie_rule']}", 11)
     text(
-        f"公布方式：{boards.privacy_label(board.privacy_mode)}。对本榜有异议的，请向村务监督委员会申诉。",
+        f"公布方式：{privacy}。对本榜有异议的，请向村务监督委员会申诉。",
         11,
     )
     if board.published_at:

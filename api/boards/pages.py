@@ -6,13 +6,14 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from api.db import db
-from api.web.helpers import id_arg, page_audit, page_village, signed_in
+from api.web.helpers import id_arg, page_audit, page_village, signed_in, status_text
 from api.web.identity import current_actor
 from points import org
 from points.db import utcnow
 from points.errors import PointsError
 from points.models.org import Role
 from points.periods import local_date, month_key
+from points.periods import period_label as month_label
 
 bp = Blueprint("board_pages", __name__, template_folder="templates")
 
@@ -63,7 +64,7 @@ def boards(code):
                 page_audit(
                     village, f"board.{action}", board, f"{board.month} 红黑榜：{action}", "board"
                 )
-            flash(f"{board.month} 红黑榜已更新（{board.status}）", "ok")
+            flash(f"{month_label(board.month)}红黑榜已更新（{status_text(board.status)}）", "ok")
             return redirect(url_for("board_pages.boards", code=village.code, board=board.id))
         except (PointsError, ValueError) as exc:
             db().rollback()

@@ -18,7 +18,22 @@ def rules(code):
     books = []
     for scheme in statements.list_schemes(db(), village=village):
         version = catalog.adopted_version(db(), scheme=scheme)
-        books.append(
-            {"scheme": scheme, "version": version, "rules": list(version.rules) if version else []}
-        )
+        rules = list(version.rules) if version else []
+        books.append({"scheme": scheme, "version": version, "groups": _groups(rules)})
     return render_template("public/rules.html", village=village, books=books)
+
+
+def _groups(rules) -> list[dict]:
+    """Items grouped as villagers look them up: 加分 then 扣分, by category and subcategory."""
+    groups: dict[tuple, list] = {}
+    for r in rules:
+        key = (0 if r.sign > 0 else 1, r.category, r.subcategory or "")
+        groups.setdefault(key, []).append(r)
+    return [
+        {
+            "label": " · ".join(p for p in ("加分" if sign == 0 else "扣分", cat, sub) if p),
+            "plus": sign == 0,
+            "rules": items,
+        }
+        for (sign, cat, sub), items in sorted(groups.items(), key=lambda kv: kv[0][0])
+    ]

@@ -4,7 +4,9 @@ drop metadata such as GPS, stored outside the web root under random names."""
 from __future__ import annotations
 
 import io
+import os
 import secrets
+import shutil
 from pathlib import Path
 
 from flask import current_app
@@ -61,13 +63,22 @@ def photo_path(village_id: int, stored_name: str) -> Path:
     return evidence_dir(village_id) / stored_name
 
 
-def attach_photos(session, claim, uploads) -> int:
-    """Store each uploaded photo and attach it to the claim; return how many were attached."""
+def store_uploads(village_id: int, uploads) -> list[tuple[str, str, int]]:
+    """Validate and store each uploaded photo once; return what `attach_stored` needs."""
+    return [store_photo(village_id, upload.read()) for upload in uploads]
+
+
+def attach_stored(
+    session, claim, stored: list[tuple[str, str, int]], *, share: bool = False
+) -> int:
+    """Attach stored photos to a claim; with `share`, each claim gets its own name for the same
+    file (a hard link, or a copy where links are impossible), as a batch's photos do."""
     from points.db import utcnow
     from points.models.claims import Evidence
 
-    for upload in uploads:
-        name, content_type, size = store_photo(claim.village_id, upload.read())
+    for name, content_type, size in stored:
+        if share:
+            name = _share(claim.village_id, name)
         session.add(
             Evidence(
                 village_id=claim.village_id,
@@ -79,4 +90,20 @@ def attach_photos(session, claim, uploads) -> int:
             )
         )
     session.flush()
-    return len(uploads)
+    return len(stored)
+
+
+def _share(village_id: int, name: str) -> str:
+    # One upload, many claims: evidence names are unique per row, the bytes need not be copied.
+    folder = evidence_dir(village_id)
+    other = secrets.token_hex(16) + Path(name).suffix
+    try:
+        os.link(folder / name, folder / other)
+    except OSError:
+        shutil.copyfile(folder / name, folder / other)
+    return other
+
+
+def attach_photos(session, claim, uploads) -> int:
+    """Store each uploaded photo and attach it to the claim; return how many were attached."""
+    return attach_stored(session, claim, store_uploads(claim.village_id, uploads))

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from pypinyin import Style, lazy_pinyin
 from sqlalchemy import select
 
-from api.claims.evidence import attach_photos
+from api.claims.evidence import attach_photos, attach_stored, photo_path, store_uploads
 from api.db import db
 from api.web.helpers import month_arg, my_household, page_audit, page_village, signed_in
 from api.web.identity import current_actor
@@ -17,7 +17,7 @@ from points import catalog, claims, org
 from points.claims import notices
 from points.claims.anomalies import anomaly_report
 from points.db import utcnow
-from points.errors import PointsError
+from points.errors import NotFoundError, PointsError
 from points.ledger import statements
 from points.models import CatalogRule, Claim, Household, Objection
 from points.models.claims import Channel, ClaimStatus, ObjectionStatus
@@ -47,42 +47,90 @@ def record(code):
         for r in (version.rules if version else [])
         if set(r.recorder_roles) & {"admin", "recorder"}
     ]
-    q = (request.args.get("q") or "").strip().lower()
-    homes, _ = org.list_households(db(), village=village, actor=actor, limit=2000)
-    rows = []
-    for home in homes:
-        names = [m.name for m in home.members]
-        if q and not (
-            q in home.number.lower()
-            or any(q in n for n in names)
-            or any(initials(n).startswith(q) for n in names)
-        ):
-            continue
-        rows.append({"home": home, "names": names})
     if request.method == "POST":
-        return _record_post(village, scheme, actor)
+        done = _record_post(village, scheme, actor)
+        if done is not None:
+            return done
+        status = 422  # refused: show the same form again with everything still filled in
+    else:
+        status = 200
+    homes, _ = org.list_households(db(), village=village, actor=actor, limit=2000)
+    recent = claims.recent_rule_codes(db(), village=village, user_id=actor.user_id, scheme=scheme)
+    form = request.form if request.method == "POST" else {}
     return render_template(
         "staff/record.html",
         village=village,
         scheme=scheme,
-        rules=rules,
-        rows=rows[:200],
-        q=q,
+        rule_groups=rule_groups(rules, recent, staff=True),
+        rows=[_row(home) for home in homes],
+        chosen={int(h) for h in request.form.getlist("household_id") if h.isdigit()},
+        form=form,
+        member_required=scheme.subject_kind == "resident",
         today=local_date(utcnow()).isoformat(),
-    )
+    ), status
+
+
+def _row(home) -> dict:
+    """A household as the record page lists it, with what the in-page search matches."""
+    members = [m for m in home.members if m.active]
+    names = [m.name for m in members]
+    search = " ".join([home.number.lower(), *names, *(initials(n) for n in names)])
+    return {"home": home, "names": names, "members": members, "search": search}
+
+
+def rule_groups(rules, recent_codes=(), *, staff: bool) -> list[dict]:
+    """Group catalog items for a dropdown: recently used first, then 加分 by category, then 扣分;
+    each option says its points first and whether it needs a photo or review, never its code."""
+
+    def option(r):
+        if r.points:
+            value = f"{r.sign * r.points:+d}"
+        else:
+            value = f"{'+' if r.sign > 0 else '-'}{r.min_points}–{r.max_points}"
+        needs = []
+        if r.evidence_required:
+            needs.append("需附照片")
+        if staff and (r.review == "always" or r.sign < 0):
+            needs.append("需审核")
+        elif staff and r.review == "threshold":
+            needs.append(f"{r.review_threshold} 分及以上需审核")
+        return {
+            "code": r.code,
+            "label": f"({value}) {r.name}" + (f" · {'，'.join(needs)}" if needs else ""),
+            "evidence": r.evidence_required,
+            "review": bool(staff and (r.review != "never" or r.sign < 0)),
+            "ranged": not r.points,
+        }
+
+    by_code = {r.code: r for r in rules}
+    groups = []
+    recent = [by_code[c] for c in recent_codes if c in by_code]
+    if recent:
+        groups.append({"label": "最近使用", "options": [option(r) for r in recent]})
+    for sign, word in ((1, "加分"), (-1, "扣分")):
+        seen: dict[str, list] = {}
+        for r in rules:
+            if r.sign == sign:
+                seen.setdefault(r.subcategory or r.category, []).append(option(r))
+        groups += [{"label": f"{word} · {k}", "options": v} for k, v in seen.items()]
+    return groups
 
 
 def _record_post(village, scheme, actor):
+    """Record what the form holds; return a redirect when done, None when refused (flashed)."""
     form = request.form
     chosen = [int(h) for h in form.getlist("household_id") if h.isdigit()]
+    photos = [f for f in request.files.getlist("photos") if f and f.filename][:3]
     try:
-        occurred = date.fromisoformat(form.get("occurred_on") or "")
-    except ValueError:
-        flash("请填写正确的日期", "error")
-        return redirect(request.full_path)
-    try:
+        try:
+            occurred = date.fromisoformat(form.get("occurred_on") or "")
+        except ValueError as exc:
+            raise PointsError("请填写正确的日期") from exc
+        if not chosen:
+            raise PointsError("请至少选择一户")
         qty = int(form.get("quantity") or 1)
         proposed = int(form["proposed_points"]) if form.get("proposed_points") else None
+        members = {h: _member(form, h) for h in chosen}
         if len(chosen) > 1 or form.get("title"):
             batch, items = claims.record_batch(
                 db(),
@@ -92,21 +140,25 @@ def _record_post(village, scheme, actor):
                 title=form.get("title") or "集体活动",
                 rule_code=form.get("rule_code", ""),
                 occurred_on=occurred,
-                subjects=[(h, None) for h in chosen],
+                subjects=[(h, members[h]) for h in chosen],
                 now=utcnow(),
                 quantity=qty,
+                proposed_points=proposed,
                 description=form.get("description", ""),
+                has_evidence=bool(photos),
             )
+            stored = store_uploads(village.id, photos)
+            for item in items:
+                attach_stored(db(), item, stored, share=True)
             page_audit(
                 village,
                 "claim.batch",
                 batch,
-                f"批量登记“{batch.title}” {len(items)} 户",
+                f"批量登记“{batch.title}” {len(items)} 户，附照片 {len(photos)} 张",
                 "claim_batch",
             )
             flash(f"已为 {len(items)} 户登记“{batch.title}”", "ok")
         else:
-            photos = [f for f in request.files.getlist("photos") if f and f.filename]
             claim = claims.record(
                 db(),
                 village=village,
@@ -114,7 +166,8 @@ def _record_post(village, scheme, actor):
                 actor=actor,
                 now=utcnow(),
                 item=claims.ClaimInput(
-                    household_id=chosen[0] if chosen else 0,
+                    household_id=chosen[0],
+                    resident_id=members[chosen[0]],
                     rule_code=form.get("rule_code", ""),
                     occurred_on=occurred,
                     quantity=qty,
@@ -123,7 +176,7 @@ def _record_post(village, scheme, actor):
                     has_evidence=bool(photos),
                 ),
             )
-            attach_photos(db(), claim, photos[:3])
+            attach_photos(db(), claim, photos)
             page_audit(village, "claim.record", claim, f"登记 {claim.points:+d} 分", "claim")
             state = "待审核" if claim.status == ClaimStatus.PENDING_REVIEW else "已进入公示"
             flash(
@@ -133,8 +186,15 @@ def _record_post(village, scheme, actor):
             )
     except (PointsError, ValueError) as exc:
         db().rollback()
-        flash(getattr(exc, "message", None) or "输入有误", "error")
-    return redirect(url_for("claim_pages.record", code=village.code))
+        flash(getattr(exc, "message", None) or "输入有误，请检查数量和分值", "error")
+        return None
+    return redirect(url_for("claim_pages.record", code=village.code, scheme=scheme.code))
+
+
+def _member(form, household_id: int) -> int | None:
+    """The member picked for a ticked household (empty: the household as a whole)."""
+    value = form.get(f"member_{household_id}", "")
+    return int(value) if value.isdigit() else None
 
 
 @bp.route("/v/<code>/review", methods=["GET", "POST"])
@@ -215,6 +275,22 @@ def _describe(items):
     return out
 
 
+@bp.get("/v/<code>/claims/<int:claim_id>/photos/<int:evidence_id>")
+@signed_in
+def photo(code, claim_id, evidence_id):
+    """A claim's photo through the page session, for whoever may see the claim."""
+    village = page_village(code, Role.ADMIN, Role.REVIEWER, Role.RECORDER, Role.RESIDENT)
+    claim = claims.get_claim(db(), village=village, claim_id=claim_id)
+    home = org.get_household(db(), village=village, household_id=claim.household_id)
+    current_actor().require_household(village, home)
+    item = next((e for e in claim.evidence if e.id == evidence_id), None)
+    if item is None:
+        raise NotFoundError("找不到该照片")
+    response = send_file(photo_path(village.id, item.stored_name), mimetype=item.content_type)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
 @bp.get("/v/<code>/anomalies")
 @signed_in
 def anomalies(code):
@@ -248,6 +324,9 @@ def declare(code):
                 channel=Channel.DECLARED,
                 item=claims.ClaimInput(
                     household_id=home.id,
+                    resident_id=int(form["resident_id"])
+                    if form.get("resident_id", "").isdigit()
+                    else None,
                     rule_code=form.get("rule_code", ""),
                     occurred_on=occurred,
                     description=form.get("description", ""),
@@ -269,9 +348,17 @@ def declare(code):
     return render_template(
         "resident/declare.html",
         village=village,
-        rules=rules,
+        rule_groups=rule_groups(
+            rules,
+            claims.recent_rule_codes(
+                db(), village=village, user_id=current_actor().user_id, scheme=scheme
+            ),
+            staff=False,
+        ),
+        members=[m for m in home.members if m.active],
+        form=request.form if request.method == "POST" else {},
         today=local_date(utcnow()).isoformat(),
-    )
+    ), (422 if request.method == "POST" else 200)
 
 
 @bp.route("/v/<code>/my/notices", methods=["GET", "POST"])
@@ -299,19 +386,19 @@ def notices_page(code):
             db().rollback()
             flash(exc.message, "error")
         return redirect(url_for("claim_pages.notices_page", code=village.code))
-    items = [
+    rows = [
         n
-        for n in notices.public_notices(db(), village=village, now=utcnow())
-        if n["kind"] == "notice"
+        for n in notices.notice_rows(db(), village=village, now=utcnow())
+        if n["kind"] != "reversal"
     ]
-    return render_template("resident/notices.html", village=village, items=items)
+    return render_template("resident/notices.html", village=village, rows=rows)
 
 
 def public_notices(code):
     """Open notices and recent corrections; names as the village chose to publish them."""
     village = org.get_village(db(), code)
-    items = notices.public_notices(db(), village=village, now=utcnow())
-    return render_template("public/notices.html", village=village, items=items)
+    rows = notices.notice_rows(db(), village=village, now=utcnow())
+    return render_template("public/notices.html", village=village, rows=rows)
 
 
 bp.add_url_rule("/public/<code>/notices", endpoint="public_notices", view_func=public_notices)

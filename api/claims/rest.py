@@ -3,10 +3,14 @@ correct; the public notice list; the anomaly report."""
 
 from __future__ import annotations
 
-from flask import send_file
-from flask_smorest import Blueprint
+import json
 
-from api.claims.evidence import attach_photos, photo_path
+from flask import request, send_file
+from flask_smorest import Blueprint
+from marshmallow import missing
+from webargs.flaskparser import FlaskParser
+
+from api.claims.evidence import attach_photos, attach_stored, photo_path, store_uploads
 from api.claims.schemas import (
     AnomalySchema,
     BatchInSchema,
@@ -38,7 +42,27 @@ from points.models.claims import Channel, Objection
 from points.models.org import Role
 from points.periods import local_date, month_key
 
+
+class JsonOrMultipartParser(FlaskParser):
+    """JSON bodies as usual; a multipart body carries the same JSON document in its `data` field
+    next to the `photos` files, so one endpoint takes a claim with or without its evidence."""
+
+    def load_json(self, req, schema):
+        if req.mimetype != "multipart/form-data":
+            return super().load_json(req, schema)
+        raw = req.form.get("data")
+        if raw is None:
+            return missing
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise ValidationError(
+                "data 字段应为 JSON 文本", errors={"data": ["不是正确的 JSON"]}
+            ) from exc
+
+
 blp = Blueprint("claims", __name__, url_prefix="/api/v1", description="积分事项、审核与公示")
+blp.ARGUMENTS_PARSER = JsonOrMultipartParser()
 
 STAFF = (Role.ADMIN, Role.REVIEWER, Role.RECORDER, Role.CLERK)
 RECORDERS = (Role.ADMIN, Role.RECORDER)
@@ -48,6 +72,14 @@ MAX_PHOTOS = 3
 
 def _doc(*codes):
     return documented_errors(blp, *codes)
+
+
+def _photos(field: str = "photos") -> list:
+    """The uploaded photos of a multipart request (none for JSON), at most MAX_PHOTOS."""
+    photos = [p for p in request.files.getlist(field) if p and p.filename]
+    if len(photos) > MAX_PHOTOS:
+        raise ValidationError(f"最多上传 {MAX_PHOTOS} 张照片", errors={"photos": ["太多"]})
+    return photos
 
 
 def _claim(code, claim_id, *roles):
@@ -72,19 +104,28 @@ class Claims(ApiView):
     @blp.response(201, ClaimSchema)
     @_doc(401, 403, 404, 409, 422)
     def post(self, data, code):
-        """Record one act for a household (grid workers: their own group only)."""
+        """Record one act for a household (grid workers: their own group only).
+
+        Send JSON, or multipart/form-data with this JSON in a `data` field and up to three
+        JPG/PNG `photos` (required by rules marked evidence_required)."""
         village = village_for(code, *RECORDERS)
+        photos = _photos()
         scheme = statements.get_scheme(db(), village=village, code=data.pop("scheme"))
         claim = claims.record(
             db(),
             village=village,
             scheme=scheme,
             actor=current_actor(),
-            item=claims.ClaimInput(**data),
+            item=claims.ClaimInput(has_evidence=bool(photos), **data),
             now=utcnow(),
         )
+        attach_photos(db(), claim, photos)
+        db().refresh(claim)
         audit(
-            village, "claim.record", claim, f"登记 {claim.points:+d} 分（户 #{claim.household_id}）"
+            village,
+            "claim.record",
+            claim,
+            f"登记 {claim.points:+d} 分（户 #{claim.household_id}），附照片 {len(photos)} 张",
         )
         return claim
 
@@ -95,8 +136,12 @@ class ClaimBatch(ApiView):
     @blp.response(201, BatchResultSchema)
     @_doc(401, 403, 404, 409, 422)
     def post(self, data, code):
-        """Record one rule for many people at once (an event: clean-up, patrol, meeting)."""
+        """Record one rule for many people at once (an event: clean-up, patrol, meeting).
+
+        Send JSON, or multipart/form-data with this JSON in a `data` field and up to three
+        `photos` (a 签到表, the event): they are attached to every claim of the batch."""
         village = village_for(code, *RECORDERS)
+        photos = _photos()
         scheme = statements.get_scheme(db(), village=village, code=data.pop("scheme"))
         subjects = [(s["household_id"], s.get("resident_id")) for s in data.pop("subjects")]
         batch, items = claims.record_batch(
@@ -106,8 +151,13 @@ class ClaimBatch(ApiView):
             actor=current_actor(),
             subjects=subjects,
             now=utcnow(),
+            has_evidence=bool(photos),
             **data,
         )
+        stored = store_uploads(village.id, photos)
+        for item in items:
+            attach_stored(db(), item, stored, share=True)
+            db().refresh(item)
         audit(
             village, "claim.batch", batch, f"批量登记“{batch.title}” {len(items)} 人", "claim_batch"
         )

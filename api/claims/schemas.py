@@ -31,6 +31,7 @@ class BatchInSchema(In):
     rule_code = f.String(required=True, validate=v.Length(1, 16))
     occurred_on = f.Date(required=True)
     quantity = f.Integer(load_default=1, strict=True, validate=v.Range(1, 1000))
+    proposed_points = f.Integer(allow_none=True, strict=True, validate=v.Range(1, 100000))
     description = f.String(load_default="", validate=v.Length(0, 1000))
     subjects = f.List(f.Nested(SubjectInSchema), required=True, validate=v.Length(1, 500))
 

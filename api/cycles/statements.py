@@ -2,13 +2,15 @@
 
 Both carry the ledger head (seq:hash) they were read at: anyone can later run
 `points verify --head SEQ:HASH` to check that the chain still reaches that entry unchanged.
-The PDF uses reportlab's built-in CID font STSong-Light, so no font file ships or downloads.
+The PDF embeds a subset of Noto Sans SC (api/web/pdf_fonts.py): it reads the same everywhere.
 """
 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
+from api.web.pdf_fonts import cjk_font
 from points.cycles.statements import HouseholdStatement, PeriodStatements
 from points.periods import LOCAL_TZ
 
@@ -85,8 +87,6 @@ def write_pdf(stmts: PeriodStatements) -> bytes:
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.platypus import (
         PageBreak,
         Paragraph,
@@ -96,20 +96,18 @@ def write_pdf(stmts: PeriodStatements) -> bytes:
         TableStyle,
     )
 
-    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    font = cjk_font(Path(__file__).read_text(encoding="utf-8"), repr(stmts), _head_text(stmts))
     # Large type for elderly readers; CJK wrapping breaks lines between characters.
-    title = ParagraphStyle(
-        "title", fontName="STSong-Light", fontSize=22, leading=32, wordWrap="CJK"
-    )
-    body = ParagraphStyle("body", fontName="STSong-Light", fontSize=15, leading=24, wordWrap="CJK")
+    title = ParagraphStyle("title", fontName=font, fontSize=22, leading=32, wordWrap="CJK")
+    body = ParagraphStyle("body", fontName=font, fontSize=15, leading=24, wordWrap="CJK")
     head = _head_text(stmts)
 
     def footer(canvas, _doc):
-        # The head in a Latin font, so it can be copied off the page (and read by pdftotext).
+        # The head in small type on one line, so it can be copied off the page whole.
         canvas.saveState()
-        canvas.setFont("STSong-Light", 10)
+        canvas.setFont(font, 10)
         canvas.drawString(18 * mm, 18 * mm, "账本链头（可用 points verify --head 核对）：")
-        canvas.setFont("Courier", 8)
+        canvas.setFont(font, 8)
         canvas.drawString(18 * mm, 13 * mm, head)
         canvas.restoreState()
 
@@ -122,7 +120,7 @@ def write_pdf(stmts: PeriodStatements) -> bytes:
         table.setStyle(
             TableStyle(
                 [
-                    ("FONT", (0, 0), (-1, -1), "STSong-Light", 15),
+                    ("FONT", (0, 0), (-1, -1), font, 15),
                     ("ALIGN", (1, 0), (1, -1), "RIGHT"),
                     ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
                     ("TOPPADDING", (0, 0), (-1, -1), 5),

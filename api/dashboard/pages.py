@@ -99,6 +99,9 @@ def summary(town):
 
     if town not in current_actor().towns():
         raise PermissionDeniedError("只有本镇督导员可以查看全镇汇总")
-    month = month_arg(month_key(local_date(utcnow())))
+    this_month = month_key(local_date(utcnow()))
+    month = month_arg(this_month)
     rows = statements.town_summary(db(), town=town, month=month)
-    return render_template("staff/town.html", town=town, month=month, rows=rows)
+    return render_template(
+        "staff/town.html", town=town, month=month, this_month=this_month, rows=rows
+    )

@@ -30,6 +30,7 @@ def home(code):
         village=village,
         home=home,
         balance=balance,
+        short=max(0, scheme.redemption_threshold - balance["score"]) if scheme.redeemable else 0,
         lines=lines,
         claims=[c for c in mine if c.status != "posted"],
     )

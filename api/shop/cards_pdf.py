@@ -1,7 +1,6 @@
 """The printed household card sheet: A4, 2 × 5 cards, large Chinese type, a vector QR each.
 
-The font is reportlab's built-in CID font STSong-Light (Adobe-GB1): it needs no font file on
-the server and every PDF reader has it or substitutes a Song face, so a laptop with no CJK
+The font is Noto Sans SC, embedded as a subset (api/web/pdf_fonts.py), so a laptop with no CJK
 fonts installed still prints readable cards. The QR is drawn as squares, not as an image, so
 it stays sharp at any printer resolution.
 """
@@ -10,21 +9,20 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 from sqlalchemy.orm import Session
 
 from api.shop import qr
+from api.web.pdf_fonts import cjk_font
 from points import org
 from points.models import HouseholdCard, Village
 from points.org import mask_name
 from points.shop.credentials import format_serial
 
-FONT = "STSong-Light"
 COLUMNS, ROWS = 2, 5
 CARD_W, CARD_H = 90 * mm, 52 * mm
 GAP = 3 * mm
@@ -60,7 +58,7 @@ class CardFace:
 
 def render_sheet(cards: list[CardFace], *, title: str = "积分超市户卡") -> bytes:
     """Return a PDF of the cards, ten to an A4 page, with cutting lines."""
-    pdfmetrics.registerFont(UnicodeCIDFont(FONT))  # idempotent; registered on first use
+    font = cjk_font(Path(__file__).read_text(encoding="utf-8"), title, repr(cards))
     buf = io.BytesIO()
     pdf = canvas.Canvas(buf, pagesize=A4, pageCompression=1)
     pdf.setTitle(title)
@@ -75,34 +73,34 @@ def render_sheet(cards: list[CardFace], *, title: str = "积分超市户卡") ->
         slot = index % per_page
         x = left + (slot % COLUMNS) * (CARD_W + GAP)
         y = top - (slot // COLUMNS + 1) * CARD_H - (slot // COLUMNS) * GAP
-        _card(pdf, card, x, y)
+        _card(pdf, card, x, y, font)
     if not cards:
-        pdf.setFont(FONT, 16)
+        pdf.setFont(font, 16)
         pdf.drawString(left, top - 20 * mm, "没有可打印的户卡")
     pdf.showPage()
     pdf.save()
     return buf.getvalue()
 
 
-def _card(pdf: canvas.Canvas, card: CardFace, x: float, y: float) -> None:
+def _card(pdf: canvas.Canvas, card: CardFace, x: float, y: float, font: str) -> None:
     pdf.setLineWidth(0.4)
     pdf.setDash(3, 2)  # a cutting line
     pdf.roundRect(x, y, CARD_W, CARD_H, 3 * mm)
     pdf.setDash()
     pad = 4 * mm
     text_x = x + pad
-    pdf.setFont(FONT, 11)
+    pdf.setFont(font, 11)
     pdf.drawString(text_x, y + CARD_H - pad - 11, f"{card.village_name} 积分超市")
-    pdf.setFont(FONT, 20)
+    pdf.setFont(font, 20)
     pdf.drawString(text_x, y + CARD_H - pad - 36, f"户号 {card.household_number}")
-    pdf.setFont(FONT, 16)
+    pdf.setFont(font, 16)
     pdf.drawString(text_x, y + CARD_H - pad - 60, f"户主 {card.head_name}")
     if card.group_name:
-        pdf.setFont(FONT, 11)
+        pdf.setFont(font, 11)
         pdf.drawString(text_x, y + CARD_H - pad - 78, card.group_name)
-    pdf.setFont("Helvetica", 8)
+    pdf.setFont(font, 8)
     pdf.drawString(text_x, y + pad + 10, f"No. {format_serial(card.serial)}")
-    pdf.setFont(FONT, 7)
+    pdf.setFont(font, 7)
     pdf.drawString(text_x, y + pad, "凭卡兑换，遗失请到村委会挂失补办")
     _qr(
         pdf, qr.card_payload(card.serial), x + CARD_W - QR_SIZE - 3 * mm, y + (CARD_H - QR_SIZE) / 2

@@ -57,6 +57,21 @@ def _form_basket(goods) -> list[BasketLine]:
     return lines
 
 
+# A card sale's checkout code is ours, not the resident's: a card cannot be "refreshed".
+CARD_CHECKOUT_MESSAGES = {
+    "token_expired": "这次户卡结账已超时，请重新扫描户卡",
+    "token_used": "这笔户卡结账已经完成，如需再兑换请重新扫描户卡",
+    "token_invalid": "户卡结账信息无法识别，请重新扫描户卡",
+}
+
+
+def _message(exc: PointsError, text: str) -> str:
+    """The refusal as the clerk should read it for what was scanned."""
+    if (text or "").startswith(qr.CHECKOUT_PREFIX):
+        return CARD_CHECKOUT_MESSAGES.get(exc.code, exc.message)
+    return exc.message
+
+
 def _basket_key(lines) -> str:
     return ",".join(f"{line.good_id}:{line.quantity}" for line in lines)
 
@@ -106,7 +121,7 @@ def scan(code):
         return _preview(village, store, goods, request.form.get("code", ""), _form_basket(goods))
     except PointsError as exc:
         db().rollback()
-        flash(exc.message, "error")
+        flash(_message(exc, request.form.get("code", "")), "error")
         return _back(village, store)
 
 
@@ -173,7 +188,7 @@ def redeem(code):
         )
     except PointsError as exc:
         db().rollback()
-        flash(exc.message, "error")
+        flash(_message(exc, text), "error")
         return _back(village, store)
     audit_redemption(village, receipt)
     return redirect(url_for("counter.receipt", code=village.code, redemption_id=receipt.id))

@@ -75,6 +75,31 @@ def localtime(value) -> str:
     return value.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
+# Every status a page may show, in the words a villager uses (never the stored English value).
+STATUS_TEXT = {
+    "draft": "草稿",
+    "approved": "已审定",
+    "published": "已发布",
+    "withdrawn": "已撤回",
+    "superseded": "已更正",
+    "adopted": "已通过",
+    "retired": "已停用",
+    "pending_review": "待审核",
+    "in_notice": "公示中",
+    "posted": "已入账",
+    "rejected": "未通过",
+    "open": "进行中",
+    "closed": "已结算",
+    "upheld": "异议成立",
+    "dismissed": "异议不成立",
+}
+
+
+def status_text(value) -> str:
+    """Show a stored status in plain Chinese."""
+    return STATUS_TEXT.get(str(value), str(value))
+
+
 def template_globals():
     """Values every template sees: the CSRF token, the large-type setting, the signed-in actor."""
     return {
@@ -125,9 +150,51 @@ def page_audit(
     )
 
 
-def render_error(status: int, message: str):
+def render_error(status: int, message: str, headers=None):
     """Render a page-side error in plain Chinese."""
-    return render_template("error.html", status=status, message=message), status
+    back = request.referrer or ""
+    back = back if back.startswith(request.host_url) and back != request.url else ""
+    page = render_template("error.html", status=status, message=message, back=back)
+    return page, status, headers or {}
+
+
+PAGE_MESSAGES = {
+    400: "提交的内容不正确，请返回上一页重新填写",
+    401: "请先登录",
+    403: "您没有权限打开这个页面",
+    404: "找不到这个页面，可能地址输错了，或者内容已经不存在",
+    405: "这个页面不能这样打开，请返回上一页重新进入",
+    413: "提交的内容太大（照片每张不超过 5 MB）",
+    429: "操作太频繁，请稍后再试",
+    500: "系统出错了，请稍后再试",
+}
+
+
+def render_http_error(error):
+    """Render an HTTP error (unknown page, wrong method, too many sign-ins…) as the Chinese page,
+    keeping its status and headers such as Retry-After."""
+    status = error.code or 500
+    message = PAGE_MESSAGES.get(status, "出了点问题，请返回上一页重试")
+    if error.description != type(error).description:  # raised with our own Chinese text
+        message = error.description
+    headers = {
+        k: v for k, v in error.get_headers() if k.lower() not in ("content-type", "content-length")
+    }
+    if status == 429:
+        minutes = _retry_minutes(error)
+        if request.path.startswith("/login"):
+            message = f"输错次数太多，请 {minutes} 分钟后再试；忘记 PIN 请到村委会重置"
+        else:
+            message = f"操作太频繁，请 {minutes} 分钟后再试"
+        headers.setdefault("Retry-After", str(minutes * 60))
+    return render_error(status, message, headers)
+
+
+def _retry_minutes(error) -> int:
+    """Whole minutes until a rate limit lets the user try again (at least 1)."""
+    limit = getattr(getattr(error, "limit", None), "limit", None)
+    seconds = limit.get_expiry() if limit is not None else 60
+    return max(1, -(-int(seconds) // 60))
 
 
 def my_household(village):

@@ -171,6 +171,16 @@ def me():
     return redirect(landing_for(current_actor()))
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """The site icon, for browsers that ask for it without reading the page."""
+    from flask import current_app, send_from_directory
+
+    return send_from_directory(
+        current_app.static_folder, "favicon.svg", mimetype="image/svg+xml", max_age=86400
+    )
+
+
 @bp.get("/healthz")
 def health():
     """Report that the app runs and its database answers."""

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, aliased
 
 from points.claims.workflow import open_notices
 from points.models import CatalogRule, Group, Household, JournalEntry, Resident, Village
+from points.models.claims import ClaimBatch
 from points.models.org import PrivacyMode
 from points.org.operations import mask_name
 
@@ -58,6 +59,7 @@ def public_notices(session: Session, *, village: Village, now: datetime) -> list
                 "occurred_on": claim.occurred_on,
                 "until": claim.notice_until,
                 "reason": None,
+                "batch_id": claim.batch_id,
             }
         )
     original = aliased(JournalEntry)
@@ -93,6 +95,29 @@ def public_notices(session: Session, *, village: Village, now: datetime) -> list
                 "occurred_on": None,
                 "until": None,
                 "reason": fix.memo,
+                "batch_id": None,
             }
         )
     return out
+
+
+def notice_rows(session: Session, *, village: Village, now: datetime) -> list[dict]:
+    """Return the notice board as rows to read: an event batch is one row with its title and
+    the number of households (`members` lists its notices), a single notice is a row of one."""
+    rows: list[dict] = []
+    batches: dict[int, dict] = {}
+    for item in public_notices(session, village=village, now=now):
+        batch_id = item.get("batch_id")
+        if batch_id is None:
+            rows.append({**item, "title": None, "count": 1, "members": [item]})
+            continue
+        row = batches.get(batch_id)
+        if row is None:
+            batch = session.get(ClaimBatch, batch_id)
+            row = {**item, "kind": "batch", "title": batch.title, "members": []}
+            batches[batch_id] = row
+            rows.append(row)
+        row["members"].append(item)
+        row["until"] = max(m["until"] for m in row["members"])
+        row["count"] = len(row["members"])
+    return rows

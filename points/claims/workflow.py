@@ -157,8 +157,12 @@ def record_batch(
     now: datetime,
     quantity: int = 1,
     description: str = "",
+    has_evidence: bool = False,
+    proposed_points: int | None = None,
 ) -> tuple[ClaimBatch, list[Claim]]:
-    """Record one rule for many households or people at once (an event); all or nothing."""
+    """Record one rule for many households or people at once (an event); all or nothing.
+    `has_evidence`: the event's photos (a 签到表) are attached to every claim of the batch;
+    `proposed_points`: the value of a discretionary (ranged) item, the same for everyone."""
     if not subjects or len(subjects) > MAX_BATCH:
         raise ValidationError(f"一次批量登记 1–{MAX_BATCH} 人", errors={"subjects": ["数量不对"]})
     if len(set(subjects)) != len(subjects):
@@ -192,6 +196,8 @@ def record_batch(
                 occurred_on=occurred_on,
                 quantity=quantity,
                 description=description or title.strip(),
+                has_evidence=has_evidence,
+                proposed_points=proposed_points,
             ),
         )
         for h, r in subjects
@@ -347,7 +353,7 @@ def post_claim(
         idem_key=f"award:{claim.id}",
         actor_id=actor_id,
         now=now,
-        memo=_memo(row, claim),
+        memo=_memo(row, claim, resident),
         category=row.category,
         rule_id=row.id,
         claim_id=claim.id,
@@ -417,6 +423,26 @@ def list_claims(
     return list(session.execute(q.order_by(Claim.id.desc()).limit(limit).offset(offset)).scalars())
 
 
+def recent_rule_codes(
+    session: Session, *, village: Village, user_id: int, scheme: Scheme, limit: int = 5
+) -> list[str]:
+    """Return the codes of the items this user recorded most recently (newest first, distinct),
+    so a recorder finds the few items they use every week at the top of a long catalog."""
+    rows = session.execute(
+        select(CatalogRule.code, func.max(Claim.id).label("last"))
+        .join(CatalogRule, CatalogRule.id == Claim.rule_id)
+        .where(
+            Claim.village_id == village.id,
+            Claim.scheme_id == scheme.id,
+            Claim.recorded_by == user_id,
+        )
+        .group_by(CatalogRule.code)
+        .order_by(func.max(Claim.id).desc())
+        .limit(limit)
+    )
+    return [code for code, _ in rows]
+
+
 def open_notices(session: Session, *, village: Village, now: datetime) -> list[Claim]:
     """Return the claims on public notice now, oldest first."""
     return list(
@@ -448,8 +474,9 @@ def _notice_end(scheme: Scheme, now: datetime) -> datetime:
     return now + timedelta(days=scheme.notice_days)
 
 
-def _memo(row: CatalogRule, claim: Claim) -> str:
-    text = row.name
+def _memo(row: CatalogRule, claim: Claim, resident: Resident | None = None) -> str:
+    # The member who did the act is named on the household's statement and history.
+    text = row.name + (f"（{resident.name}）" if resident is not None else "")
     if claim.description and claim.description != row.name:
         text += f"：{claim.description}"
     return text[:500]

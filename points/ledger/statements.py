@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from points.errors import NotFoundError
 from points.ledger import journal as ledger
-from points.models import Account, Household, JournalEntry, Posting, Scheme, Village
+from points.models import Account, Claim, Household, JournalEntry, Posting, Scheme, Village
 from points.periods import local_date, period_key
 
 
@@ -32,6 +32,7 @@ class StatementLine:
     reversed_by: int | None
     created_at: datetime
     hash: str
+    occurred_on: date | None = None  # the day of the deed, for entries posted from a claim
 
 
 def get_scheme(session: Session, *, village: Village, code: str) -> Scheme:
@@ -75,7 +76,8 @@ def subject_lines(
         select(reversal.id).where(reversal.reverses_id == JournalEntry.id).scalar_subquery()
     )
     stmt = (
-        select(JournalEntry, subject_amount, reversed_by)
+        select(JournalEntry, subject_amount, reversed_by, Claim.occurred_on)
+        .outerjoin(Claim, Claim.id == JournalEntry.claim_id)
         .where(JournalEntry.scheme_id == scheme.id, column == subject_id)
         .order_by(JournalEntry.seq.desc())
         .limit(limit)
@@ -98,8 +100,9 @@ def subject_lines(
             reversed_by=rev,
             created_at=e.created_at,
             hash=e.hash,
+            occurred_on=occurred,
         )
-        for e, amount, rev in session.execute(stmt)
+        for e, amount, rev, occurred in session.execute(stmt)
     ]
 
 

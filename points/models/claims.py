@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from points.db import Base, intpk
+
+if TYPE_CHECKING:
+    from points.models.catalog import CatalogRule
 
 
 class ClaimStatus(StrEnum):
@@ -87,6 +91,8 @@ class Claim(Base):
 
     evidence: Mapped[list[Evidence]] = relationship(order_by="Evidence.id")
     objections: Mapped[list[Objection]] = relationship(order_by="Objection.id")
+    # Read-only: the catalog item, so pages can name a claim without a query of their own.
+    rule: Mapped[CatalogRule] = relationship(viewonly=True)
 
 
 class Evidence(Base):

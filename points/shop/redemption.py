@@ -64,7 +64,14 @@ from points.models.shop import (
 )
 from points.org.access import Actor
 from points.org.operations import mask_name
-from points.periods import LOCAL_TZ, local_date, next_period_start, period_key, period_start
+from points.periods import (
+    LOCAL_TZ,
+    local_date,
+    next_period_start,
+    period_key,
+    period_label,
+    period_start,
+)
 from points.shop import goods as shop
 from points.shop.credentials import (
     CardRef,
@@ -239,7 +246,7 @@ def _gate(session: Session, scheme: Scheme, household: Household, now: datetime)
         return window, score, Refusal(OutsideRedemptionWindowError.code, window.describe())
     if score < scheme.redemption_threshold:
         message = (
-            f"本期（{window.period}）积分 {score} 分，"
+            f"本期（{period_label(window.period)}）积分 {score} 分，"
             f"未达到 {scheme.redemption_threshold} 分的兑换门槛"
         )
         return window, score, Refusal(BelowThresholdError.code, message)

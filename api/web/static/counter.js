@@ -2,6 +2,33 @@
    A USB scanner needs no script: it types into #wedge and presses Enter, which submits. */
 (function () {
   "use strict";
+  // The preview: the total follows the quantities as they are typed (the server prices again
+  // before spending); a basket over the points available says how much is missing, never a
+  // negative balance.
+  var live = document.getElementById("live");
+  if (live) {
+    var available = parseInt(live.getAttribute("data-available"), 10) || 0;
+    var update = function () {
+      var total = 0;
+      document.querySelectorAll("input.qty[data-price]").forEach(function (input) {
+        var n = parseInt(input.value, 10);
+        if (n > 0) { total += n * (parseInt(input.getAttribute("data-price"), 10) || 0); }
+      });
+      document.getElementById("live-total").textContent = total;
+      // Confirming a changed basket first shows the server's total once (see the view).
+      var confirm = document.getElementById("confirm");
+      if (confirm && live.getAttribute("data-refused") !== "1") {
+        confirm.disabled = !(total > 0 && total <= available);
+      }
+      document.getElementById("live-after").textContent = total <= available
+        ? "兑换后余额 " + (available - total) + " 分"
+        : "积分不足，还差 " + (total - available) + " 分";
+    };
+    document.querySelectorAll("input.qty[data-price]").forEach(function (input) {
+      input.addEventListener("input", update);
+    });
+    update();
+  }
   var printButton = document.getElementById("print");
   if (printButton) {
     printButton.addEventListener("click", function () { window.print(); });
