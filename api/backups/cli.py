@@ -76,8 +76,15 @@ def restore_command(ctx: click.Context, file: Path, yes: bool) -> None:
     """
     # The database about to be replaced may be damaged beyond opening: start the app without
     # migrating it (the restored one is upgraded below).
+    before = os.environ.get("POINTS_AUTO_MIGRATE")
     os.environ["POINTS_AUTO_MIGRATE"] = "false"
-    app = ctx.ensure_object(ScriptInfo).load_app()
+    try:
+        app = ctx.ensure_object(ScriptInfo).load_app()
+    finally:
+        if before is None:
+            del os.environ["POINTS_AUTO_MIGRATE"]
+        else:
+            os.environ["POINTS_AUTO_MIGRATE"] = before
     with app.app_context():
         _restore(app, file, yes)
 
