@@ -234,8 +234,7 @@ def busy_response():
         return envelope(503, "busy", message, headers={"Retry-After": RETRY_AFTER})
     from api.web.helpers import render_error
 
-    body, status = render_error(503, message)
-    return body, status, {"Retry-After": RETRY_AFTER}
+    return render_error(503, message, {"Retry-After": RETRY_AFTER})
 
 
 RETRY_AFTER = "2"

@@ -34,7 +34,7 @@ def cjk_font(*texts: str) -> str:
     """Register (once) a font holding every character of `texts` plus ASCII, and return its
     reportlab name; characters the font lacks are simply absent (a test checks there are none)."""
     chars = "".join(sorted(set("".join(texts) + ASCII) - {"\n", "\r", "\t"}))
-    name = f"{PREFIX}-{hashlib.sha1(chars.encode()).hexdigest()[:12]}"
+    name = f"{PREFIX}-{hashlib.sha1(chars.encode(), usedforsecurity=False).hexdigest()[:12]}"
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont
 
