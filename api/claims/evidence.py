@@ -68,7 +68,7 @@ def attach_photos(session, claim, uploads) -> int:
 
     for upload in uploads:
         name, content_type, size = store_photo(claim.village_id, upload.read())
-        session.add(
+        claim.evidence.append(
             Evidence(
                 village_id=claim.village_id,
                 claim_id=claim.id,

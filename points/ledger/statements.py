@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, inspect, select
 from sqlalchemy.orm import Session, aliased
 
 from points.errors import NotFoundError
@@ -36,6 +36,12 @@ class StatementLine:
 
 def get_scheme(session: Session, *, village: Village, code: str) -> Scheme:
     """Return the village's scheme with this code; raise NotFoundError."""
+    if "schemes" not in inspect(village).unloaded:
+        # Loaded with the village (org.get_village): no round trip.
+        scheme = next((s for s in village.schemes if s.code == code), None)
+        if scheme is None:
+            raise NotFoundError(f"本村没有积分方案 {code}")
+        return scheme
     scheme = session.execute(
         select(Scheme).where(Scheme.village_id == village.id, Scheme.code == code)
     ).scalar_one_or_none()
