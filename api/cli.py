@@ -107,7 +107,7 @@ def verify_command(village_code: str | None, head: str | None) -> None:
     from points.ledger.verify import verify
 
     expected = _parse_head(head) if head else None
-    with transaction() as session:
+    with transaction(read_only=True) as session:
         report = verify(session, village_code=village_code, expected_head=expected)
     for code, (seq, hash_) in report.heads.items():
         click.echo(f"{code}: head {seq}:{hash_}")

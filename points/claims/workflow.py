@@ -410,17 +410,21 @@ def resolve_objection(
 
 def due_claims(session: Session, *, now: datetime, village_id: int | None = None) -> list[int]:
     """Return ids of claims whose notice ended with no open objection: ready to post."""
+    return [claim_id for claim_id, _ in session.execute(_due(now, village_id))]
+
+
+def _due(now: datetime, village_id: int | None):
     open_objection = (
         select(Objection.id)
         .where(Objection.claim_id == Claim.id, Objection.status == ObjectionStatus.OPEN)
         .exists()
     )
-    q = select(Claim.id).where(
+    q = select(Claim.id, Claim.village_id).where(
         Claim.status == ClaimStatus.IN_NOTICE, Claim.notice_until <= now, ~open_objection
     )
     if village_id is not None:
         q = q.where(Claim.village_id == village_id)
-    return list(session.execute(q.order_by(Claim.id)).scalars())
+    return q.order_by(Claim.id)
 
 
 def post_claim(
@@ -695,9 +699,7 @@ def _cap_room(row: CatalogRule, used: dict, wanted: int) -> int:
 def _due_posts(session: Session, now: datetime):
     return [
         WorkItem("claims_post", village_id, f"claim:{claim_id}", {"claim_id": claim_id})
-        for claim_id, village_id in session.execute(
-            select(Claim.id, Claim.village_id).where(Claim.id.in_(due_claims(session, now=now)))
-        )
+        for claim_id, village_id in session.execute(_due(now, None))
     ]
 
 
