@@ -2,38 +2,81 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
-from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
-from sqlalchemy import select
 
-from api import create_app
-from api.boards import cli as boards_cli
-from api.catalog import cli as catalog_cli
-from api.cycles import cli as cycles_cli
-from api.db import engine, transaction
-from api.org import cli as org_cli
-from api.shop import cli as shop_cli
-from points.db import utcnow
-from points.models import Village
+# Each feature's commands, imported only when one of them runs: `points --help` must not load
+# SQLAlchemy models, openpyxl, reportlab or the catalog files (it took ~2.3 s). The short help
+# is kept here for the listing; tests/api/test_cli_lazy.py checks it against the commands.
+FEATURE_COMMANDS: dict[str, tuple[str, str]] = {
+    "village": ("api.org.cli", "Villages (tenants)."),
+    "user": ("api.org.cli", "Staff users."),
+    "roster": ("api.org.cli", "Household rosters (花名册)."),
+    "catalog": ("api.catalog.cli", "积分标准：导出、导入、比较、通过、试算 (catalog versions)."),
+    "cards": (
+        "api.shop.cli",
+        "Write an A4 PDF of household cards, issuing cards to households that have none.",
+    ),
+    "cycle": ("api.cycles.cli", "Periods: status, closing (reconcile), period statements."),
+    "scheduler": (
+        "api.cycles.cli",
+        "Run the scheduler in this process: reconcile at start, then every few minutes.",
+    ),
+    "board": ("api.boards.cli", "红黑榜: draft, approve, publish and show a month's board."),
+}
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
+def _create_app():
+    from api import create_app
+
+    return create_app()
+
+
+class PointsGroup(FlaskGroup):
+    """The `points` group: feature commands load on first use; listing them loads nothing."""
+
+    def list_commands(self, ctx):
+        # Not FlaskGroup's: that builds the app to look for plugin commands; we have none.
+        return sorted(set(self.commands) | set(FEATURE_COMMANDS))
+
+    def get_command(self, ctx, name):
+        if name not in self.commands and name in FEATURE_COMMANDS:
+            importlib.import_module(FEATURE_COMMANDS[name][0]).register(self)
+        return click.Group.get_command(self, ctx, name)
+
+    def format_commands(self, ctx, formatter):
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in FEATURE_COMMANDS:
+                rows.append((name, FEATURE_COMMANDS[name][1]))
+            else:
+                cmd = self.commands[name]
+                if not cmd.hidden:
+                    rows.append((name, cmd.get_short_help_str(formatter.width - 6 - len(name))))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=PointsGroup, create_app=_create_app, add_default_commands=False)
 def main() -> None:
     """村级积分管理 — village points engine."""
 
 
-# Each feature adds its own commands (points village|user|roster, catalog, cards, cycle, board).
-for feature_cli in (org_cli, catalog_cli, shop_cli, cycles_cli, boards_cli):
-    feature_cli.register(main)
+def transaction(**kwargs):
+    from api.db import transaction as _transaction
+
+    return _transaction(**kwargs)
 
 
 @main.command("migrate")
 @with_appcontext
 def migrate_command() -> None:
     """Upgrade the database schema to the latest version."""
+    from api.db import engine
     from api.migrate import upgrade
 
     upgrade(engine())
@@ -50,7 +93,11 @@ def demo_command(code: str) -> None:
 
 
 def _load_demo(code: str) -> bool:
+    from sqlalchemy import select
+
+    from points.db import utcnow
     from points.demo import create_demo_village
+    from points.models import Village
 
     with transaction() as session:
         if session.execute(select(Village.id).where(Village.code == code)).first():
@@ -84,6 +131,7 @@ def serve_command(demo: bool, host: str, port: int, threads: int, no_scheduler: 
     minutes), holding a database lease so that two servers never both act.
     """
     import waitress
+    from flask import current_app
 
     if demo:
         _load_demo("demo")

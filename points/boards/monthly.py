@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, insert, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from points import ledger
@@ -141,9 +141,12 @@ def draft_board(
     session.flush()
     rows = _top(session, village, month) + _deeds(session, village, month)
     rows += _party(session, village, month) + _violations(session, village, month)
-    for row in rows:
-        session.add(BoardEntry(village_id=village.id, board_id=board.id, source="auto", **row))
-    session.flush()
+    if rows:
+        # One bulk INSERT per shape of row (a few), not one per household.
+        session.execute(
+            insert(BoardEntry),
+            [dict(village_id=village.id, board_id=board.id, source="auto", **r) for r in rows],
+        )
     session.refresh(board)
     return board
 
