@@ -177,8 +177,8 @@ def record_batch(
     # One bulk INSERT for the whole event, then one read back (the ORM would send an INSERT
     # per claim where the driver cannot return ids in order). A batch names each subject once.
     columns = [c.key for c in Claim.__table__.columns if c.key != "id"]
-    session.execute(
-        insert(Claim), [{key: getattr(claim, key) for key in columns} for claim in claims]
+    session.connection().execute(
+        insert(Claim.__table__), [{key: getattr(claim, key) for key in columns} for claim in claims]
     )
     saved = {
         (c.household_id, c.resident_id): c

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from sqlalchemy import select
+
 from points import boards, cycles, ledger
 from points.ledger.verify import verify
-from points.models import Household
+from points.models import Household, Scheme
 from tests.factories import make_group, make_household, make_scheme, make_village
 from tests.points.test_cycles import bj
 
@@ -105,3 +107,51 @@ def test_the_scheduler_plans_3_or_12_villages_with_the_same_statements(session, 
     assert counts[0] == counts[1], counts
     closes = [i for i in due if i.job == cycles.PERIOD_CLOSE]
     assert len(closes) == 12 and {i.key for i in closes} == {"household:2026-Q4"}
+
+
+def _roster(first: int, households: int) -> list[tuple[int, dict]]:
+    rows, line = [], 2
+    for h in range(first, first + households):
+        for m in range(3):
+            rows.append(
+                (
+                    line,
+                    {
+                        "number": f"{h:04d}",
+                        "group": f"{h % 4 + 1}组",
+                        "name": f"村民{h}-{m}",
+                        "is_head": "是" if m == 1 else "否",
+                        "phone": f"139{h:04d}{m:04d}" if m == 0 else "",
+                        "is_party_member": "是" if m == 2 else "否",
+                        "opening": 10 if m == 0 else None,
+                    },
+                )
+            )
+            line += 1
+    return rows
+
+
+def test_a_roster_import_sends_the_same_statements_for_30_or_300_households(session, engine):
+    from points.models import Resident
+    from points.org.roster import import_roster
+
+    counts = []
+    for first, n in ((0, 30), (1000, 300)):
+        village = make_village(session)
+        make_scheme(session, village, redeemable=True)
+        with counting(engine) as seen:
+            result = import_roster(
+                session, village=village, rows=_roster(first, n), actor_id=None, now=NOV
+            )
+        counts.append(len(seen))
+        assert (result.households, result.residents, result.opening_entries) == (n, 3 * n, n)
+    assert counts[0] == counts[1], counts
+    home = session.scalars(select(Household).where(Household.number == "1007")).one()
+    members = session.scalars(
+        select(Resident).where(Resident.household_id == home.id).order_by(Resident.id)
+    ).all()
+    assert [m.name for m in members] == ["村民1007-0", "村民1007-1", "村民1007-2"]
+    assert home.head_id == members[1].id and members[2].is_party_member
+    assert members[0].phone == "13910070000" and members[1].phone is None
+    scheme = session.scalars(select(Scheme).where(Scheme.village_id == village.id)).one()
+    assert ledger.get_balance(session, scheme=scheme, subject_id=home.id).available == 10
