@@ -10,7 +10,8 @@ once, on one database; the bare app's table is created beside the project's sche
 engine comes from `points.db.make_engine` (so SQLite writes also begin with BEGIN IMMEDIATE).
 Load: `wrk` (Debian package) with a Lua script, 16 connections, fixed duration, `--latency`.
 Runs alternate bare / record / batch for `--rounds` rounds so that load from other processes
-hits all alike; the ratio is of median requests per second. Errors are wrk's non-2xx responses
+hits all alike, with a pause between runs so that requests still queued in the server when wrk
+stops do not hold the database into the next run; the ratio is of median requests per second. Errors are wrk's non-2xx responses
 plus socket errors.
 """
 
@@ -182,9 +183,10 @@ def start(kind: str, module: str, port: int, env: dict, cwd: Path) -> subprocess
             f"import waitress, importlib; m, a = {module!r}.split(':'); "
             f"waitress.serve(getattr(importlib.import_module(m), a), host='127.0.0.1', port={port}, threads=8)",
         ]
-    proc = subprocess.Popen(
-        cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    # The server's log goes to a file: a pipe nobody reads fills up (waitress warns about its
+    # queue depth under load) and then blocks the server.
+    log = open(Path(env["PYTHONPATH"].split(":")[0], f"{port}.log"), "wb")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -192,7 +194,7 @@ def start(kind: str, module: str, port: int, env: dict, cwd: Path) -> subprocess
             return proc
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode()) from None
+                raise RuntimeError(Path(log.name).read_text()) from None
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError(f"{module} did not start")
@@ -209,6 +211,21 @@ def token(port: int) -> str:
     )
     with urllib.request.urlopen(req, timeout=60) as r:
         return json.loads(r.read())["token"]
+
+
+def drain(port: int, pause: float) -> None:
+    """Wait until the server answers its health check quickly (its queue is empty)."""
+    import urllib.request
+
+    time.sleep(pause)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        t0 = time.monotonic()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=60) as r:
+            r.read()
+        if time.monotonic() - t0 < 0.2:
+            return
+        time.sleep(1)
 
 
 def wrk(port: int, script: Path, path: str, args) -> dict:
@@ -236,6 +253,8 @@ def wrk(port: int, script: Path, path: str, args) -> dict:
             return float("nan")
         return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
 
+    if "requests in" not in out or re.search(r"Requests/sec:\s+0\.00", out):
+        print(out, file=sys.stderr)
     errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
@@ -271,6 +290,9 @@ def main(argv=None) -> int:
     p.add_argument("--duration", type=int, default=15, help="seconds per run")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--households", type=int, default=2000)
+    p.add_argument(
+        "--pause", type=float, default=3, help="seconds to wait before checking the server drained"
+    )
     args = p.parse_args(argv)
     url, cleanup = open_database(args.url)
     procs = []
@@ -313,6 +335,9 @@ def main(argv=None) -> int:
                 for mode in ("bare", "single", "batch"):
                     port = bare_port if mode == "bare" else ours_port
                     res = wrk(port, scripts[mode], "", args)
+                    # Let the server finish what wrk left queued before the next run starts:
+                    # queued writes would hold SQLite's lock into the other app's run.
+                    drain(ours_port, args.pause)
                     runs[mode].append(res)
                     print(
                         f"  round {r + 1} {mode:<6} {res['rps']:8.1f} req/s  p50 {res['p50']:7.1f} ms  "
