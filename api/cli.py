@@ -2,40 +2,95 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
-from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
-from sqlalchemy import select
 
-from api import create_app
-from api.backups import cli as backups_cli
-from api.boards import cli as boards_cli
-from api.catalog import cli as catalog_cli
-from api.cycles import cli as cycles_cli
-from api.db import engine, transaction
-from api.org import cli as org_cli
-from api.shop import cli as shop_cli
-from points.db import utcnow
-from points.models import Village
+# Each feature's commands, imported only when one of them runs: `points --help` must not load
+# SQLAlchemy models, openpyxl, reportlab or the catalog files (it took ~2.3 s). The short help
+# is kept here for the listing; tests/api/test_cli_lazy.py checks it against the commands.
+# A command's modules register in order: `village` is org's group, which backups extends with
+# `village export|import`.
+ORG, BACKUPS = "api.org.cli", "api.backups.cli"
+FEATURE_COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "village": ((ORG, BACKUPS), "Villages (tenants)."),
+    "user": ((ORG,), "Staff users."),
+    "roster": ((ORG,), "Household rosters (花名册)."),
+    "catalog": (("api.catalog.cli",), "积分标准：导出、导入、比较、通过、试算 (catalog versions)."),
+    "cards": (
+        ("api.shop.cli",),
+        "Write an A4 PDF of household cards, issuing cards to households that have none.",
+    ),
+    "cycle": (("api.cycles.cli",), "Periods: status, closing (reconcile), period statements."),
+    "scheduler": (
+        ("api.cycles.cli",),
+        "Run the scheduler in this process: reconcile at start, then every few minutes.",
+    ),
+    "board": (("api.boards.cli",), "红黑榜: draft, approve, publish and show a month's board."),
+    "backup": (
+        (BACKUPS,),
+        "Back up the database and photos now, to FOLDER or the backup folder (POINTS_BACKUP_DIR).",
+    ),
+    "restore": (
+        (BACKUPS,),
+        "Restore a backup FILE in place, then verify it and compare the ledger heads.",
+    ),
+}
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False)
+def _create_app():
+    from api import create_app
+
+    return create_app()
+
+
+class PointsGroup(FlaskGroup):
+    """The `points` group: feature commands load on first use; listing them loads nothing."""
+
+    def list_commands(self, ctx):
+        # Not FlaskGroup's: that builds the app to look for plugin commands; we have none.
+        return sorted(set(self.commands) | set(FEATURE_COMMANDS))
+
+    def get_command(self, ctx, name):
+        if name not in self.commands and name in FEATURE_COMMANDS:
+            for module in FEATURE_COMMANDS[name][0]:
+                importlib.import_module(module).register(self)
+        return click.Group.get_command(self, ctx, name)
+
+    def format_commands(self, ctx, formatter):
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in FEATURE_COMMANDS:
+                rows.append((name, FEATURE_COMMANDS[name][1]))
+            else:
+                cmd = self.commands[name]
+                if not cmd.hidden:
+                    rows.append((name, cmd.get_short_help_str(formatter.width - 6 - len(name))))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=PointsGroup, create_app=_create_app, add_default_commands=False)
 def main() -> None:
     """村级积分管理 — village points engine."""
 
 
-# Each feature adds its own commands (points village|user|roster, catalog, cards, cycle, board;
-# backup, restore, village export|import — after org, whose `village` group it extends).
-for feature_cli in (org_cli, catalog_cli, shop_cli, cycles_cli, boards_cli, backups_cli):
-    feature_cli.register(main)
+def transaction(**kwargs):
+    from api.db import transaction as _transaction
+
+    return _transaction(**kwargs)
 
 
 @main.command("migrate")
 @with_appcontext
 def migrate_command() -> None:
     """Upgrade the database schema to the latest version."""
+    from flask import current_app
+
+    from api.db import engine
     from api.migrate import upgrade
 
     backup = upgrade(
@@ -58,7 +113,11 @@ def demo_command(code: str) -> None:
 
 
 def _load_demo(code: str) -> bool:
+    from sqlalchemy import select
+
+    from points.db import utcnow
     from points.demo import create_demo_village
+    from points.models import Village
 
     with transaction() as session:
         if session.execute(select(Village.id).where(Village.code == code)).first():
@@ -92,6 +151,7 @@ def serve_command(demo: bool, host: str, port: int, threads: int, no_scheduler: 
     minutes), holding a database lease so that two servers never both act.
     """
     import waitress
+    from flask import current_app
 
     if demo:
         _load_demo("demo")
@@ -115,7 +175,7 @@ def verify_command(village_code: str | None, head: str | None) -> None:
     from points.ledger.verify import verify
 
     expected = _parse_head(head) if head else None
-    with transaction() as session:
+    with transaction(read_only=True) as session:
         report = verify(session, village_code=village_code, expected_head=expected)
     for code, (seq, hash_) in report.heads.items():
         click.echo(f"{code}: head {seq}:{hash_}")

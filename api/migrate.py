@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
+from points.db import read_only
+
 
 def migrations_dir() -> Path:
     """Return the migrations folder: beside the packages in a checkout, inside api/ in a wheel."""
@@ -46,6 +48,14 @@ def upgrade(
     if backup_dir is not None and _needs_backup(engine, revision):
         taken = _backup_before(engine, Path(backup_dir), evidence_root)
     cfg = alembic_config(engine)
+    # Every command starts by migrating: when there is nothing to do, look without taking
+    # SQLite's write lock, so a read-only command (verify, an export) never waits for a writer.
+    if revision == "head":
+        from alembic.script import ScriptDirectory
+
+        heads = set(ScriptDirectory.from_config(cfg).get_heads())
+        if heads == {current_revision(read_only(engine))}:
+            return
     with engine.connect() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)

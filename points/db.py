@@ -61,10 +61,27 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Execution option marking a read-only unit of work (a GET request, an export, verify).
+READ_ONLY = "points_read_only"
+
+
+def read_only(engine: Engine) -> Engine:
+    """Return the engine for read-only work: on SQLite it never takes the write lock."""
+    return engine.execution_options(**{READ_ONLY: True})
+
+
+class ReadOnlyWriteError(RuntimeError):
+    """A unit of work declared read-only tried to write: a programming error, caught early."""
+
+
 def _setup_sqlite(engine: Engine) -> None:
     # The stdlib driver opens transactions lazily and never as IMMEDIATE; we take over so that
-    # every transaction begins with BEGIN IMMEDIATE and writers queue on busy_timeout instead of
-    # failing later with "database is locked" on a read-to-write upgrade.
+    # every writing transaction begins with BEGIN IMMEDIATE and writers queue on busy_timeout
+    # instead of failing later with "database is locked" on a read-to-write upgrade. Work
+    # declared read-only (`read_only(engine)`) begins a plain deferred transaction: in WAL mode
+    # it reads a snapshot while a writer holds the lock, so exports, statements and pages do
+    # not queue behind a quarter close. It must not write (the upgrade could fail at once
+    # under load), so a write there is refused before it reaches the database.
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
         dbapi_conn.isolation_level = None
@@ -77,7 +94,15 @@ def _setup_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _no_write_when_read_only(conn, _cursor, statement, _params, _context, _many):
+        if conn.get_execution_options().get(READ_ONLY, False):
+            verb = statement.lstrip()[:6].upper()
+            if verb in ("INSERT", "UPDATE", "DELETE", "REPLAC"):
+                raise ReadOnlyWriteError(f"write in a read-only transaction: {statement[:80]}")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

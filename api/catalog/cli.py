@@ -125,7 +125,7 @@ def _handle_points_error(exc: PointsError) -> NoReturn:
 @click.option("--scheme", "scheme_code", help="积分方案代码，如 household、party；省略则全部列出.")
 def list_command(village_code: str | None, scheme_code: str | None) -> None:
     """List every catalog version with its status, adoption and effective dates."""
-    with transaction() as session:
+    with transaction(read_only=True) as session:
         village = _village(session, village_code)
         schemes = (
             [_scheme(session, village, scheme_code)]

@@ -79,7 +79,7 @@ def attach_stored(
     for name, content_type, size in stored:
         if share:
             name = _share(claim.village_id, name)
-        session.add(
+        claim.evidence.append(
             Evidence(
                 village_id=claim.village_id,
                 claim_id=claim.id,

@@ -157,7 +157,7 @@ def cycle_statement(out: Path, village_code, period, scheme_code, household_numb
     if out.suffix.lower() not in writers:
         raise click.UsageError("输出文件须以 .pdf 或 .xlsx 结尾 (OUT must end in .pdf or .xlsx)")
     try:
-        with transaction() as s:
+        with transaction(read_only=True) as s:
             v = pick_village(s, village_code)
             stmts = period_statements(
                 s,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
-from api.db import db
+from api.db import db, writes_on_get
 from api.shop import qr
 from api.shop.actions import my_phone_code, token_settings
 from api.web.helpers import my_household, page_audit, page_village, signed_in
@@ -37,6 +37,7 @@ def my_qr(code):
 
 
 @bp.get("/v/<code>/my/qr.png")
+@writes_on_get
 @signed_in
 def my_qr_png(code):
     """A fresh single-use code for my household (the same as the API's my/qr.png)."""

@@ -13,7 +13,7 @@ from dataclasses import asdict
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
 
-from api.db import db
+from api.db import db, writes_on_get
 from api.rest import ApiView, audit, documented_errors, village_for
 from api.shop import qr
 from api.shop.actions import audit_redemption, my_phone_code, token_settings
@@ -243,6 +243,7 @@ def _window(village):
 class MyToken(ApiView):
     @blp.response(200, QrTokenSchema)
     @_errors()
+    @writes_on_get
     def get(self, code):
         """A fresh single-use code for my household (about 60 s); the page shows it and refreshes."""
         nonce, text, seconds = my_phone_code(code)
@@ -258,6 +259,7 @@ class MyToken(ApiView):
 class MyTokenPng(ApiView):
     @blp.response(200, content_type="image/png", description="二维码图片")
     @_errors()
+    @writes_on_get
     def get(self, code):
         """A fresh single-use code for my household, as a PNG."""
         _nonce, text, seconds = my_phone_code(code)
@@ -268,6 +270,7 @@ class MyTokenPng(ApiView):
 class MyTokenSvg(ApiView):
     @blp.response(200, content_type="image/svg+xml", description="二维码图片")
     @_errors()
+    @writes_on_get
     def get(self, code):
         """A fresh single-use code for my household, as an SVG."""
         _nonce, text, seconds = my_phone_code(code)

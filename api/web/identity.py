@@ -19,7 +19,7 @@ from points.auth import check_password, hash_password
 from points.db import utcnow
 from points.errors import AuthenticationError, InvalidCredentialsError
 from points.models import ApiToken, User
-from points.org.access import Actor, load_actor
+from points.org.access import Actor, actor_of, find_active_user
 
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 # Checked against when the username is unknown, so that both paths cost one scrypt.
@@ -125,25 +125,26 @@ def current_user_id() -> int | None:
         return g.user_id
     g.user_id = None
     header = request.headers.get("Authorization", "")
+    found = None
+    # One statement finds the token, its user, the user's roles and resident link: the actor
+    # is then built without another round trip.
     if header.startswith("Bearer "):
-        token = (
-            db()
-            .execute(select(ApiToken).where(ApiToken.token_hash == _digest(header[7:].strip())))
-            .scalar_one_or_none()
-        )
-        if token and token.revoked_at is None and token.expires_at > utcnow():
-            g.api_token, g.user_id = token, token.user_id
+        found = find_active_user(db(), token_hash=_digest(header[7:].strip()))
+        if found is not None:
+            token = found[1]
+            if token.revoked_at is not None or token.expires_at <= utcnow():
+                found = None
+            else:
+                g.api_token = token
     elif not request.path.startswith("/api/") and session.get("user_id"):
-        g.user_id = session["user_id"]
-    if g.user_id is not None:
-        user = db().get(User, g.user_id)
-        if user is None or not user.active:
-            g.user_id = None
-        elif "api_token" not in g and not auth.session_is_current(user, session.get("epoch")):
+        found = find_active_user(db(), user_id=session["user_id"])
+        if found is not None and not auth.session_is_current(found[0], session.get("epoch")):
             # Signed out (here or elsewhere) or PIN reset since this sign-in: a copied
             # cookie is worth nothing.
             session.clear()
-            g.user_id = None
+            found = None
+    if found is not None:
+        g.user_id, g.user = found[0].id, found[0]
     return g.user_id
 
 
@@ -173,7 +174,7 @@ def current_actor() -> Actor:
     user_id = current_user_id()
     if user_id is None:
         raise AuthenticationError()
-    g.actor = load_actor(db(), user_id)
+    g.actor = actor_of(g.user)
     return g.actor
 
 

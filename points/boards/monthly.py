@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, insert, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from points import ledger
@@ -141,9 +141,12 @@ def draft_board(
     session.flush()
     rows = _top(session, village, month) + _deeds(session, village, month)
     rows += _party(session, village, month) + _violations(session, village, month)
-    for row in rows:
-        session.add(BoardEntry(village_id=village.id, board_id=board.id, source="auto", **row))
-    session.flush()
+    if rows:
+        # One bulk INSERT per shape of row (a few), not one per household.
+        session.execute(
+            insert(BoardEntry),
+            [dict(village_id=village.id, board_id=board.id, source="auto", **r) for r in rows],
+        )
     session.refresh(board)
     return board
 
@@ -158,46 +161,47 @@ def _household_scheme(session: Session, village: Village) -> Scheme | None:
 
 
 def _top(session: Session, village: Village, month: str) -> list[dict]:
-    """The month's best households: score desc, then fewer deductions, then household number."""
+    """The month's best households: score desc, then fewer deductions, then household number.
+
+    One statement: the month's score and deductions and the period's score (for the stars) of
+    every household of the scheme, read from the scheme's month and period entries by index.
+    """
     scheme = _household_scheme(session, village)
     if scheme is None or village.board_top_n <= 0:
         return []
-    deductions = func.sum(case((JournalEntry.kind == "deduction", 1), else_=0))
+    period = period_key(scheme.period_kind, _month_start(month))
+    in_month = JournalEntry.month == month
+    in_period = (JournalEntry.period_key == period) & JournalEntry.resident_id.is_(None)
+    month_score = func.sum(case((in_month, JournalEntry.score_delta), else_=0))
+    deductions = func.sum(case((in_month & (JournalEntry.kind == "deduction"), 1), else_=0))
+    period_score = func.sum(case((in_period, JournalEntry.score_delta), else_=0))
     rows = session.execute(
-        select(
-            Household.id,
-            Household.number,
-            func.sum(JournalEntry.score_delta),
-            deductions,
-        )
+        select(Household.id, Household.number, month_score, deductions, period_score)
         .join(Household, Household.id == JournalEntry.household_id)
         .where(
             JournalEntry.scheme_id == scheme.id,
-            JournalEntry.month == month,
+            in_month | (JournalEntry.period_key == period),
             Household.active.is_(True),
         )
         .group_by(Household.id, Household.number)
+        .having(month_score > 0)
     ).all()
     ranked = sorted(
-        ((hid, num, int(score), int(ded)) for hid, num, score, ded in rows if score > 0),
+        ((hid, num, int(score), int(ded), int(ps)) for hid, num, score, ded, ps in rows),
         key=lambda r: (-r[2], r[3], _number_key(r[1])),
     )[: village.board_top_n]
-    period = period_key(scheme.period_kind, _month_start(month))
-    out = []
-    for rank, (hid, _num, score, ded) in enumerate(ranked, start=1):
-        period_score = ledger.period_score(session, scheme=scheme, subject_id=hid, period=period)
-        out.append(
-            dict(
-                kind=EntryKind.RED,
-                section=Section.TOP,
-                household_id=hid,
-                rank=rank,
-                score=score,
-                stars=stars(period_score, scheme.star_thresholds),
-                text=f"本月得分 {score} 分" + (f"（扣分 {ded} 次）" if ded else ""),
-            )
+    return [
+        dict(
+            kind=EntryKind.RED,
+            section=Section.TOP,
+            household_id=hid,
+            rank=rank,
+            score=score,
+            stars=stars(scheme.base_score + ps, scheme.star_thresholds),
+            text=f"本月得分 {score} 分" + (f"（扣分 {ded} 次）" if ded else ""),
         )
-    return out
+        for rank, (hid, _num, score, ded, ps) in enumerate(ranked, start=1)
+    ]
 
 
 def _number_key(number: str) -> tuple:

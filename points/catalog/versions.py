@@ -344,7 +344,28 @@ def adopted_version(
     A version adopted today may take effect next month: until then its retired predecessor is
     the one in force, so `on` looks at effective dates, not at status.
     """
-    q = select(CatalogVersion).where(CatalogVersion.scheme_id == scheme.id)
+    return session.execute(_version_query(select(CatalogVersion), scheme, on)).scalar_one_or_none()
+
+
+def find_rule(
+    session: Session, *, scheme: Scheme, code: str, on: date
+) -> tuple[CatalogVersion, CatalogRule]:
+    """Return the version in force on local date `on` and its rule `code`; raise NotFoundError."""
+    # One statement (recording's hot path): the version in force, and its rule if it has one.
+    q = select(CatalogVersion, CatalogRule).outerjoin(
+        CatalogRule, (CatalogRule.version_id == CatalogVersion.id) & (CatalogRule.code == code)
+    )
+    found = session.execute(_version_query(q, scheme, on)).first()
+    if found is None:
+        raise NotFoundError(f"{on.isoformat()} 没有生效的{scheme.name}积分标准", code=code)
+    version, row = found
+    if row is None:
+        raise NotFoundError(f"第 {version.number} 版积分标准中没有编码为“{code}”的项目", code=code)
+    return version, row
+
+
+def _version_query(q, scheme: Scheme, on: date | None):
+    q = q.where(CatalogVersion.scheme_id == scheme.id)
     if on is None:
         q = q.where(CatalogVersion.status == CatalogStatus.ADOPTED)
     else:
@@ -353,24 +374,7 @@ def adopted_version(
             CatalogVersion.effective_from <= on,
             or_(CatalogVersion.effective_to.is_(None), CatalogVersion.effective_to > on),
         )
-    return session.execute(
-        q.order_by(CatalogVersion.effective_from.desc()).limit(1)
-    ).scalar_one_or_none()
-
-
-def find_rule(
-    session: Session, *, scheme: Scheme, code: str, on: date
-) -> tuple[CatalogVersion, CatalogRule]:
-    """Return the version in force on local date `on` and its rule `code`; raise NotFoundError."""
-    version = adopted_version(session, scheme=scheme, on=on)
-    if version is None:
-        raise NotFoundError(f"{on.isoformat()} 没有生效的{scheme.name}积分标准", code=code)
-    row = session.execute(
-        select(CatalogRule).where(CatalogRule.version_id == version.id, CatalogRule.code == code)
-    ).scalar_one_or_none()
-    if row is None:
-        raise NotFoundError(f"第 {version.number} 版积分标准中没有编码为“{code}”的项目", code=code)
-    return version, row
+    return q.order_by(CatalogVersion.effective_from.desc()).limit(1)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from points import ledger
 from points.catalog import rules
@@ -81,66 +82,30 @@ def record(
     batch: ClaimBatch | None = None,
 ) -> Claim:
     """Record one act for a household (or a party member) after the rules engine decided it."""
-    household = _household(session, village, item.household_id)
-    if channel == Channel.DECLARED:
-        if actor.household_id != household.id:
-            raise PermissionDeniedError("村民只能为自己家庭申报")
-        role = Role.RESIDENT
-    else:
-        _no_own_household(actor, household, "登记")
-        actor.require_recorder_for(village, household)
-        role = Role.ADMIN if actor.has(village, Role.ADMIN) else Role.RECORDER
-    resident = _resident(session, household, item.resident_id, scheme)
-    if item.occurred_on > local_date(now):
-        raise ValidationError("发生日期不能晚于今天", errors={"occurred_on": ["不能是将来的日期"]})
-    version, row = find_rule(session, scheme=scheme, code=item.rule_code, on=item.occurred_on)
-    rule = rule_of(row)
-    subject_kind = "party_member" if scheme.subject_kind == "resident" else "household"
-    facts = rules.Facts(
-        subject_kind=subject_kind,
-        recorder_role=role,
-        quantity=item.quantity,
-        proposed_points=item.proposed_points,
-        has_evidence=item.has_evidence,
-        reason=item.description or None,
-        used=_used(
-            session,
-            scheme,
-            row,
-            household.id,
-            resident,
-            item.occurred_on,
-            None,
-            (ClaimStatus.PENDING_REVIEW, ClaimStatus.IN_NOTICE, ClaimStatus.POSTED),
-        ),
+    row, refusal = _rule_or_refusal(session, scheme, item.rule_code, item.occurred_on)
+    subjects = _Subjects.load(
+        session,
+        village=village,
+        scheme=scheme,
+        row=row,
+        subjects=[(item.household_id, item.resident_id)],
+        on=item.occurred_on,
     )
-    decision = rules.decide(rule, facts)
-    if not decision.ok:
-        raise RuleRefusedError(decision)
-    # Declarations always go through review: the resident is asking for their own points.
-    needs_review = decision.needs_review or channel == Channel.DECLARED
-    claim = Claim(
-        village_id=village.id,
-        scheme_id=scheme.id,
-        household_id=household.id,
-        resident_id=resident.id if resident else None,
-        rule_id=row.id,
-        batch_id=batch.id if batch else None,
+    claim = _decide(
+        subjects,
+        village=village,
+        scheme=scheme,
+        actor=actor,
+        item=item,
+        now=now,
         channel=channel,
-        quantity=item.quantity,
-        proposed_points=item.proposed_points,
-        requested=decision.requested,
-        points=decision.points,
-        cut_note=decision.message if decision.cuts else None,
-        description=item.description,
-        occurred_on=item.occurred_on,
-        status=ClaimStatus.PENDING_REVIEW if needs_review else ClaimStatus.IN_NOTICE,
-        recorded_by=actor.user_id,
-        created_at=now,
-        notice_until=None if needs_review else _notice_end(scheme, now),
+        batch=batch,
+        row=row,
+        refusal=refusal,
     )
     session.add(claim)
     session.flush()
+    _no_evidence_yet(claim)
     return claim
 
 
@@ -162,7 +127,12 @@ def record_batch(
 ) -> tuple[ClaimBatch, list[Claim]]:
     """Record one rule for many households or people at once (an event); all or nothing.
     `has_evidence`: the event's photos (a 签到表) are attached to every claim of the batch;
-    `proposed_points`: the value of a discretionary (ranged) item, the same for everyone."""
+    `proposed_points`: the value of a discretionary (ranged) item, the same for everyone.
+
+    Set-based: the rule is found once, the households (with what each already used of the
+    rule's caps) and the named people are read in one statement each, the claims are
+    inserted together. Each subject is still decided and refused exactly as `record` would.
+    """
     if not subjects or len(subjects) > MAX_BATCH:
         raise ValidationError(f"一次批量登记 1–{MAX_BATCH} 人", errors={"subjects": ["数量不对"]})
     if len(set(subjects)) != len(subjects):
@@ -170,6 +140,9 @@ def record_batch(
     if not title.strip():
         raise ValidationError("请填写活动名称", errors={"title": ["不能为空"]})
     _, row = find_rule(session, scheme=scheme, code=rule_code, on=occurred_on)
+    loaded = _Subjects.load(
+        session, village=village, scheme=scheme, row=row, subjects=subjects, on=occurred_on
+    )
     batch = ClaimBatch(
         village_id=village.id,
         title=title.strip(),
@@ -180,29 +153,179 @@ def record_batch(
     )
     session.add(batch)
     session.flush()
-    claims = [
-        record(
-            session,
+    claims = []
+    for h, r in subjects:
+        item = ClaimInput(
+            household_id=h,
+            resident_id=r,
+            rule_code=rule_code,
+            occurred_on=occurred_on,
+            quantity=quantity,
+            description=description or title.strip(),
+            has_evidence=has_evidence,
+            proposed_points=proposed_points,
+        )
+        claim = _decide(
+            loaded,
             village=village,
             scheme=scheme,
             actor=actor,
+            item=item,
             now=now,
             channel=Channel.BATCH,
             batch=batch,
-            item=ClaimInput(
-                household_id=h,
-                resident_id=r,
-                rule_code=rule_code,
-                occurred_on=occurred_on,
-                quantity=quantity,
-                description=description or title.strip(),
-                has_evidence=has_evidence,
-                proposed_points=proposed_points,
-            ),
+            row=row,
+            refusal=None,
         )
-        for h, r in subjects
-    ]
+        # Two people of one household on the household track share its caps.
+        loaded.add_use(h, r, abs(claim.points))
+        claims.append(claim)
+    # One bulk INSERT for the whole event, then one read back (the ORM would send an INSERT
+    # per claim where the driver cannot return ids in order). A batch names each subject once.
+    columns = [c.key for c in Claim.__table__.columns if c.key != "id"]
+    session.connection().execute(
+        insert(Claim.__table__), [{key: getattr(claim, key) for key in columns} for claim in claims]
+    )
+    saved = {
+        (c.household_id, c.resident_id): c
+        for c in session.scalars(select(Claim).where(Claim.batch_id == batch.id))
+    }
+    claims = [saved[subject] for subject in subjects]
+    for claim in claims:
+        _no_evidence_yet(claim)
     return batch, claims
+
+
+@dataclass
+class _Subjects:
+    """The households and people named in a recording, with each one's use of the rule's caps."""
+
+    scheme: Scheme
+    households: dict[int, Household]
+    residents: dict[int, Resident]
+    used: dict[int, dict]  # subject id (household or resident by scheme) -> {Window: points}
+
+    @classmethod
+    def load(cls, session, *, village, scheme, row, subjects, on) -> _Subjects:
+        """Read every named household and person: one statement each, caps use included."""
+        statuses = (ClaimStatus.PENDING_REVIEW, ClaimStatus.IN_NOTICE, ClaimStatus.POSTED)
+        by_household = scheme.subject_kind == "household"
+        used: dict[int, dict] = {}
+
+        def read(model, ids, counted: bool):
+            windows = _used_sums(scheme, row, on, statuses, None, model.id) if counted else []
+            q = select(model, *(col for _, col in windows)).where(model.id.in_(ids))
+            found = {}
+            for obj, *sums in session.execute(q):
+                found[obj.id] = obj
+                if counted:
+                    used[obj.id] = {w: int(v) for (w, _), v in zip(windows, sums, strict=True)}
+            return found
+
+        households = read(Household, {h for h, _ in subjects}, row is not None and by_household)
+        resident_ids = {r for _, r in subjects if r is not None}
+        residents = (
+            read(Resident, resident_ids, row is not None and not by_household)
+            if resident_ids
+            else {}
+        )
+        return cls(scheme, households, residents, used)
+
+    def household(self, village: Village, household_id: int) -> Household:
+        household = self.households.get(household_id)
+        if household is None or household.village_id != village.id:
+            raise NotFoundError("找不到该农户")
+        return household
+
+    def used_by(self, household_id: int, resident) -> dict:
+        key = household_id if self.scheme.subject_kind == "household" else resident.id
+        return dict(self.used.get(key, {}))
+
+    def add_use(self, household_id: int, resident_id: int | None, points: int) -> None:
+        key = household_id if self.scheme.subject_kind == "household" else resident_id
+        for window in self.used.get(key, {}):
+            self.used[key][window] += points
+
+
+def _rule_or_refusal(session, scheme, code, on):
+    """Find the rule, keeping a not-found to raise after the subject and permission checks."""
+    try:
+        return find_rule(session, scheme=scheme, code=code, on=on)[1], None
+    except NotFoundError as error:
+        return None, error
+
+
+def _decide(
+    subjects: _Subjects,
+    *,
+    village: Village,
+    scheme: Scheme,
+    actor: Actor,
+    item: ClaimInput,
+    now: datetime,
+    channel: Channel,
+    batch: ClaimBatch | None,
+    row: CatalogRule | None,
+    refusal: NotFoundError | None,
+) -> Claim:
+    """Check one subject and ask the rules engine; return the (unsaved) claim or raise."""
+    household = subjects.household(village, item.household_id)
+    if channel == Channel.DECLARED:
+        if actor.household_id != household.id:
+            raise PermissionDeniedError("村民只能为自己家庭申报")
+        role = Role.RESIDENT
+    else:
+        _no_own_household(actor, household, "登记")
+        actor.require_recorder_for(village, household)
+        role = Role.ADMIN if actor.has(village, Role.ADMIN) else Role.RECORDER
+    resident = _resident(subjects.residents, household, item.resident_id, scheme)
+    if item.occurred_on > local_date(now):
+        raise ValidationError("发生日期不能晚于今天", errors={"occurred_on": ["不能是将来的日期"]})
+    if refusal is not None:
+        raise refusal
+    rule = rule_of(row)
+    subject_kind = "party_member" if scheme.subject_kind == "resident" else "household"
+    facts = rules.Facts(
+        subject_kind=subject_kind,
+        recorder_role=role,
+        quantity=item.quantity,
+        proposed_points=item.proposed_points,
+        has_evidence=item.has_evidence,
+        reason=item.description or None,
+        used=subjects.used_by(household.id, resident),
+    )
+    decision = rules.decide(rule, facts)
+    if not decision.ok:
+        raise RuleRefusedError(decision)
+    # Declarations always go through review: the resident is asking for their own points.
+    needs_review = decision.needs_review or channel == Channel.DECLARED
+    return Claim(
+        village_id=village.id,
+        scheme_id=scheme.id,
+        household_id=household.id,
+        resident_id=resident.id if resident else None,
+        rule_id=row.id,
+        batch_id=batch.id if batch else None,
+        channel=channel,
+        quantity=item.quantity,
+        proposed_points=item.proposed_points,
+        requested=decision.requested,
+        points=decision.points,
+        cut_note=decision.message if decision.cuts else None,
+        description=item.description,
+        occurred_on=item.occurred_on,
+        status=ClaimStatus.PENDING_REVIEW if needs_review else ClaimStatus.IN_NOTICE,
+        recorded_by=actor.user_id,
+        created_at=now,
+        notice_until=None if needs_review else _notice_end(scheme, now),
+    )
+
+
+def _no_evidence_yet(claim: Claim) -> None:
+    # A claim just inserted has no photos and no objections: say so, instead of letting the
+    # response's serialisation load two empty collections with two more statements.
+    set_committed_value(claim, "evidence", [])
+    set_committed_value(claim, "objections", [])
 
 
 # --- review, notice, objections ----------------------------------------------------------------
@@ -260,7 +383,8 @@ def object_to(
         status=ObjectionStatus.OPEN,
         created_at=now,
     )
-    session.add(objection)
+    # Through the collection, so a claim loaded in this session lists it at once.
+    claim.objections.append(objection)
     session.flush()
     return objection
 
@@ -292,17 +416,21 @@ def resolve_objection(
 
 def due_claims(session: Session, *, now: datetime, village_id: int | None = None) -> list[int]:
     """Return ids of claims whose notice ended with no open objection: ready to post."""
+    return [claim_id for claim_id, _ in session.execute(_due(now, village_id))]
+
+
+def _due(now: datetime, village_id: int | None):
     open_objection = (
         select(Objection.id)
         .where(Objection.claim_id == Claim.id, Objection.status == ObjectionStatus.OPEN)
         .exists()
     )
-    q = select(Claim.id).where(
+    q = select(Claim.id, Claim.village_id).where(
         Claim.status == ClaimStatus.IN_NOTICE, Claim.notice_until <= now, ~open_objection
     )
     if village_id is not None:
         q = q.where(Claim.village_id == village_id)
-    return list(session.execute(q.order_by(Claim.id)).scalars())
+    return q.order_by(Claim.id)
 
 
 def post_claim(
@@ -489,12 +617,12 @@ def _household(session: Session, village: Village, household_id: int) -> Househo
     return household
 
 
-def _resident(session, household: Household, resident_id: int | None, scheme: Scheme):
+def _resident(residents: dict, household: Household, resident_id: int | None, scheme: Scheme):
     if scheme.subject_kind == "resident" and resident_id is None:
         raise ValidationError("党员积分须指定党员本人", errors={"resident_id": ["必填"]})
     if resident_id is None:
         return None
-    resident = session.get(Resident, resident_id)
+    resident = residents.get(resident_id)
     if resident is None or resident.household_id != household.id:
         raise ValidationError("该村民不是这户的成员", errors={"resident_id": ["不属于该户"]})
     if scheme.subject_kind == "resident" and not resident.is_party_member:
@@ -545,7 +673,25 @@ def _used(
 
     Counted by rule code across catalog versions: a new version does not reset a cap.
     """
-    used = {}
+    subject = (
+        household_id if scheme.subject_kind == "household" else (resident.id if resident else None)
+    )
+    windows = _used_sums(scheme, row, d, statuses, exclude_id, subject)
+    if not windows:
+        return {}
+    sums = session.execute(select(*(col for _, col in windows))).one()
+    return {w: int(v) for (w, _), v in zip(windows, sums, strict=True)}
+
+
+def _used_sums(scheme, row: CatalogRule, d: date, statuses, exclude_id, subject) -> list:
+    """One scalar subquery per capped window: the subject's points from this item in it.
+
+    `subject` is an id, or the Household/Resident id column of an enclosing query (then each
+    row of that query gets its own sums, correlated, in the same statement).
+    """
+    by_household = scheme.subject_kind == "household"
+    subject_col = Claim.household_id if by_household else Claim.resident_id
+    columns = []
     for window_name in row.caps or {}:
         window = rules.Window(window_name)
         start, end = _window_bounds(window, scheme, d)
@@ -558,16 +704,13 @@ def _used(
                 Claim.status.in_([str(s) for s in statuses]),
                 Claim.occurred_on >= start,
                 Claim.occurred_on < end,
+                subject_col == subject,
             )
         )
-        if scheme.subject_kind == "household":
-            q = q.where(Claim.household_id == household_id)
-        else:
-            q = q.where(Claim.resident_id == (resident.id if resident else None))
         if exclude_id is not None:
             q = q.where(Claim.id != exclude_id)
-        used[window] = int(session.execute(q).scalar_one())
-    return used
+        columns.append((window, q.scalar_subquery().label(f"used_{window_name}")))
+    return columns
 
 
 def _cap_room(row: CatalogRule, used: dict, wanted: int) -> int:
@@ -583,9 +726,7 @@ def _cap_room(row: CatalogRule, used: dict, wanted: int) -> int:
 def _due_posts(session: Session, now: datetime):
     return [
         WorkItem("claims_post", village_id, f"claim:{claim_id}", {"claim_id": claim_id})
-        for claim_id, village_id in session.execute(
-            select(Claim.id, Claim.village_id).where(Claim.id.in_(due_claims(session, now=now)))
-        )
+        for claim_id, village_id in session.execute(_due(now, None))
     ]
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from points import ledger
 from points.cycles.jobs import Job, WorkItem, register_job
 from points.db import dialect_insert, lock_village
-from points.models import Account, CycleRun, Period, Scheme
+from points.models import Account, CycleRun, Period, Posting, Scheme
 from points.models.catalog import ClosePolicy
 from points.models.cycles import PeriodStatus
 from points.models.ledger import AccountKind
@@ -27,6 +27,7 @@ from points.periods import (
 
 PERIOD_CLOSE = "period_close"
 PERIOD_OPEN = "period_open"
+CLOSE_BATCH = 500  # lots expired per ledger append during a close
 
 # ---------------------------------------------------------------------------------------------
 # Periods: what is due, closing by policy, opening
@@ -40,18 +41,39 @@ class _SchemePlan:
 
 
 def _plan(session: Session, scheme: Scheme, now: datetime) -> _SchemePlan:
-    """Which of the scheme's periods are due to close at `now`, and whether to open the current.
+    """Which of the scheme's periods are due to close at `now`, and whether to open the current."""
+    return _plans(session, [scheme], now)[scheme.id]
+
+
+def _plans(session: Session, schemes: list[Scheme], now: datetime) -> dict[int, _SchemePlan]:
+    """Plan many schemes in two statements whatever their number (the scheduler's every tick).
 
     Rows in `periods` run without gaps from the first period the scheme used: each close opens
     the next. Before a scheme has any row, its first period is that of its oldest lot.
     """
+    ids = [s.id for s in schemes]
+    rows: dict[int, dict[str, str]] = {i: {} for i in ids}
+    if ids:
+        for scheme_id, key, status in session.execute(
+            select(Period.scheme_id, Period.key, Period.status).where(Period.scheme_id.in_(ids))
+        ):
+            rows[scheme_id][key] = status
+    fresh = [i for i in ids if not rows[i]]
+    oldest = {}
+    if fresh:
+        oldest = dict(
+            session.execute(
+                select(Account.scheme_id, func.min(Account.period_start))
+                .where(Account.scheme_id.in_(fresh), Account.kind == AccountKind.LOT)
+                .group_by(Account.scheme_id)
+            ).all()
+        )
+    return {s.id: _plan_of(s, rows[s.id], oldest.get(s.id), now) for s in schemes}
+
+
+def _plan_of(scheme: Scheme, rows: dict[str, str], oldest, now: datetime) -> _SchemePlan:
     kind = scheme.period_kind
     current = period_key(kind, local_date(now))
-    rows = dict(
-        session.execute(
-            select(Period.key, Period.status).where(Period.scheme_id == scheme.id)
-        ).all()
-    )
     if rows:
         open_keys = [k for k, s in rows.items() if s == PeriodStatus.OPEN]
         if open_keys:
@@ -59,11 +81,6 @@ def _plan(session: Session, scheme: Scheme, now: datetime) -> _SchemePlan:
         else:
             first = next_period_key(kind, max(rows, key=lambda k: period_start(kind, k)))
     else:
-        oldest = session.execute(
-            select(func.min(Account.period_start)).where(
-                Account.scheme_id == scheme.id, Account.kind == AccountKind.LOT
-            )
-        ).scalar_one()
         first = period_key(kind, oldest) if oldest else current
     to_close, key = [], first
     while period_end_utc(kind, key) <= now:
@@ -84,6 +101,8 @@ def _schemes(session: Session) -> list[Scheme]:
 
 
 def _due_closes(session: Session, now: datetime) -> list[WorkItem]:
+    schemes = _schemes(session)
+    plans = _plans(session, schemes, now)
     return [
         WorkItem(
             PERIOD_CLOSE,
@@ -92,15 +111,17 @@ def _due_closes(session: Session, now: datetime) -> list[WorkItem]:
             {"scheme_id": scheme.id, "period": key},
             label=f"{scheme.name} {key} 结算（{scheme.close_policy}）",
         )
-        for scheme in _schemes(session)
-        for key in _plan(session, scheme, now).to_close
+        for scheme in schemes
+        for key in plans[scheme.id].to_close
     ]
 
 
 def _due_opens(session: Session, now: datetime) -> list[WorkItem]:
+    schemes = _schemes(session)
+    plans = _plans(session, schemes, now)
     items = []
-    for scheme in _schemes(session):
-        if _plan(session, scheme, now).open_current:
+    for scheme in schemes:
+        if plans[scheme.id].open_current:
             key = period_key(scheme.period_kind, local_date(now))
             items.append(
                 WorkItem(
@@ -160,10 +181,11 @@ def close_period(session: Session, *, scheme: Scheme, period: str, now: datetime
     lock_village(session, scheme.village_id)
     seq_before, _ = ledger.chain_head(session, scheme.village_id)
     expired = 0
-    for lot_id in lots:
-        entry = ledger.expire_lot(session, account_id=lot_id, now=now)
-        if entry is not None:
-            expired += sum(p.amount for p in entry.postings if p.account_id != lot_id)
+    # Set-based, in bounded batches: each batch is one plan, one conditional executemany and
+    # one chain append for up to CLOSE_BATCH lots (memory stays flat in the village's size).
+    for i in range(0, len(lots), CLOSE_BATCH):
+        ids = ledger.expire_lots(session, lot_ids=lots[i : i + CLOSE_BATCH], now=now)
+        expired += _points_expired(session, [e for e in ids if e is not None])
     seq_after, _ = ledger.chain_head(session, scheme.village_id)
     row.status = PeriodStatus.CLOSED
     row.closed_at = now
@@ -173,6 +195,19 @@ def close_period(session: Session, *, scheme: Scheme, period: str, now: datetime
     session.flush()
     _ensure_period(session, scheme, next_period_key(scheme.period_kind, period), now)
     return row
+
+
+def _points_expired(session: Session, entry_ids: list[int]) -> int:
+    """Points the expiry entries moved to `expired` (each entry's one positive posting)."""
+    if not entry_ids:
+        return 0
+    return int(
+        session.execute(
+            select(func.coalesce(func.sum(Posting.amount), 0)).where(
+                Posting.entry_id.in_(entry_ids), Posting.amount > 0
+            )
+        ).scalar_one()
+    )
 
 
 def _run_close(session: Session, item: WorkItem, now: datetime) -> dict:

@@ -403,6 +403,72 @@ def expire_lot(
     return session.get(JournalEntry, ids[0]) if ids and ids[0] else None
 
 
+def expire_lots(session: Session, *, lot_ids: Sequence[int], now: datetime) -> list[int | None]:
+    """Expire many lots of one village at once (a period close); return entry ids in order.
+
+    The same entries, keys (`close:<lot>:<period>`) and guarantees as `expire_lot` for each
+    lot, set-based: the lots and their balances are read in one statement, every balance is
+    lowered by one conditional executemany, the entries are appended to the chain together,
+    and the lots are marked closed by one UPDATE. None for a lot that held nothing.
+    """
+    if not lot_ids:
+        return []
+    lots = {
+        lot.id: lot
+        for lot in session.execute(select(Account).where(_in(session, Account.id, lot_ids)))
+        .scalars()
+        .all()
+    }
+    if any(lot.kind != AccountKind.LOT for lot in lots.values()) or len(lots) != len(set(lot_ids)):
+        raise ValidationError("只能对积分批次执行到期清零")
+    villages = {lot.village_id for lot in lots.values()}
+    if len(villages) != 1:
+        raise ValidationError("一次只能清零同一个村的积分批次")
+    (village_id,) = villages
+    ordered = [lots[i] for i in lot_ids]
+    requests = [
+        _request(village_id, f"close:{lot.id}:{lot.period_key}", kind=EntryKind.EXPIRY, lot=lot.id)
+        for lot in ordered
+    ]
+
+    def plan(pending: list[int]) -> list[_Draft]:
+        balances = {}
+        for chunk in _chunks([ordered[i].id for i in pending], 500):
+            balances.update(_balances(session, chunk))
+        system = None
+        drafts = []
+        for i in pending:
+            lot = ordered[i]
+            balance = balances[lot.id]
+            if balance == 0:
+                continue
+            if system is None:
+                system = _system_account(session, village_id, AccountKind.EXPIRED)
+            subject = Subject(lot.scheme_id, lot.village_id, lot.household_id, lot.resident_id)
+            drafts.append(
+                _draft(
+                    requests[i],
+                    EntryKind.EXPIRY,
+                    subject,
+                    lot.period_key,
+                    now,
+                    0,
+                    f"{lot.period_key} 期积分到期清零",
+                    None,
+                    None,
+                    [(lot.id, -balance), (system, balance)],
+                )
+            )
+        return drafts
+
+    ids = _post(session, village_id, requests, plan)
+    for chunk in _chunks(list(lot_ids), 500):
+        session.execute(
+            update(Account).where(_in(session, Account.id, chunk)).values(closed_at=now)
+        )
+    return ids
+
+
 # ---------------------------------------------------------------------------------------------
 # Public reads
 # ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, inspect, select
 from sqlalchemy.orm import Session, aliased
 
 from points.errors import NotFoundError
@@ -37,6 +37,12 @@ class StatementLine:
 
 def get_scheme(session: Session, *, village: Village, code: str) -> Scheme:
     """Return the village's scheme with this code; raise NotFoundError."""
+    if "schemes" not in inspect(village).unloaded:
+        # Loaded with the village (org.get_village): no round trip.
+        scheme = next((s for s in village.schemes if s.code == code), None)
+        if scheme is None:
+            raise NotFoundError(f"本村没有积分方案 {code}")
+        return scheme
     scheme = session.execute(
         select(Scheme).where(Scheme.village_id == village.id, Scheme.code == code)
     ).scalar_one_or_none()
@@ -124,57 +130,48 @@ def balance_view(
 
 
 def town_summary(session: Session, *, town: str, month: str) -> list[dict]:
-    """Return each village of a town: households, participation and totals (no personal data)."""
-    villages = (
-        session.execute(select(Village).where(Village.town == town).order_by(Village.code))
-        .scalars()
-        .all()
+    """Return each village of a town: households, participation and totals (no personal data).
+
+    One statement: each figure is a subquery correlated on the village, read from the
+    village's month through `ix_journal_entries_village_month`.
+    """
+    in_month = (JournalEntry.village_id == Village.id, JournalEntry.month == month)
+
+    def month_sum(value):
+        return select(func.coalesce(func.sum(value), 0)).where(*in_month).scalar_subquery()
+
+    households = select(func.count()).where(Household.village_id == Village.id).scalar_subquery()
+    active = (
+        select(func.count(func.distinct(JournalEntry.household_id)))
+        .where(*in_month, JournalEntry.kind == "award")
+        .scalar_subquery()
     )
-    out = []
-    for v in villages:
-        households = session.execute(
-            select(func.count()).select_from(Household).where(Household.village_id == v.id)
-        ).scalar_one()
-        row = session.execute(
-            select(
-                func.count(
-                    func.distinct(case((JournalEntry.kind == "award", JournalEntry.household_id)))
-                ),
-                func.coalesce(
-                    func.sum(
-                        case((JournalEntry.kind == "award", JournalEntry.score_delta), else_=0)
-                    ),
-                    0,
-                ),
-                func.coalesce(
-                    func.sum(
-                        case((JournalEntry.kind == "deduction", -JournalEntry.score_delta), else_=0)
-                    ),
-                    0,
-                ),
-            ).where(JournalEntry.village_id == v.id, JournalEntry.month == month)
-        ).one()
-        redeemed = session.execute(
-            select(func.coalesce(func.sum(Posting.amount), 0))
-            .join(JournalEntry, JournalEntry.id == Posting.entry_id)
-            .join(Account, Account.id == Posting.account_id)
-            .where(
-                JournalEntry.village_id == v.id,
-                JournalEntry.month == month,
-                Account.kind == "redemptions",
-            )
-        ).scalar_one()
-        active = int(row[0])
-        out.append(
-            {
-                "code": v.code,
-                "name": v.name,
-                "households": households,
-                "active_households": active,
-                "participation_rate": round(active / households, 4) if households else 0.0,
-                "awarded": int(row[1]),
-                "deducted": int(row[2]),
-                "redeemed": int(redeemed),
-            }
-        )
-    return out
+    awarded = month_sum(case((JournalEntry.kind == "award", JournalEntry.score_delta), else_=0))
+    deducted = month_sum(
+        case((JournalEntry.kind == "deduction", -JournalEntry.score_delta), else_=0)
+    )
+    redeemed = (
+        select(func.coalesce(func.sum(Posting.amount), 0))
+        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .join(Account, Account.id == Posting.account_id)
+        .where(*in_month, Account.kind == "redemptions")
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(Village.code, Village.name, households, active, awarded, deducted, redeemed)
+        .where(Village.town == town)
+        .order_by(Village.code)
+    ).all()
+    return [
+        {
+            "code": code,
+            "name": name,
+            "households": int(n),
+            "active_households": int(act),
+            "participation_rate": round(int(act) / n, 4) if n else 0.0,
+            "awarded": int(aw),
+            "deducted": int(de),
+            "redeemed": int(re),
+        }
+        for code, name, n, act, aw, de, re in rows
+    ]

@@ -61,6 +61,8 @@ class Claim(Base):
         CheckConstraint("status <> 'posted' OR entry_id IS NOT NULL", name="posted_has_entry"),
         Index("ix_claims_village_status", "village_id", "status"),
         Index("ix_claims_rule_subject", "rule_id", "household_id", "resident_id"),
+        # The scheduler's due posts: claims in notice whose window ended.
+        Index("ix_claims_status_notice", "status", "notice_until"),
     )
 
     id: Mapped[intpk]

@@ -63,6 +63,8 @@ class Account(Base):
         ),
         CheckConstraint("kind <> 'lot' OR period_key IS NOT NULL", name="lot_has_period"),
         Index("ix_accounts_subject", "scheme_id", "household_id", "resident_id", "kind"),
+        # A period close finds a scheme's open lots of one period.
+        Index("ix_accounts_scheme_lots", "scheme_id", "kind", "period_key"),
     )
 
     id: Mapped[intpk]
@@ -94,6 +96,10 @@ class JournalEntry(Base):
         Index(
             "ix_journal_entries_subject_month", "scheme_id", "household_id", "resident_id", "month"
         ),
+        # A village's month (town summary, board) and a scheme's month or period (boards, stars).
+        Index("ix_journal_entries_village_month", "village_id", "month"),
+        Index("ix_journal_entries_scheme_month", "scheme_id", "month"),
+        Index("ix_journal_entries_scheme_period", "scheme_id", "period_key"),
     )
 
     id: Mapped[intpk]
@@ -131,7 +137,11 @@ class Posting(Base):
     """A signed amount on one account: + raises the account's balance, - lowers it."""
 
     __tablename__ = "postings"
-    __table_args__ = (CheckConstraint("amount <> 0", name="amount_not_zero"),)
+    __table_args__ = (
+        CheckConstraint("amount <> 0", name="amount_not_zero"),
+        # verify sums a village's postings, overall and per account, from this index alone.
+        Index("ix_postings_village_account", "village_id", "account_id", "amount"),
+    )
 
     id: Mapped[intpk]
     entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id"), index=True)

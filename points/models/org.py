@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from points.db import Base, intpk, utcnow
+
+if TYPE_CHECKING:
+    from points.models.catalog import Scheme
 
 
 class PrivacyMode(StrEnum):
@@ -39,6 +43,9 @@ class Village(Base):
     black_months: Mapped[int] = mapped_column(default=3, server_default="3")
     board_top_n: Mapped[int] = mapped_column(default=10, server_default="10")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # Read only: a village has one to three schemes, loaded with it where a request needs one.
+    schemes: Mapped[list[Scheme]] = relationship(viewonly=True, order_by="Scheme.id")
 
 
 class Group(Base):
@@ -119,6 +126,7 @@ class User(Base):
     roles: Mapped[list[RoleAssignment]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
     )
+    resident: Mapped[Resident | None] = relationship(foreign_keys=[resident_id], viewonly=True)
 
 
 class RoleAssignment(Base):

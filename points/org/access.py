@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, false, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from points.errors import PermissionDeniedError
-from points.models import Household, Resident, RoleAssignment, User, Village
+from points.models import ApiToken, Household, User, Village
 from points.models.org import Role
 
 STAFF_ROLES = frozenset({Role.ADMIN, Role.REVIEWER, Role.RECORDER, Role.CLERK})
@@ -148,22 +148,43 @@ class Actor:
 
 def load_actor(session: Session, user_id: int) -> Actor:
     """Build the Actor of a user from its role assignments and resident link."""
-    user = session.get(User, user_id)
-    grants = tuple(
-        Grant(r.role, r.village_id, r.group_id, r.town)
-        for r in session.execute(
-            select(RoleAssignment).where(RoleAssignment.user_id == user_id)
-        ).scalars()
-    )
-    household_id = village_id = None
-    if user.resident_id is not None:
-        resident = session.get(Resident, user.resident_id)
-        household_id, village_id = resident.household_id, resident.village_id
+    found = find_active_user(session, user_id=user_id)
+    return actor_of(found[0] if found else session.get(User, user_id))
+
+
+def find_active_user(
+    session: Session, *, user_id: int | None = None, token_hash: str | None = None
+) -> tuple[User, ApiToken | None] | None:
+    """Return an active user by id, or by a bearer token's hash with the token; else None.
+
+    One statement: the user, its role assignments and its resident link come back together
+    (with the token), so signing a request in costs one round trip on the hot path of every
+    API call. The caller checks the token's expiry and revocation.
+    """
+    q = select(User).options(joinedload(User.roles), joinedload(User.resident))
+    if token_hash is not None:
+        q = (
+            q.add_columns(ApiToken)
+            .join(ApiToken, ApiToken.user_id == User.id)
+            .where(ApiToken.token_hash == token_hash)
+        )
+    else:
+        q = q.where(User.id == user_id)
+    row = session.execute(q.where(User.active.is_(True))).unique().first()
+    if row is None:
+        return None
+    return (row[0], row[1] if token_hash is not None else None)
+
+
+def actor_of(user: User) -> Actor:
+    """Return the Actor of a loaded user (roles and resident loaded with it)."""
+    grants = tuple(Grant(r.role, r.village_id, r.group_id, r.town) for r in user.roles)
+    resident = user.resident
     return Actor(
         user_id=user.id,
         name=user.display_name,
         grants=grants,
         resident_id=user.resident_id,
-        household_id=household_id,
-        village_id=village_id,
+        household_id=resident.household_id if resident else None,
+        village_id=resident.village_id if resident else None,
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from points.auth import check_new_pin, hash_password, revoke_all_sessions, unlock
 from points.errors import ConflictError, NotFoundError, ValidationError
@@ -48,7 +48,14 @@ def get_village(session: Session, code: str) -> Village:
 
 def find_village(session: Session, code: str) -> Village | None:
     """Return the village with this code, or None."""
-    return session.execute(select(Village).where(Village.code == code)).scalar_one_or_none()
+    # The schemes come in the same statement: most requests on a village then need one.
+    return (
+        session.execute(
+            select(Village).options(joinedload(Village.schemes)).where(Village.code == code)
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
 
 
 def create_village(

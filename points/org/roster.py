@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from points import ledger
@@ -30,6 +30,7 @@ COLUMNS = {
 # Accepted and dropped without storing: the product never keeps full ID numbers.
 DROPPED_HEADERS = {"身份证号", "身份证", "身份证号码"}
 PHONE_RE = re.compile(r"^1\d{10}$")
+CHUNK = 500  # keys per IN list
 YES, NO = {"是", "y", "yes", "1", "true", "√"}, {"否", "", "n", "no", "0", "false"}
 
 
@@ -85,9 +86,15 @@ def validate_rows(
             select(Household.number).where(Household.village_id == village.id)
         ).scalars()
     )
-    existing_phones = set(
-        session.execute(select(Resident.phone).where(Resident.phone.is_not(None))).scalars()
-    )
+    # Only the roster's own phone numbers are looked up (not every phone in the database).
+    wanted = sorted({str(r.get("phone") or "").strip() for _, r in rows} - {""})
+    existing_phones: set[str] = set()
+    for i in range(0, len(wanted), CHUNK):
+        existing_phones.update(
+            session.execute(
+                select(Resident.phone).where(Resident.phone.in_(wanted[i : i + CHUNK]))
+            ).scalars()
+        )
     seen_phones: dict[str, int] = {}
     homes: dict[str, dict] = {}
     for n, row in rows:
@@ -169,53 +176,80 @@ def import_roster(
     if problems:
         raise RosterProblemsError(problems)
     result = RosterResult()
-    groups = {
-        g.name: g
-        for g in session.execute(select(Group).where(Group.village_id == village.id)).scalars()
-    }
     by_home: dict[str, list[tuple[int, dict]]] = {}
     for n, row in rows:
         by_home.setdefault(str(row["number"]).strip(), []).append((n, row))
+    groups = _ensure_groups(
+        session, village, [str(m[0][1]["group"]).strip() for m in by_home.values()], result
+    )
+    # In bulk: households, then residents, then each household's head, one executemany each
+    # (a 500-household village is a handful of statements, not thousands).
+    conn = session.connection()
+    conn.execute(
+        insert(Household.__table__),
+        [
+            {
+                "village_id": village.id,
+                "group_id": groups[str(members[0][1]["group"]).strip()],
+                "number": number,
+                "door_plate": str(members[0][1].get("door_plate") or "").strip() or None,
+                "active": True,
+                "created_at": now,
+            }
+            for number, members in by_home.items()
+        ],
+    )
+    home_ids = _ids_by(session, Household.number, Household.id, village.id, list(by_home))
+    # Core executemany: the ORM would split the rows wherever a phone is missing.
+    conn.execute(
+        insert(Resident.__table__),
+        [
+            {
+                "village_id": village.id,
+                "household_id": home_ids[number],
+                "name": str(row["name"]).strip(),
+                "phone": str(row.get("phone") or "").strip() or None,
+                "is_party_member": _yes(row.get("is_party_member")),
+                "party_branch": str(row.get("party_branch") or "").strip() or None,
+                "active": True,
+                "created_at": now,
+            }
+            for number, members in by_home.items()
+            for _n, row in members
+        ],
+    )
+    # Each household's members in insertion order: ids are handed out in that order within
+    # this transaction, which holds the rows it just inserted.
+    members_of: dict[int, list[int]] = {}
+    ids = list(home_ids.values())
+    for i in range(0, len(ids), CHUNK):
+        for rid, hid in session.execute(
+            select(Resident.id, Resident.household_id)
+            .where(Resident.household_id.in_(ids[i : i + CHUNK]))
+            .order_by(Resident.id)
+        ):
+            members_of.setdefault(hid, []).append(rid)
+    heads = []
     openings: list[ledger.AwardLine] = []
     for index, (number, members) in enumerate(by_home.items(), 1):
-        first = members[0][1]
-        group_name = str(first["group"]).strip()
-        if group_name not in groups:
-            groups[group_name] = Group(village_id=village.id, name=group_name)
-            session.add(groups[group_name])
-            session.flush()
-            result.groups_created += 1
-        home = Household(
-            village_id=village.id,
-            group_id=groups[group_name].id,
-            number=number,
-            door_plate=str(first.get("door_plate") or "").strip() or None,
-        )
-        session.add(home)
-        session.flush()
-        people = []
-        for _n, row in members:
-            person = Resident(
-                village_id=village.id,
-                household_id=home.id,
-                name=str(row["name"]).strip(),
-                phone=str(row.get("phone") or "").strip() or None,
-                is_party_member=_yes(row.get("is_party_member")),
-                party_branch=str(row.get("party_branch") or "").strip() or None,
-            )
-            people.append((person, _yes(row.get("is_head"))))
-        session.add_all([p for p, _ in people])
-        session.flush()
-        home.head_id = next((p.id for p, head in people if head), people[0][0].id)
+        hid, people = home_ids[number], members_of[home_ids[number]]
+        head = next((k for k, (_n, row) in enumerate(members) if _yes(row.get("is_head"))), 0)
+        heads.append({"hid": hid, "head": people[head]})
         result.households += 1
-        result.residents += len(people)
+        result.residents += len(members)
         opening = sum(_int(r.get("opening")) or 0 for _n, r in members)
         if opening:
             openings.append(
-                ledger.AwardLine(home.id, opening, f"opening:{home.id}", "期初积分（纸质台账结转）")
+                ledger.AwardLine(hid, opening, f"opening:{hid}", "期初积分（纸质台账结转）")
             )
         if progress:
             progress(index)
+    conn.execute(
+        update(Household.__table__)
+        .where(Household.__table__.c.id == bindparam("hid"))
+        .values(head_id=bindparam("head")),
+        heads,
+    )
     session.flush()
     if openings:
         scheme = (
@@ -243,6 +277,36 @@ def import_roster(
         )
         result.opening_entries = len(openings)
     return result
+
+
+def _ensure_groups(session, village, names: list[str], result: RosterResult) -> dict[str, int]:
+    """Return group name -> id, creating the roster's new groups in one INSERT."""
+    groups = dict(
+        session.execute(select(Group.name, Group.id).where(Group.village_id == village.id)).all()
+    )
+    new = sorted(set(names) - set(groups))
+    if new:
+        session.execute(insert(Group), [{"village_id": village.id, "name": n} for n in new])
+        groups = dict(
+            session.execute(
+                select(Group.name, Group.id).where(Group.village_id == village.id)
+            ).all()
+        )
+        result.groups_created = len(new)
+    return groups
+
+
+def _ids_by(session, key_col, id_col, village_id: int, keys: list[str]) -> dict[str, int]:
+    found = {}
+    for i in range(0, len(keys), CHUNK):
+        found.update(
+            session.execute(
+                select(key_col, id_col).where(
+                    key_col.table.c.village_id == village_id, key_col.in_(keys[i : i + CHUNK])
+                )
+            ).all()
+        )
+    return found
 
 
 def _yes(value) -> bool:

@@ -3,7 +3,7 @@
     python -m tests.points.cycles_child DB_URL NOW_ISO NAME [PAUSE_AFTER]
 
 Runs `cycles.reconcile` at NOW in one transaction and commits, printing one JSON line of
-results. With PAUSE_AFTER it stops after that many lots were expired, prints "midway", and
+results. With PAUSE_AFTER it stops after the first batch of that many lots was expired, prints "midway", and
 waits for a line on stdin before going on (the test either lets it go on, or kills it there).
 """
 
@@ -20,17 +20,20 @@ from points.db import make_engine, make_sessionmaker
 def main(url: str, now_text: str, name: str, pause_after: int | None = None) -> None:
     now = datetime.fromisoformat(now_text)
     if pause_after is not None:
-        real_expire, count = ledger.expire_lot, [0]
+        # The close expires lots in batches: make the first batch end where we pause.
+        from points.cycles import closing
 
-        def expire_then_maybe_pause(*args, **kwargs):
-            entry = real_expire(*args, **kwargs)
-            count[0] += 1
-            if count[0] == pause_after:
-                print("midway", flush=True)
-                sys.stdin.readline()
-            return entry
+        closing.CLOSE_BATCH = pause_after
+        real_expire = ledger.expire_lots
 
-        ledger.expire_lot = expire_then_maybe_pause
+        def expire_then_pause(*args, **kwargs):
+            ids = real_expire(*args, **kwargs)
+            print("midway", flush=True)
+            sys.stdin.readline()
+            ledger.expire_lots = real_expire
+            return ids
+
+        ledger.expire_lots = expire_then_pause
     # Only the period jobs: this child stands in for a reconciler closing a period.
     cycles.registered_jobs()
     cycles.jobs._JOBS = {k: v for k, v in cycles.jobs._JOBS.items() if k.startswith("period_")}

@@ -335,6 +335,36 @@ def test_batch_records_everyone_or_nobody(session, v, now):
         )
 
 
+def test_two_members_of_one_household_in_a_batch_share_its_cap(session, v, now):
+    # ZZ-01 gives 2 points, at most 2 a day per household: the second member gets nothing.
+    home = make_household(session, v.village, v.g1, members=2)
+    first, second = (m.id for m in home.members)
+    with pytest.raises(RuleRefusedError):
+        claims.record_batch(
+            session,
+            village=v.village,
+            scheme=v.scheme,
+            actor=v.recorder,
+            title="村民大会",
+            rule_code="ZZ-01",
+            occurred_on=TODAY,
+            subjects=[(home.id, first), (home.id, second)],
+            now=now,
+        )
+    _, items = claims.record_batch(
+        session,
+        village=v.village,
+        scheme=v.scheme,
+        actor=v.recorder,
+        title="村民大会",
+        rule_code="ZZ-01",
+        occurred_on=TODAY,
+        subjects=[(home.id, first)],
+        now=now,
+    )
+    assert [c.points for c in items] == [2] and items[0].resident_id == first
+
+
 def test_reversal_of_a_posted_claim_is_visible(session, v, now):
     claim = _record(session, v, v.recorder, now=now)
     claims.post_due(session, now=now + timedelta(days=7))

@@ -1,0 +1,377 @@
+"""HTTP record at 16 concurrent clients: POST /claims (one act) and /claims/batch (20 households)
+against a bare Flask endpoint doing one INSERT, on the same server setup and database.
+
+    python bench/http_record.py                                         # SQLite, waitress
+    python bench/http_record.py --url postgresql://root@127.0.0.1/test  # PostgreSQL, gunicorn
+
+Servers as deployed: on SQLite `waitress` with 8 threads (what `points serve` runs); on
+PostgreSQL `gunicorn --workers 3` (the Dockerfile's command). Both apps run in that server at
+once, on one database; the bare app's table is created beside the project's schema and its
+engine comes from `points.db.make_engine` (so SQLite writes also begin with BEGIN IMMEDIATE).
+Load: `wrk` (Debian package) with a Lua script, 16 connections, fixed duration, `--latency`.
+Runs alternate bare / record / batch for `--rounds` rounds so that load from other processes
+hits all alike, with a pause between runs so that requests still queued in the server when wrk
+stops do not hold the database into the next run; the ratio is of median requests per second. Errors are wrk's non-2xx responses
+plus socket errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import make_url, text  # noqa: E402
+
+from api.migrate import upgrade  # noqa: E402
+from points import catalog  # noqa: E402
+from points.auth.passwords import hash_password  # noqa: E402
+from points.catalog.rules import rule_from_dict  # noqa: E402
+from points.db import make_engine, make_sessionmaker  # noqa: E402
+from points.models import RoleAssignment, Scheme, User, Village  # noqa: E402
+from points.models.org import Role  # noqa: E402
+from points.org.roster import import_roster  # noqa: E402
+
+PASSWORD = "bench-password-1"
+RULE = {
+    "code": "ZZ-99",
+    "name": "参加村民会议",
+    "category": "自治",
+    "sign": 1,
+    "points": 1,
+    "unit": "time",
+    "review": "never",
+    "recorder_roles": ["admin", "recorder"],
+    "subjects": ["household"],
+}
+BARE_APP = """
+import os
+from datetime import UTC, datetime
+from flask import Flask, jsonify, request
+from sqlalchemy import text
+from points.db import make_engine
+
+app = Flask(__name__)
+engine = make_engine(os.environ["POINTS_DATABASE_URL"])
+
+
+@app.post("/bare")
+def bare():
+    body = request.get_json()
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO bench_rows (household_id, points, created_at) VALUES (:h, 1, :t)"),
+            {"h": body["household_id"], "t": datetime.now(UTC).isoformat()},
+        )
+    return jsonify({"ok": True}), 201
+"""
+LUA = """
+local households = {%(households)s}
+local counter = 0
+local mode = "%(mode)s"
+local headers = {["Content-Type"] = "application/json", ["Authorization"] = "Bearer %(token)s"}
+request = function()
+  counter = counter + 1
+  local i = (counter * 7919) %% #households + 1
+  local body
+  if mode == "batch" then
+    local subjects = {}
+    for k = 0, 19 do
+      subjects[#subjects + 1] = string.format('{"household_id": %%d}', households[(i + k) %% #households + 1])
+    end
+    body = string.format('{"title": "清扫村道", "rule_code": "ZZ-99", "occurred_on": "%(day)s", "subjects": [%%s]}', table.concat(subjects, ","))
+  else
+    body = string.format('{"household_id": %%d, "rule_code": "ZZ-99", "occurred_on": "%(day)s"}', households[i])
+  end
+  return wrk.format("POST", "%(path)s", headers, body)
+end
+"""
+
+
+def setup(url: str, households: int) -> list[int]:
+    engine = make_engine(url)
+    upgrade(engine)
+    now = datetime.now(UTC)
+    with make_sessionmaker(engine).begin() as s:
+        village = Village(code="bench", name="测试村", town="城关镇", county="示范县")
+        s.add(village)
+        s.flush()
+        scheme = Scheme(
+            village_id=village.id,
+            code="household",
+            name="户积分",
+            subject_kind="household",
+            period_kind="quarter",
+            redeemable=True,
+        )
+        s.add(scheme)
+        s.flush()
+        rows = [
+            (
+                i + 2,
+                {"number": f"{i + 1:04d}", "group": "一组", "name": f"户主{i}", "is_head": "是"},
+            )
+            for i in range(households)
+        ]
+        import_roster(s, village=village, rows=rows, actor_id=None, now=now)
+        draft = catalog.create_draft(
+            s, scheme=scheme, rules=[rule_from_dict(RULE)], title="bench", actor_id=None, now=now
+        )
+        catalog.adopt(
+            s,
+            version=draft,
+            body="村民代表大会",
+            adopted_on=date(2026, 1, 1),
+            actor_id=None,
+            now=now,
+        )
+        user = User(
+            username="bench-admin", display_name="管理员", password_hash=hash_password(PASSWORD)
+        )
+        user.roles.append(RoleAssignment(role=Role.ADMIN, village_id=village.id))
+        s.add(user)
+        ids = list(
+            s.execute(
+                text("SELECT id FROM households WHERE village_id = :v"), {"v": village.id}
+            ).scalars()
+        )
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE bench_rows (id INTEGER PRIMARY KEY"
+            + (" GENERATED BY DEFAULT AS IDENTITY" if engine.dialect.name == "postgresql" else "")
+            + ", household_id INTEGER NOT NULL, points INTEGER NOT NULL, created_at TEXT NOT NULL)"
+        )
+    engine.dispose()
+    return ids
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(kind: str, module: str, port: int, env: dict, cwd: Path) -> subprocess.Popen:
+    if kind == "gunicorn":
+        cmd = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            "3",
+            "--bind",
+            f"127.0.0.1:{port}",
+            module,
+        ]
+    else:
+        cmd = [
+            sys.executable,
+            "-c",
+            f"import waitress, importlib; m, a = {module!r}.split(':'); "
+            f"waitress.serve(getattr(importlib.import_module(m), a), host='127.0.0.1', port={port}, threads=8)",
+        ]
+    # The server's log goes to a file: a pipe nobody reads fills up (waitress warns about its
+    # queue depth under load) and then blocks the server.
+    log = open(Path(env["PYTHONPATH"].split(":")[0], f"{port}.log"), "wb")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(Path(log.name).read_text()) from None
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"{module} did not start")
+
+
+def token(port: int) -> str:
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/auth/token",
+        data=json.dumps({"username": "bench-admin", "password": PASSWORD}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read())["token"]
+
+
+def drain(port: int, pause: float) -> None:
+    """Wait until the server answers its health check quickly (its queue is empty)."""
+    import urllib.request
+
+    time.sleep(pause)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        t0 = time.monotonic()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=60) as r:
+            r.read()
+        if time.monotonic() - t0 < 0.2:
+            return
+        time.sleep(1)
+
+
+def wrk(port: int, script: Path, path: str, args) -> dict:
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{args.clients}",
+            f"-d{args.duration}s",
+            "--latency",
+            "--timeout",
+            "30s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=args.duration + 120,
+    ).stdout
+
+    def ms(label):
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)", out, re.M)
+        if not m:
+            return float("nan")
+        return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+
+    if "requests in" not in out or re.search(r"Requests/sec:\s+0\.00", out):
+        print(out, file=sys.stderr)
+    errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": ms(50),
+        "p99": ms(99),
+        "errors": errors + (int(non2xx.group(1)) if non2xx else 0),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+    }
+
+
+def open_database(url: str | None):
+    if url is None:
+        tmp = tempfile.TemporaryDirectory(prefix="bench_http_")
+        return f"sqlite:///{tmp.name}/http.db", tmp.cleanup
+    admin = make_engine(url, isolation_level="AUTOCOMMIT")
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return make_url(admin.url).set(database=name).render_as_string(hide_password=False), drop
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--url", help="PostgreSQL URL (default: a fresh SQLite file, waitress)")
+    p.add_argument("--clients", type=int, default=16)
+    p.add_argument("--duration", type=int, default=15, help="seconds per run")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--households", type=int, default=2000)
+    p.add_argument(
+        "--pause", type=float, default=3, help="seconds to wait before checking the server drained"
+    )
+    args = p.parse_args(argv)
+    url, cleanup = open_database(args.url)
+    procs = []
+    with tempfile.TemporaryDirectory(prefix="bench_http_app_") as tmp:
+        try:
+            households = setup(url, args.households)
+            Path(tmp, "bare_app.py").write_text(BARE_APP)
+            env = dict(
+                os.environ,
+                POINTS_DATABASE_URL=url,
+                POINTS_AUTO_MIGRATE="false",
+                POINTS_SECRET_KEY="bench",
+                PYTHONPATH=f"{tmp}:{ROOT}",
+            )
+            server = "gunicorn" if url.startswith("postgresql") else "waitress"
+            ours_port, bare_port = free_port(), free_port()
+            procs.append(start(server, "api.wsgi:app", ours_port, env, ROOT))
+            procs.append(start(server, "bare_app:app", bare_port, env, ROOT))
+            bearer = token(ours_port)
+            day = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+            scripts = {}
+            for mode, path in (
+                ("single", "/api/v1/villages/bench/claims"),
+                ("batch", "/api/v1/villages/bench/claims/batch"),
+                ("bare", "/bare"),
+            ):
+                scripts[mode] = Path(tmp, f"{mode}.lua")
+                scripts[mode].write_text(
+                    LUA
+                    % {
+                        "households": ",".join(map(str, households)),
+                        "mode": mode,
+                        "token": bearer,
+                        "day": day,
+                        "path": path,
+                    }
+                )
+            runs = {"bare": [], "single": [], "batch": []}
+            for r in range(args.rounds):
+                for mode in ("bare", "single", "batch"):
+                    port = bare_port if mode == "bare" else ours_port
+                    res = wrk(port, scripts[mode], "", args)
+                    # Let the server finish what wrk left queued before the next run starts:
+                    # queued writes would hold SQLite's lock into the other app's run.
+                    drain(ours_port, args.pause)
+                    runs[mode].append(res)
+                    print(
+                        f"  round {r + 1} {mode:<6} {res['rps']:8.1f} req/s  p50 {res['p50']:7.1f} ms  "
+                        f"p99 {res['p99']:7.1f} ms  errors {res['errors']}",
+                        flush=True,
+                    )
+            bare = statistics.median(x["rps"] for x in runs["bare"])
+            print(
+                f"\n{server} on {make_url(url).get_backend_name()}, {args.clients} clients, "
+                f"{args.duration} s x {args.rounds} rounds"
+            )
+            print(
+                "| endpoint | req/s (median) | claims/s | p50 ms | p99 ms | errors | ratio to bare req/s |"
+            )
+            print("|---|---:|---:|---:|---:|---:|---:|")
+            for mode, per in (("bare", 1), ("single", 1), ("batch", 20)):
+                rps = statistics.median(x["rps"] for x in runs[mode])
+                p50 = statistics.median(x["p50"] for x in runs[mode])
+                p99 = statistics.median(x["p99"] for x in runs[mode])
+                errors = sum(x["errors"] for x in runs[mode])
+                print(
+                    f"| {mode} | {rps:.1f} | {rps * per:.1f} | {p50:.1f} | {p99:.1f} | {errors} | {rps / bare:.2f} |"
+                )
+        finally:
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
