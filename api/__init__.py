@@ -35,7 +35,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
     app.json.ensure_ascii = False
 
-    from api import auth, boards, catalog, claims, dashboard, db, ledger, org, rest, shop, web
+    from api import (
+        auth,
+        boards,
+        catalog,
+        claims,
+        cycles,
+        dashboard,
+        db,
+        ledger,
+        org,
+        rest,
+        shop,
+        web,
+    )
     from api.web import identity
 
     if not app.config.get("MAX_CONTENT_LENGTH"):
@@ -47,7 +60,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     rest.init_app(app)
     web.init_app(app)
     # Each feature registers its API blueprint and pages; this order is the OpenAPI order.
-    for feature in (auth, org, ledger, catalog, claims, shop, boards, dashboard):
+    for feature in (auth, org, ledger, catalog, claims, shop, boards, cycles, dashboard):
         feature.init_app(app)
     return app
 

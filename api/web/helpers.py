@@ -4,9 +4,11 @@ the Chinese error page, the CSRF token, and the signed-in resident's household."
 from __future__ import annotations
 
 import secrets
+from contextlib import contextmanager
 from functools import wraps
 
 from flask import (
+    flash,
     g,
     redirect,
     render_template,
@@ -17,6 +19,7 @@ from flask import (
 
 from api.db import db
 from api.web.identity import current_actor, current_user_id
+from api.web.menus import menu
 from points import org
 from points.audit import record
 from points.db import utcnow
@@ -56,6 +59,7 @@ def template_globals():
         "csrf_token": csrf_token,
         "big_type": request.cookies.get("big") == "1",
         "me": g.get("page_actor"),
+        "menu": menu,
     }
 
 
@@ -110,3 +114,14 @@ def my_household(village):
     if actor.household_id is None:
         raise PointsError("您的账号没有关联农户，请联系村委会")
     return org.get_household(db(), village=village, household_id=actor.household_id)
+
+
+@contextmanager
+def form_errors(*also: type[Exception]):
+    """Turn a refused form write into a flashed Chinese message with nothing written: the
+    request's transaction is rolled back and the page continues (usually to a redirect)."""
+    try:
+        yield
+    except (PointsError, *also) as exc:
+        db().rollback()
+        flash(getattr(exc, "message", None) or "输入有误，请检查后重新提交", "error")

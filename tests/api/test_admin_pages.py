@@ -1,0 +1,280 @@
+"""The 村两委's console through the pages (Flask test client, real database): role menus whose
+every link opens, the roster preview that writes nothing until confirmed, PINs and their slips,
+staff accounts, the catalog in the browser, settings, goods, cards and the periods page."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from openpyxl import Workbook, load_workbook
+from sqlalchemy import func, select
+
+from points.models import AuditEvent, Household, Resident, User
+from tests.api.conftest import PASSWORD
+from tests.api.shop_world import build_shop
+
+HREF = re.compile(r'<a href="([^"]+)">([^<]+)</a>')
+
+
+def _token(page: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def _signed_in(app, **creds):
+    client = app.test_client()
+    token = _token(client.get("/login").get_data(as_text=True))
+    response = client.post("/login", data={"csrf_token": token, **creds})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client, response.headers["Location"]
+
+
+def _nav(page: str) -> list[tuple[str, str]]:
+    nav = page.split("<nav>", 1)[1].split("</nav>", 1)[0]
+    return [(label, href) for href, label in HREF.findall(nav) if href.startswith("/v/")]
+
+
+@pytest.mark.parametrize(
+    ("role", "expected", "absent"),
+    [
+        ("admin", {"工作台", "花名册", "账号", "积分标准", "周期与对账", "户卡"}, set()),
+        ("reviewer", {"工作台", "审核"}, {"登记", "花名册", "兑换", "账号"}),
+        ("recorder", {"登记"}, {"工作台", "审核", "花名册", "兑换"}),
+        ("clerk", {"兑换", "库存"}, {"工作台", "登记", "审核", "花名册"}),
+    ],
+)
+def test_every_menu_link_of_every_staff_role_opens(app, world, role, expected, absent):
+    build_shop(app, world)  # the counter serves a store; a village without one is told to open one
+    client, landing = _signed_in(app, username=f"u-{role}", password=PASSWORD)
+    page = client.get(landing)
+    assert page.status_code == 200
+    links = _nav(page.get_data(as_text=True))
+    labels = {label for label, _ in links}
+    assert expected <= labels and not (absent & labels), labels
+    for label, href in links:
+        response = client.get(href)
+        assert response.status_code == 200, (role, label, href)
+
+
+def test_resident_menu_links_open(app, world):
+    client, landing = _signed_in(app, phone="13800001111", pin="123456")
+    links = _nav(client.get(landing).get_data(as_text=True))
+    assert {"我的积分", "积分超市"} <= {label for label, _ in links}
+    assert not any("/roster" in href or "/record" in href for _, href in links)
+    for label, href in links:
+        assert client.get(href).status_code == 200, (label, href)
+
+
+def _sheet(rows: list[list]) -> bytes:
+    book = Workbook()
+    for row in rows:
+        book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+HEADER = ["户号", "小组", "门牌", "姓名", "户主", "手机号", "党员", "党支部", "期初积分"]
+
+
+def _count(app, model) -> int:
+    with app.extensions["points.sessionmaker"]() as s:
+        return s.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def test_roster_preview_lists_every_problem_and_writes_nothing_then_imports(app, world):
+    client, _ = _signed_in(app, username="u-admin", password=PASSWORD)
+    code = world.a.code
+    page = client.get(f"/v/{code}/roster").get_data(as_text=True)
+    broken = _sheet(
+        [
+            HEADER,
+            ["101", "三组", "", "王五", "是", "1380000", "否", "", ""],
+            ["101", "四组", "", "", "是", "", "也许", "", "-5"],
+        ]
+    )
+    before = _count(app, Household), _count(app, Resident)
+    response = client.post(
+        f"/v/{code}/roster",
+        data={"csrf_token": _token(page), "file": (io.BytesIO(broken), "roster.xlsx")},
+    )
+    text = response.get_data(as_text=True)
+    assert response.status_code == 422 and "没有导入任何数据" in text
+    for expected in ("第 2 行", "手机号", "第 3 行", "姓名", "党员", "期初积分", "多个户主"):
+        assert expected in text, expected
+    assert (_count(app, Household), _count(app, Resident)) == before
+
+    good = _sheet(
+        [
+            HEADER,
+            ["101", "三组", "南街5号", "王五", "是", "13900000101", "否", "", 80],
+            ["101", "三组", "南街5号", "王小五", "否", "", "否", "", ""],
+            ["102", "三组", "", "赵六", "是", "13900000102", "是", "第一支部", ""],
+        ]
+    )
+    response = client.post(
+        f"/v/{code}/roster",
+        data={"csrf_token": _token(text), "file": (io.BytesIO(good), "roster.xlsx")},
+    )
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200 and "共 3 人、2 户" in text
+    assert (_count(app, Household), _count(app, Resident)) == before  # still nothing written
+    form = dict(re.findall(r'name="(token|kind)" value="([^"]+)"', text))
+    response = client.post(f"/v/{code}/roster/confirm", data={"csrf_token": _token(text), **form})
+    assert response.status_code == 302
+    assert "已导入 2 户、3 人" in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert _count(app, Household) == before[0] + 2
+    # The same preview cannot be imported twice.
+    again = client.post(f"/v/{code}/roster/confirm", data={"csrf_token": _token(text), **form})
+    assert "预览已失效" in client.get(again.headers["Location"]).get_data(as_text=True)
+    # The current roster comes back as a sheet with the new people in it, phones included.
+    sheet = load_workbook(io.BytesIO(client.get(f"/v/{code}/roster/current.xlsx").data))
+    values = [c for row in sheet.active.iter_rows(values_only=True) for c in row]
+    assert "王小五" in values and "13900000102" in values
+    template = load_workbook(io.BytesIO(client.get(f"/v/{code}/roster/template.xlsx").data))
+    assert [c.value for c in template.active[1]][:4] == ["户号*", "小组*", "门牌", "姓名*"]
+    with app.extensions["points.sessionmaker"]() as s:
+        actions = set(s.execute(select(AuditEvent.action)).scalars())
+    assert {"roster.import", "roster.export"} <= actions
+
+
+def test_household_changes_head_status_and_phone(app, world):
+    client, _ = _signed_in(app, username="u-admin", password=PASSWORD)
+    code, home = world.a.code, world.home1
+    url = f"/v/{code}/households/{home.id}"
+    page = client.get(url).get_data(as_text=True)
+    head, second, third = world.members[home.id]
+    post = lambda **data: client.post(url, data={"csrf_token": _token(page), **data})  # noqa: E731
+    # The head cannot leave while others live in the household.
+    post(action="status", resident_id=head, status="moved_out")
+    assert "请先把户主改为" in client.get(url).get_data(as_text=True)
+    post(action="head", resident_id=third)
+    post(action="status", resident_id=head, status="moved_out")
+    post(action="household", group_id=world.group2.id, door_plate="新门牌 8 号")
+    # The resident who signs in changes phone: the new number signs in, the old one no more.
+    post(action="resident", resident_id=second, name="新名字", phone="13911112222")
+    with app.extensions["points.sessionmaker"]() as s:
+        left = s.get(Resident, head)
+        assert (left.status, left.active) == ("moved_out", False)
+        moved = s.get(Household, home.id)
+        assert (moved.head_id, moved.group_id, moved.door_plate) == (
+            third,
+            world.group2.id,
+            "新门牌 8 号",
+        )
+        assert s.get(User, world.users["resident"].id).phone == "13911112222"
+    client2 = app.test_client()
+    token = _token(client2.get("/login").get_data(as_text=True))
+    old = client2.post(
+        "/login", data={"csrf_token": token, "phone": "13800001111", "pin": "123456"}
+    )
+    assert old.status_code == 401
+    new = client2.post(
+        "/login", data={"csrf_token": token, "phone": "13911112222", "pin": "123456"}
+    )
+    assert new.status_code == 302
+    assert "已迁出" in client.get(url).get_data(as_text=True)
+
+
+def test_pins_set_and_printed_on_slips(app, world):
+    client, _ = _signed_in(app, username="u-admin", password=PASSWORD)
+    code = world.a.code
+    page = client.get(f"/v/{code}/pins").get_data(as_text=True)
+    second, third = world.members[world.home1.id][1:]
+    response = client.post(
+        f"/v/{code}/pins",
+        data={"csrf_token": _token(page), "resident_id": [str(second), str(third)]},
+    )
+    done = response.get_data(as_text=True)
+    assert response.status_code == 200 and "只显示这一次" in done
+    slips = re.findall(r'name="slip" value="(\d+):(\d{6})"', done)
+    assert len(slips) == 2 and slips[0][1] != slips[1][1]
+    # The new PIN signs in; the slip PDF is A4.
+    client2 = app.test_client()
+    token = _token(client2.get("/login").get_data(as_text=True))
+    signed = client2.post(
+        "/login",
+        data={"csrf_token": token, "phone": "13800002222", "pin": dict(slips)[str(third)]},
+    )
+    assert signed.status_code == 302
+    pdf = client.post(
+        f"/v/{code}/pins/slips.pdf",
+        data={"csrf_token": _token(done), "slip": [f"{r}:{p}" for r, p in slips]},
+    )
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert pdf.data.startswith(b"%PDF") and b"/MediaBox [ 0 0 595.2756 841.8898 ]" in pdf.data
+    # A slip with a PIN that is not the resident's is refused, not printed.
+    forged = client.post(
+        f"/v/{code}/pins/slips.pdf",
+        data={"csrf_token": _token(done), "slip": f"{third}:000001"},
+    )
+    assert forged.status_code == 409
+
+
+def test_staff_account_created_scoped_disabled_and_password_reset(app, world):
+    client, _ = _signed_in(app, username="u-admin", password=PASSWORD)
+    code = world.a.code
+    page = client.get(f"/v/{code}/staff").get_data(as_text=True)
+    own = world.members[world.home2.id][0]
+    client.post(
+        f"/v/{code}/staff",
+        data={
+            "csrf_token": _token(page),
+            "username": "grid2",
+            "display_name": "二组网格员",
+            "password": "grid-pass-22",
+            "role": "recorder",
+            "group_id": str(world.group2.id),
+            "resident_id": str(own),
+        },
+    )
+    grid, landing = _signed_in(app, username="grid2", password="grid-pass-22")
+    record = grid.get(landing).get_data(as_text=True)
+    assert world.home2.number in record and world.home1.number not in record
+    with app.extensions["points.sessionmaker"]() as s:
+        user = s.execute(select(User).where(User.username == "grid2")).scalar_one()
+        assert user.resident_id == own
+    url = f"/v/{code}/staff/{user.id}"
+    page = client.get(url).get_data(as_text=True)
+    client.post(url, data={"csrf_token": _token(page), "action": "password", "password": "short"})
+    assert "密码至少 8 位" in client.get(url).get_data(as_text=True)
+    client.post(url, data={"csrf_token": _token(page), "action": "disable"})
+    blocked = app.test_client()
+    token = _token(blocked.get("/login").get_data(as_text=True))
+    refused = blocked.post(
+        "/login", data={"csrf_token": token, "username": "grid2", "password": "grid-pass-22"}
+    )
+    assert refused.status_code == 401
+    # An admin cannot lock themselves out.
+    me = world.users["admin"].id
+    mine = client.get(f"/v/{code}/staff/{me}").get_data(as_text=True)
+    client.post(f"/v/{code}/staff/{me}", data={"csrf_token": _token(mine), "action": "disable"})
+    assert "不能停用自己的账号" in client.get(f"/v/{code}/staff/{me}").get_data(as_text=True)
+
+
+def test_settings_change_is_audited_and_public(app, world):
+    client, _ = _signed_in(app, username="u-admin", password=PASSWORD)
+    code = world.a.code
+    page = client.get(f"/v/{code}/settings").get_data(as_text=True)
+    data = {
+        "csrf_token": _token(page),
+        "scheme": "household",
+        "redemption_threshold": "40",
+        "window_days": "10",
+        "notice_days": "5",
+        "base_score": "0",
+        "close_policy": "expire_after_n",
+        "expire_after_n": "",
+        "star_thresholds": "",
+    }
+    client.post(f"/v/{code}/settings", data=data)
+    assert "n 应为 1–40" in client.get(f"/v/{code}/settings").get_data(as_text=True)
+    client.post(f"/v/{code}/settings", data={**data, "expire_after_n": "2"})
+    rules = client.get(f"/public/{code}/rules").get_data(as_text=True)
+    assert "本期得分满 40 分可兑换" in rules and "每期最后 10 天" in rules and "保留 2 期" in rules
+    with app.extensions["points.sessionmaker"]() as s:
+        event = s.execute(
+            select(AuditEvent).where(AuditEvent.action == "scheme.settings")
+        ).scalar_one()
+    assert "redemption_threshold" in event.summary and "window_days" in event.summary
