@@ -49,4 +49,3 @@ def _public_terms(village) -> list[str]:
         f"黑榜公布 {village.black_months} 个月，红榜前 {village.board_top_n} 名"
     )
     return lines
-

@@ -336,4 +336,3 @@ def household_change(code, household_id):
             raise ValueError(action)
         flash(summary, "ok")
     return redirect(url_for("org_pages.household", code=code, household_id=household_id))
-
