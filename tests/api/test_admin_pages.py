@@ -278,3 +278,126 @@ def test_settings_change_is_audited_and_public(app, world):
             select(AuditEvent).where(AuditEvent.action == "scheme.settings")
         ).scalar_one()
     assert "redemption_threshold" in event.summary and "window_days" in event.summary
+
+
+def _edited_catalog(data: bytes, **cells) -> bytes:
+    book = load_workbook(io.BytesIO(data))
+    sheet = book["积分标准"]
+    for ref, value in cells.items():
+        sheet[ref] = value
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_catalog_edited_in_the_browser_problems_diff_dry_run_adopt(app, world):
+    client, _ = _signed_in(app, username="u-admin", password=PASSWORD)
+    code = world.a.code
+    page = client.get(f"/v/{code}/catalog").get_data(as_text=True)
+    link = re.search(r'href="(/v/[^"]+/catalog/household/v1\.xlsx)"', page).group(1)
+    adopted = client.get(link)
+    assert adopted.status_code == 200 and adopted.data[:2] == b"PK"
+    assert load_workbook(io.BytesIO(adopted.data))["积分标准"]["A2"].value == "MEI-01"
+    upload = f"/v/{code}/catalog/household/upload"
+    broken = _edited_catalog(adopted.data, G2="很多", B3=None)
+    response = client.post(
+        upload, data={"csrf_token": _token(page), "file": (io.BytesIO(broken), "c.xlsx")}
+    )
+    text = response.get_data(as_text=True)
+    assert response.status_code == 422 and "没有做任何改动" in text
+    assert "第 2 行" in text and "分值" in text and "第 3 行" in text and "名称" in text
+    assert "草案：第" not in client.get(f"/v/{code}/catalog").get_data(as_text=True)
+    good = _edited_catalog(adopted.data, G2=8)
+    response = client.post(
+        upload, data={"csrf_token": _token(page), "file": (io.BytesIO(good), "c.xlsx")}
+    )
+    draft_url = response.headers["Location"]
+    draft = client.get(draft_url).get_data(as_text=True)
+    assert "MEI-01" in draft and "5" in draft and "8" in draft
+    trial = client.get(draft_url + "?months=3").get_data(as_text=True)
+    assert 'id="dry-run-result"' in trial
+    response = client.post(
+        f"/v/{code}/catalog/household/adopt",
+        data={
+            "csrf_token": _token(draft),
+            "number": "2",
+            "body": "村民代表大会",
+            "adopted_on": "2026-11-24",
+            "effective_from": "",
+            "expected": "35",
+            "present": "31",
+            "yes": "29",
+            "no": "1",
+            "abstain": "1",
+            "note": "逐条表决",
+        },
+    )
+    history = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "第 2 版已通过" in history
+    assert "应到 35 人，实到 31 人；赞成 29 票，反对 1 票，弃权 1 票；逐条表决" in history
+    assert "admin" in history  # who recorded the adoption
+    public = client.get(f"/public/{code}/rules").get_data(as_text=True)
+    assert "第 2 版" in public and "+8" in public
+
+
+def test_goods_cards_lost_and_reissued(app, world):
+    client, _ = _signed_in(app, username="u-admin", password=PASSWORD)
+    code = world.a.code
+    page = client.get(f"/v/{code}/shop/goods").get_data(as_text=True)
+    client.post(
+        f"/v/{code}/shop/goods",
+        data={"csrf_token": _token(page), "action": "store", "name": "村积分超市"},
+    )
+    page = client.get(f"/v/{code}/shop/goods").get_data(as_text=True)
+    store_id = re.search(r'name="store_id" value="(\d+)"', page).group(1)
+    client.post(
+        f"/v/{code}/shop/goods",
+        data={
+            "csrf_token": _token(page),
+            "action": "good",
+            "store_id": store_id,
+            "name": "大米（10斤）",
+            "price": "50",
+            "unit": "袋",
+            "limit_per_period": "2",
+        },
+    )
+    page = client.get(f"/v/{code}/shop/goods").get_data(as_text=True)
+    assert 'value="大米（10斤）"' in page and 'value="50"' in page
+    cards = client.get(f"/v/{code}/shop/cards").get_data(as_text=True)
+    pdf = client.post(f"/v/{code}/shop/cards", data={"csrf_token": _token(cards), "action": "all"})
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    cards = client.get(f"/v/{code}/shop/cards").get_data(as_text=True)
+    card_id = re.search(r'name="card_id">\s*<option value="(\d+)"', cards).group(1)
+    with app.extensions["points.sessionmaker"]() as s:
+        from points.models import HouseholdCard
+
+        old = s.get(HouseholdCard, int(card_id)).serial
+    again = client.post(
+        f"/v/{code}/shop/cards",
+        data={"csrf_token": _token(cards), "action": "lost", "card_id": card_id, "reason": "遗失"},
+    )
+    assert again.status_code == 200 and again.data.startswith(b"%PDF")
+    with app.extensions["points.sessionmaker"]() as s:
+        from points.errors import PointsError
+        from points.models import Village
+        from points.shop.credentials import get_live_card
+
+        village = s.get(Village, world.a.id)
+        with pytest.raises(PointsError):
+            get_live_card(s, village=village, serial=old)
+
+
+def test_periods_page_previews_the_close_and_gives_the_register(app, world):
+    client, _ = _signed_in(app, username="u-admin", password=PASSWORD)
+    code = world.a.code
+    page = client.get(f"/v/{code}/periods").get_data(as_text=True)
+    assert "下次结账" in page and "进行中" in page
+    month = re.search(r'name="month" value="(\d{4}-\d{2})"', page).group(1)
+    register = client.get(f"/v/{code}/periods/register.xlsx?month={month}")
+    assert register.status_code == 200
+    rows = list(load_workbook(io.BytesIO(register.data)).active.iter_rows(values_only=True))
+    assert rows[0][:3] == ("序号", "时间", "类型")
+    refused = client.get(f"/v/{code}/periods/statement?period=2020-Q1&scheme=household")
+    assert refused.status_code in (404, 409, 422)
+    assert "对账单" in refused.get_data(as_text=True) or "期" in refused.get_data(as_text=True)
