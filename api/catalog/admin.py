@@ -19,7 +19,7 @@ from flask import (
     url_for,
 )
 
-from api.catalog.files import catalog_file, read_catalog, write_catalog
+from api.catalog.files import CatalogFile, catalog_file, read_catalog, write_catalog
 from api.catalog.pages import bp
 from api.db import db
 from api.web.helpers import form_errors, page_audit, page_village, render_error, signed_in
@@ -27,6 +27,7 @@ from api.web.identity import current_actor
 from points import catalog, org
 from points.catalog.dryrun import ledger_dry_run
 from points.catalog.settings import CLOSE_POLICY_TEXT, update_scheme_settings
+from points.catalog.starter import default_catalog
 from points.db import utcnow
 from points.errors import CatalogProblemsError, ValidationError
 from points.ledger import statements
@@ -68,9 +69,35 @@ def download(code, scheme_code, number):
     village = page_village(code, Role.ADMIN)
     scheme = _scheme(village, scheme_code)
     version = catalog.get_version(db(), scheme=scheme, number=number)
+    data = catalog_file(version, village=village, scheme=scheme)
+    return _send_xlsx(data, f"{village.code}-{scheme.code}-v{number}.xlsx")
+
+
+@bp.get("/v/<code>/catalog/<scheme_code>/default.xlsx")
+@signed_in
+def download_default(code, scheme_code):
+    """The default catalog as an Excel sheet: the starting point of a village's first draft."""
+    village = page_village(code, Role.ADMIN)
+    scheme = _scheme(village, scheme_code)
+    found = default_catalog(scheme.code)
+    if found is None:
+        return render_error(404, f"{scheme.name}没有默认积分标准，请自行编写")
+    title, rules = found
+    data = CatalogFile(
+        rules=rules,
+        village=village.code,
+        village_name=village.name,
+        scheme=scheme.code,
+        scheme_name=scheme.name,
+        title=title,
+    )
+    return _send_xlsx(data, f"{village.code}-{scheme.code}-default.xlsx")
+
+
+def _send_xlsx(data: CatalogFile, name: str):
     folder = tempfile.mkdtemp(prefix="catalog-")
-    path = Path(folder) / f"{village.code}-{scheme.code}-v{number}.xlsx"
-    write_catalog(path, catalog_file(version, village=village, scheme=scheme))
+    path = Path(folder) / name
+    write_catalog(path, data)
 
     @after_this_request
     def _cleanup(response):
@@ -78,7 +105,7 @@ def download(code, scheme_code, number):
         Path(folder).rmdir()
         return response
 
-    return send_file(path, as_attachment=True, download_name=path.name)
+    return send_file(path, as_attachment=True, download_name=name)
 
 
 @bp.post("/v/<code>/catalog/<scheme_code>/upload")
