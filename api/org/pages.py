@@ -26,6 +26,7 @@ from api.web.identity import current_actor
 from points import audit as audit_log
 from points import org
 from points.db import utcnow
+from points.errors import ValidationError
 from points.models.org import ResidentStatus, Role
 from points.org import households as roster_admin
 from points.org.roster import (
@@ -257,7 +258,7 @@ def household_change(code, household_id):
     """Apply one change to a household or one of its members (the form's `action`)."""
     village = page_village(code, Role.ADMIN)
     home = org.get_household(db(), village=village, household_id=household_id)
-    form, s = request.form, db()
+    form, s, me = request.form, db(), current_actor().user_id
     action = form.get("action")
     with form_errors(ValueError):
         person = (
@@ -332,7 +333,61 @@ def household_change(code, household_id):
             page_audit(
                 village, "resident.status", person, summary, "resident", status=person.status
             )
+        elif action == "merge":
+            other = _household_by_number(village, form.get("number", ""))
+            moved = roster_admin.merge_households(
+                s, village=village, keep=home, absorb=other, actor_id=me, now=utcnow()
+            )
+            _revoke_card(village, other)
+            points = "，".join(f"{m.scheme}转入 {m.points} 分" for m in moved) or "没有积分转入"
+            summary = f"户号 {other.number} 并入 {home.number}（{points}）"
+            page_audit(village, "household.merge", home, summary, "household", absorbed=other.id)
+        elif action == "split":
+            members = [
+                org.get_resident(s, village=village, resident_id=int(r))
+                for r in form.getlist("member_id")
+            ]
+            new, moved = roster_admin.split_household(
+                s,
+                village=village,
+                household=home,
+                members=members,
+                number=form.get("number", ""),
+                group_id=int(form.get("group_id") or home.group_id),
+                door_plate=form.get("door_plate") or None,
+                points=int(form.get("points") or 0),
+                actor_id=me,
+                now=utcnow(),
+            )
+            points = f"，{moved.scheme}转入 {moved.points} 分" if moved else "，积分留在原户"
+            summary = f"从户号 {home.number} 分出 {new.number}（{len(members)} 人{points}）"
+            page_audit(village, "household.split", new, summary, "household", source=home.id)
         else:
             raise ValueError(action)
         flash(summary, "ok")
     return redirect(url_for("org_pages.household", code=code, household_id=household_id))
+
+
+def _household_by_number(village, number: str):
+    homes, _total = org.list_households(
+        db(), village=village, actor=current_actor(), q=number.strip(), limit=50
+    )
+    found = next((h for h in homes if h.number == number.strip()), None)
+    if found is None:
+        raise ValidationError(f"本村没有户号 {number}", errors={"number": ["找不到"]})
+    return found
+
+
+def _revoke_card(village, household) -> None:
+    """A merged household's card is refused from now on (its points moved away)."""
+    from points.shop import credentials
+
+    for card in credentials.list_cards(db(), village=village, household_ids=[household.id]):
+        credentials.revoke_card(
+            db(),
+            village=village,
+            card_id=card.id,
+            actor_id=current_actor().user_id,
+            reason="合户后作废",
+            now=utcnow(),
+        )

@@ -20,6 +20,7 @@ from points.ledger.journal import (
     post_awards,
     reverse,
     spend,
+    transfer,
 )
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "post_awards",
     "deduct",
     "spend",
+    "transfer",
     "reverse",
     "expire_lot",
     "get_balance",

@@ -1,16 +1,21 @@
 """Keeping the roster true after import: edit a household, move it to another group, change its
-head, edit a resident (a phone change moves the resident's sign-in with it), and mark a person
-moved out or deceased. Nobody is deleted: a person who left keeps their row and their history."""
+head, edit a resident (a phone change moves the resident's sign-in with it), mark a person
+moved out or deceased, merge two households or split one (points moved through the ledger).
+Nobody is deleted: a person who left keeps their row and their history."""
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from points import ledger
 from points.errors import ConflictError, ValidationError
-from points.models import Household, Resident, RoleAssignment, User, Village
+from points.models import Claim, Household, Resident, RoleAssignment, Scheme, User, Village
+from points.models.catalog import SubjectKind
+from points.models.claims import ClaimStatus
 from points.models.org import ResidentStatus
 from points.org.operations import PHONE_RE, get_group
 from points.org.roster import COLUMNS
@@ -125,6 +130,128 @@ def set_resident_status(session: Session, *, resident: Resident, status: str, on
         login.active = status == ResidentStatus.ACTIVE
     session.flush()
     return resident
+
+
+@dataclass(frozen=True)
+class PointsMoved:
+    scheme: str
+    points: int
+
+
+def _household_schemes(session: Session, village: Village) -> list[Scheme]:
+    return list(
+        session.execute(
+            select(Scheme)
+            .where(Scheme.village_id == village.id, Scheme.subject_kind == SubjectKind.HOUSEHOLD)
+            .order_by(Scheme.id)
+        ).scalars()
+    )
+
+
+def merge_households(
+    session: Session,
+    *,
+    village: Village,
+    keep: Household,
+    absorb: Household,
+    actor_id: int | None,
+    now: datetime,
+) -> list[PointsMoved]:
+    """Merge `absorb` into `keep` (合户): its members move over, its open points in every
+    household scheme are transferred through the ledger, and it is closed (kept for history;
+    its scores stay where they were earned). Returns the points moved per scheme."""
+    if keep.id == absorb.id or keep.village_id != village.id or absorb.village_id != village.id:
+        raise ValidationError("请选择本村另一户合并")
+    if not absorb.active:
+        raise ValidationError(f"户号 {absorb.number} 已经注销或合并")
+    open_claims = session.execute(
+        select(Claim.id).where(
+            Claim.household_id == absorb.id,
+            Claim.status.in_((ClaimStatus.PENDING_REVIEW, ClaimStatus.IN_NOTICE)),
+        )
+    ).first()
+    if open_claims:
+        # They would post to a closed household after its points moved: settle them first.
+        raise ValidationError(f"户号 {absorb.number} 还有待审核或公示中的积分事项，处理完后再合户")
+    moved = []
+    for scheme in _household_schemes(session, village):
+        entry = ledger.transfer(
+            session,
+            scheme=scheme,
+            from_subject_id=absorb.id,
+            to_subject_id=keep.id,
+            points=None,
+            idem_key=f"merge:{absorb.id}:{keep.id}:{scheme.id}",
+            actor_id=actor_id,
+            now=now,
+            memo=f"合户：户号 {absorb.number} 并入 {keep.number}，余额转入",
+        )
+        if entry is not None:
+            moved.append(
+                PointsMoved(scheme.name, sum(p.amount for p in entry.postings if p.amount > 0))
+            )
+    for person in list(absorb.members):
+        person.household_id = keep.id
+    absorb.active = False
+    session.flush()
+    session.expire(keep, ["members"])
+    session.expire(absorb, ["members"])
+    return moved
+
+
+def split_household(
+    session: Session,
+    *,
+    village: Village,
+    household: Household,
+    members: list[Resident],
+    number: str,
+    group_id: int,
+    door_plate: str | None,
+    points: int,
+    actor_id: int | None,
+    now: datetime,
+) -> tuple[Household, PointsMoved | None]:
+    """Split members off into a new household (分户), the first of them its head. Points stay
+    with the old household unless `points` (of the redeemable scheme) are transferred to the new
+    one through the ledger. Returns the new household and what was moved."""
+    from points.org.operations import create_household
+
+    chosen = [m for m in members if m.household_id == household.id]
+    if not chosen or len(chosen) != len(members):
+        raise ValidationError("请勾选本户要分出去的成员")
+    if len(chosen) >= len([m for m in household.members if m.status == ResidentStatus.ACTIVE]):
+        raise ValidationError("不能把全部成员分出去（原户至少留一人）")
+    if household.head_id in {m.id for m in chosen}:
+        raise ValidationError("户主不能分出去，请先更换户主")
+    if points < 0:
+        raise ValidationError("转出积分不能为负数")
+    new = create_household(
+        session, village=village, group_id=group_id, number=number, door_plate=door_plate
+    )
+    for person in chosen:
+        person.household_id = new.id
+    new.head_id = chosen[0].id
+    session.flush()
+    moved = None
+    if points:
+        scheme = next((sc for sc in _household_schemes(session, village) if sc.redeemable), None)
+        if scheme is None:
+            raise ValidationError("本村没有可兑换的户积分方案")
+        ledger.transfer(
+            session,
+            scheme=scheme,
+            from_subject_id=household.id,
+            to_subject_id=new.id,
+            points=points,
+            idem_key=f"split:{household.id}:{new.id}:{scheme.id}",
+            actor_id=actor_id,
+            now=now,
+            memo=f"分户：从户号 {household.number} 分出 {new.number}，转入 {points} 分",
+        )
+        moved = PointsMoved(scheme.name, points)
+    session.expire(household, ["members"])
+    return new, moved
 
 
 def roster_rows(session: Session, *, village: Village) -> list[dict]:

@@ -401,3 +401,68 @@ def test_periods_page_previews_the_close_and_gives_the_register(app, world):
     refused = client.get(f"/v/{code}/periods/statement?period=2020-Q1&scheme=household")
     assert refused.status_code in (404, 409, 422)
     assert "对账单" in refused.get_data(as_text=True) or "期" in refused.get_data(as_text=True)
+
+
+def test_admin_home_lists_a_board_to_approve_and_a_period_closing_soon(app, world):
+    from points import boards
+    from points.db import utcnow
+    from points.models import Village
+    from points.periods import local_date, month_key
+
+    with app.extensions["points.sessionmaker"]() as s, s.begin():
+        village = s.get(Village, world.a.id)
+        first = local_date(utcnow()).replace(day=1)
+        from datetime import timedelta
+
+        last_month = month_key(first - timedelta(days=1))
+        boards.draft_board(s, village=village, month=last_month, now=utcnow())
+    client, landing = _signed_in(app, username="u-admin", password=PASSWORD)
+    todo = client.get(landing).get_data(as_text=True).split('id="todo"')[1].split("</ul>")[0]
+    assert f"{last_month} 红黑榜待审批" in todo
+    reviewer, landing = _signed_in(app, username="u-reviewer", password=PASSWORD)
+    assert 'id="todo"' not in reviewer.get(landing).get_data(as_text=True)
+
+
+def test_households_merged_and_split_with_points_moved_through_the_ledger(app, world):
+    from points import ledger
+    from points.ledger.verify import verify
+    from points.models import Scheme
+
+    client, _ = _signed_in(app, username="u-admin", password=PASSWORD)
+    code = world.a.code
+    keep = f"/v/{code}/households/{world.home2.id}"
+    page = client.get(keep).get_data(as_text=True)
+    client.post(keep, data={"csrf_token": _token(page), "action": "merge", "number": "nope"})
+    assert "本村没有户号 nope" in client.get(keep).get_data(as_text=True)
+    client.post(
+        keep, data={"csrf_token": _token(page), "action": "merge", "number": world.home1.number}
+    )
+    text = client.get(keep).get_data(as_text=True)
+    assert f"户号 {world.home1.number} 并入 {world.home2.number}" in text and "转入 30 分" in text
+    movers = world.members[world.home1.id][1:]
+    client.post(
+        keep,
+        data={
+            "csrf_token": _token(page),
+            "action": "split",
+            "member_id": [str(m) for m in movers],
+            "number": "NEW-1",
+            "group_id": str(world.group1.id),
+            "points": "12",
+        },
+    )
+    assert "分出 NEW-1（2 人" in client.get(keep).get_data(as_text=True)
+    with app.extensions["points.sessionmaker"]() as s:
+        scheme = s.execute(
+            select(Scheme).where(Scheme.village_id == world.a.id, Scheme.code == "household")
+        ).scalar_one()
+        new = s.execute(select(Household).where(Household.number == "NEW-1")).scalar_one()
+        balance = {
+            h: ledger.get_balance(s, scheme=scheme, subject_id=h).available
+            for h in (world.home1.id, world.home2.id, new.id)
+        }
+        assert balance == {world.home1.id: 0, world.home2.id: 18, new.id: 12}
+        assert s.get(Household, world.home1.id).active is False
+        assert {r.household_id for r in s.get(Household, new.id).members} == {new.id}
+        assert new.head_id == movers[0]
+        assert verify(s).ok
