@@ -230,3 +230,48 @@ def staff_user(code, user_id):
             flash(summary, "ok")
         return redirect(url_for("org_pages.staff_user", code=code, user_id=user_id))
     return render_template("staff/staff_user.html", village=village, user=user, **_choices(village))
+
+
+# --- the town: its supervisors and each village's first admin ----------------------------------
+
+
+@bp.route("/town/<town>/accounts", methods=["GET", "POST"])
+@signed_in
+def town_accounts(town):
+    """A town supervisor creates other supervisors and each village's first admin."""
+    from points.errors import PermissionDeniedError
+    from points.models import Village
+
+    if town not in current_actor().towns():
+        raise PermissionDeniedError("只有本镇督导员可以管理本镇账号")
+    s = db()
+    villages = list(
+        s.execute(select(Village).where(Village.town == town).order_by(Village.code)).scalars()
+    )
+    if request.method == "POST":
+        form = request.form
+        with form_errors():
+            fields = {
+                "username": form.get("username", "").strip(),
+                "display_name": form.get("display_name", ""),
+                "password": form.get("password", ""),
+            }
+            if form.get("village"):
+                village = org.get_village(s, form["village"])
+                user = accounts.create_first_admin(s, village=village, town=town, **fields)
+                summary = f"为{village.name}创建首个管理员 {user.username}"
+                page_audit(village, "user.first_admin", user, summary, "user")
+            else:
+                user = accounts.create_town_supervisor(s, town=town, **fields)
+                summary = f"创建{town}督导员 {user.username}"
+                page_audit(None, "user.supervisor", user, summary, "user", town=town)
+            flash(summary, "ok")
+        return redirect(url_for("org_pages.town_accounts", town=town))
+    supervisors = [
+        u
+        for u in s.execute(select(User).order_by(User.id)).scalars()
+        if any(r.role == Role.SUPERVISOR and r.town == town for r in u.roles)
+    ]
+    return render_template(
+        "staff/town_accounts.html", town=town, villages=villages, supervisors=supervisors
+    )

@@ -3,11 +3,13 @@ and the link to the person's own resident record (which the 回避 guard reads).
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from points.auth.passwords import hash_password
-from points.errors import NotFoundError, ValidationError
+from points.errors import ConflictError, NotFoundError, ValidationError
 from points.models import RoleAssignment, User, Village
 from points.models.org import Role
 from points.org.access import STAFF_ROLES
@@ -99,4 +101,61 @@ def link_resident(
             raise ValidationError("该村民已关联了另一个账号（如本人的手机登录）")
     user.resident_id = resident_id
     session.flush()
+    return user
+
+
+def create_town_supervisor(
+    session: Session, *, town: str, username: str, display_name: str, password: str
+) -> User:
+    """Create a supervisor (镇督导员) of a town: reads the town's totals, creates first admins."""
+    user = _new_user(session, username=username, display_name=display_name, password=password)
+    user.roles.append(RoleAssignment(role=Role.SUPERVISOR, town=town))
+    session.flush()
+    return user
+
+
+def create_first_admin(
+    session: Session,
+    *,
+    village: Village,
+    town: str,
+    username: str,
+    display_name: str,
+    password: str,
+) -> User:
+    """Create a village's first admin from the town; refused once the village has an active
+    admin (from then on the village manages its own accounts)."""
+    if village.town != town:
+        raise ValidationError("只能为本镇的村创建管理员")
+    has_admin = session.execute(
+        select(User.id)
+        .join(RoleAssignment, RoleAssignment.user_id == User.id)
+        .where(
+            RoleAssignment.village_id == village.id,
+            RoleAssignment.role == Role.ADMIN,
+            User.active.is_(True),
+        )
+    ).first()
+    if has_admin:
+        raise ValidationError(f"{village.name}已有管理员，其他账号由村里自己创建")
+    user = _new_user(session, username=username, display_name=display_name, password=password)
+    user.roles.append(RoleAssignment(role=Role.ADMIN, village_id=village.id))
+    session.flush()
+    return user
+
+
+def _new_user(session: Session, *, username: str, display_name: str, password: str) -> User:
+    if not re.match(r"^[A-Za-z0-9_.-]{3,64}$", username or ""):
+        raise ValidationError(
+            "用户名只能用字母、数字、下划线、点和连字符（3–64 位）",
+            errors={"username": ["格式不正确"]},
+        )
+    if session.execute(select(User.id).where(User.username == username)).first():
+        raise ConflictError(f"用户名 {username} 已被使用")
+    name = (display_name or "").strip()
+    if not name or len(name) > 50:
+        raise ValidationError("请填写姓名（不超过 50 字）", errors={"display_name": ["不能为空"]})
+    user = User(username=username, display_name=name, password_hash="")
+    set_password(session, user=user, password=password)
+    session.add(user)
     return user

@@ -466,3 +466,55 @@ def test_households_merged_and_split_with_points_moved_through_the_ledger(app, w
         assert {r.household_id for r in s.get(Household, new.id).members} == {new.id}
         assert new.head_id == movers[0]
         assert verify(s).ok
+
+
+def test_town_supervisor_creates_a_first_admin_and_a_supervisor(app, world):
+    client, landing = _signed_in(app, username="u-supervisor", password=PASSWORD)
+    town = client.get(landing).get_data(as_text=True)
+    assert "/town/%E5%9F%8E%E5%85%B3%E9%95%87/accounts" in town or "/accounts" in town
+    url = landing + "/accounts"
+    page = client.get(url).get_data(as_text=True)
+    # Village A already has an admin: the town does not add another.
+    client.post(
+        url,
+        data={
+            "csrf_token": _token(page),
+            "village": world.a.code,
+            "username": "second-admin",
+            "display_name": "二号",
+            "password": "second-pass-1",
+        },
+    )
+    assert "已有管理员" in client.get(url).get_data(as_text=True)
+    client.post(
+        url,
+        data={
+            "csrf_token": _token(page),
+            "username": "zhen2",
+            "display_name": "镇督导员二",
+            "password": "zhen2-pass-1",
+        },
+    )
+    assert "镇督导员二（zhen2）" in client.get(url).get_data(as_text=True)
+    other, landing2 = _signed_in(app, username="zhen2", password="zhen2-pass-1")
+    assert landing2 == landing
+    # A new village of the town gets its first admin, who lands on its own 工作台.
+    from tests.factories import make_village
+
+    with app.extensions["points.sessionmaker"]() as s, s.begin():
+        make_village(s, "village-c", town="城关镇")
+    page = client.get(url).get_data(as_text=True)
+    client.post(
+        url,
+        data={
+            "csrf_token": _token(page),
+            "village": "village-c",
+            "username": "c-admin",
+            "display_name": "丙村书记",
+            "password": "c-admin-pass-1",
+        },
+    )
+    _, landing3 = _signed_in(app, username="c-admin", password="c-admin-pass-1")
+    assert landing3.endswith("/v/village-c/")
+    # Another town's page is refused.
+    assert client.get("/town/河西镇/accounts").status_code == 403
