@@ -108,7 +108,12 @@ def roster_upload(code):
     }
     status = 422 if problems else 200
     return render_template(
-        "staff/roster.html", village=village, total=None, preview=preview, columns=COLUMNS
+        "staff/roster.html",
+        village=village,
+        total=None,
+        preview=preview,
+        columns=COLUMNS,
+        mask=org.mask_phone,
     ), status
 
 
@@ -310,7 +315,8 @@ def household_change(code, household_id):
                 s,
                 resident=person,
                 name=form.get("name"),
-                phone=form.get("phone", ""),
+                # Blank keeps the number (the form never shows it in full); a tick removes it.
+                phone="" if form.get("clear_phone") else (form.get("phone", "").strip() or None),
                 is_party_member=form.get("is_party_member") == "1",
                 party_branch=form.get("party_branch", ""),
             )

@@ -144,6 +144,7 @@ def test_household_changes_head_status_and_phone(app, world):
     code, home = world.a.code, world.home1
     url = f"/v/{code}/households/{home.id}"
     page = client.get(url).get_data(as_text=True)
+    assert "13800001111" not in page and "138****1111" in page  # phones shown masked
     head, second, third = world.members[home.id]
     post = lambda **data: client.post(url, data={"csrf_token": _token(page), **data})  # noqa: E731
     # The head cannot leave while others live in the household.
@@ -175,6 +176,10 @@ def test_household_changes_head_status_and_phone(app, world):
     )
     assert new.status_code == 302
     assert "已迁出" in client.get(url).get_data(as_text=True)
+    # Saving the form with the phone box left blank keeps the number.
+    post(action="resident", resident_id=second, name="新名字二", phone="")
+    with app.extensions["points.sessionmaker"]() as s:
+        assert s.get(Resident, second).phone == "13911112222"
 
 
 def test_pins_set_and_printed_on_slips(app, world):
