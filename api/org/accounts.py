@@ -19,7 +19,8 @@ from points.auth.passwords import check_password
 from points.db import utcnow
 from points.errors import ValidationError
 from points.models import Resident, User
-from points.models.org import ResidentStatus, Role
+from points.models.org import Role
+from points.org import households as roster_admin
 from points.org import staff as accounts
 from points.org.access import STAFF_ROLES
 
@@ -67,26 +68,9 @@ def pins(code):
             )
         return redirect(url_for("org_pages.pins", code=code))
     q = request.args.get("q", "").strip()
-    stmt = (
-        select(Resident)
-        .where(
-            Resident.village_id == village.id,
-            Resident.status == ResidentStatus.ACTIVE,
-            Resident.phone.is_not(None),
-        )
-        .order_by(Resident.household_id, Resident.id)
-    )
-    if q:
-        stmt = stmt.where(Resident.name.like(f"%{q}%") | Resident.phone.like(f"%{q}"))
-    people = list(s.execute(stmt.limit(300)).scalars())
-    logins = {
-        u.resident_id: u
-        for u in s.execute(
-            select(User).where(User.resident_id.in_([p.id for p in people]))
-        ).scalars()
-    }
+    people = roster_admin.residents_for_sign_in(s, village=village, q=q)
     return render_template(
-        "staff/pins.html", village=village, people=people, logins=logins, q=q, mask=org.mask_phone
+        "staff/pins.html", village=village, people=people, q=q, mask=org.mask_phone
     )
 
 

@@ -5,7 +5,6 @@ report one lost and reissue it: the old serial is refused at once)."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from api.db import db
 from api.shop.cards_pdf import sheet_for
@@ -14,9 +13,9 @@ from api.web.identity import current_actor
 from points import org, shop
 from points.db import utcnow
 from points.errors import ValidationError
-from points.models import StockMovement
 from points.models.org import Role
 from points.shop import credentials
+from points.shop.goods import list_donations
 
 bp = Blueprint("shop_admin", __name__, template_folder="templates")
 
@@ -90,14 +89,7 @@ def goods(code):
     stores = shop.list_stores(s, village=village)
     shelves = [(store, shop.list_goods(s, store=store)) for store in stores]
     names = {g.id: g.name for _st, gs in shelves for g in gs}
-    donations = list(
-        s.execute(
-            select(StockMovement)
-            .where(StockMovement.village_id == village.id, StockMovement.kind == "donation")
-            .order_by(StockMovement.id.desc())
-            .limit(100)
-        ).scalars()
-    )
+    donations = list_donations(s, village=village)
     return render_template(
         "staff/shop_goods.html", village=village, shelves=shelves, donations=donations, names=names
     )

@@ -254,6 +254,33 @@ def split_household(
     return new, moved
 
 
+def residents_for_sign_in(
+    session: Session, *, village: Village, q: str = "", limit: int = 300
+) -> list[tuple[Resident, bool]]:
+    """Return current residents with a phone (searched by name or phone ending), each with
+    whether their phone sign-in is open (a PIN set)."""
+    stmt = (
+        select(Resident)
+        .where(
+            Resident.village_id == village.id,
+            Resident.status == ResidentStatus.ACTIVE,
+            Resident.phone.is_not(None),
+        )
+        .order_by(Resident.household_id, Resident.id)
+    )
+    if q:
+        stmt = stmt.where(Resident.name.like(f"%{q}%") | Resident.phone.like(f"%{q}"))
+    people = list(session.execute(stmt.limit(limit)).scalars())
+    open_ids = set(
+        session.execute(
+            select(User.resident_id).where(
+                User.resident_id.in_([p.id for p in people]), User.pin_hash.is_not(None)
+            )
+        ).scalars()
+    )
+    return [(p, p.id in open_ids) for p in people]
+
+
 def roster_rows(session: Session, *, village: Village) -> list[dict]:
     """Return the current roster, one row per person in the import sheet's columns (keys of
     COLUMNS), people who left included with their status; phones are masked by the caller."""

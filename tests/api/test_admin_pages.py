@@ -369,6 +369,20 @@ def test_goods_cards_lost_and_reissued(app, world):
     )
     page = client.get(f"/v/{code}/shop/goods").get_data(as_text=True)
     assert 'value="大米（10斤）"' in page and 'value="50"' in page
+    good_id = re.search(r'name="good_id" value="(\d+)"', page).group(1)
+    client.post(
+        f"/v/{code}/counter/stock",
+        data={
+            "csrf_token": _token(page),
+            "store_id": store_id,
+            "good_id": good_id,
+            "kind": "donation",
+            "quantity": "10",
+            "source": "县供销社",
+        },
+    )
+    donors = client.get(f"/v/{code}/shop/goods").get_data(as_text=True).split('id="donors"')[1]
+    assert "县供销社" in donors and "大米（10斤）" in donors
     cards = client.get(f"/v/{code}/shop/cards").get_data(as_text=True)
     pdf = client.post(f"/v/{code}/shop/cards", data={"csrf_token": _token(cards), "action": "all"})
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
