@@ -55,6 +55,8 @@ def test_a_printed_resident_redeems_today_and_the_black_list_is_not_empty(sessio
     assert board is not None and board.status == "draft"
     black = [e for e in board.entries if e.kind == "black"]
     assert black and all(e.text == "参与赌博" for e in black)
+    party = [e for e in board.entries if e.section == "party"]
+    assert party and all(e.stars >= 1 for e in party)  # party members with stars
 
     (objection,) = session.execute(select(Objection)).scalars().all()
     assert objection.status == "open"
