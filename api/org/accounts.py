@@ -43,8 +43,14 @@ def pins(code):
     if request.method == "POST":
         chosen = [int(r) for r in request.form.getlist("resident_id") if r.isdigit()]
         typed = request.form.get("pin", "").strip()
-        if not chosen:
-            flash("请勾选要设置 PIN 码的村民", "error")
+        if not chosen or (typed and len(chosen) > 1):
+            # One typed PIN for several people would let each sign in as the others' household.
+            flash(
+                "请勾选要设置 PIN 码的村民"
+                if not chosen
+                else "手动填写的 PIN 码只能给一位村民；多位村民请留空，由系统逐个随机生成",
+                "error",
+            )
             return redirect(url_for("org_pages.pins", code=code))
         done = []
         with form_errors():

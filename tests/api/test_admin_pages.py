@@ -191,6 +191,15 @@ def test_pins_set_and_printed_on_slips(app, world):
     code = world.a.code
     page = client.get(f"/v/{code}/pins").get_data(as_text=True)
     second, third = world.members[world.home1.id][1:]
+    shared = client.post(
+        f"/v/{code}/pins",
+        data={
+            "csrf_token": _token(page),
+            "resident_id": [str(second), str(third)],
+            "pin": "470315",
+        },
+    )
+    assert "只能给一位村民" in client.get(shared.headers["Location"]).get_data(as_text=True)
     response = client.post(
         f"/v/{code}/pins",
         data={"csrf_token": _token(page), "resident_id": [str(second), str(third)]},
