@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from pathlib import Path
 
 from flask import (
@@ -63,6 +64,15 @@ def _held(token: str, kind: str) -> Path:
     return folder / f"roster-{token}.{kind}"
 
 
+def _forget_old_previews() -> None:
+    """Remove previews nobody confirmed within a day (they hold people's names and phones)."""
+    folder = Path(current_app.instance_path) / "uploads"
+    cutoff = time.time() - 24 * 3600
+    for path in folder.glob("roster-*"):
+        if path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+
+
 @bp.get("/v/<code>/roster")
 @signed_in
 def roster(code):
@@ -96,6 +106,7 @@ def roster_upload(code):
         token = secrets.token_urlsafe(18)
         kind = "xlsx" if upload.filename.lower().endswith(".xlsx") else "csv"
         _held(token, kind).write_bytes(data)
+        _forget_old_previews()
     homes = len({str(r.get("number") or "").strip() for _n, r in rows})
     preview = {
         "filename": upload.filename,
