@@ -4,9 +4,19 @@ report one lost and reissue it: the old serial is refused at once)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 
 from api.db import db
+from api.shop import photos
 from api.shop.cards_pdf import sheet_for
 from api.web.helpers import form_errors, page_audit, page_village, render_error, signed_in
 from api.web.identity import current_actor
@@ -59,6 +69,7 @@ def goods(code):
                     limit_per_period=_number(form, "limit_per_period", required=False),
                     now=utcnow(),
                 )
+                _attach_photo(village, good)
                 page_audit(
                     village, "good.create", good, f"上架商品 {good.name}（{good.price} 分）", "good"
                 )
@@ -74,6 +85,7 @@ def goods(code):
                     limit_per_period=_number(form, "limit_per_period", required=False),
                     active=form.get("active") == "1",
                 )
+                _attach_photo(village, good)
                 state = "在架" if good.active else "下架"
                 page_audit(
                     village,
@@ -93,6 +105,25 @@ def goods(code):
     return render_template(
         "staff/shop_goods.html", village=village, shelves=shelves, donations=donations, names=names
     )
+
+
+def _attach_photo(village, good) -> None:
+    sent = request.files.get("photo")
+    if sent is not None and sent.filename:
+        shop.update_good(db(), good=good, photo=photos.store_photo(village.id, sent.read()))
+
+
+@bp.get("/shop/<code>/goods/<int:good_id>/photo")
+def photo(code, good_id):
+    """A good's photo (public: goods are on the shelf for everyone to see)."""
+    village = org.get_village(db(), code)
+    good = shop.get_good(db(), village=village, good_id=good_id)
+    if not good.photo:
+        return render_error(404, "该商品没有照片")
+    path = photos.photo_path(village.id, good.photo)
+    if not path.exists():
+        return render_error(404, "该商品没有照片")
+    return send_file(path, mimetype="image/jpeg", max_age=3600)
 
 
 @bp.route("/v/<code>/shop/cards", methods=["GET", "POST"])

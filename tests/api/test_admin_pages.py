@@ -396,6 +396,31 @@ def test_goods_cards_lost_and_reissued(app, world):
     )
     donors = client.get(f"/v/{code}/shop/goods").get_data(as_text=True).split('id="donors"')[1]
     assert "县供销社" in donors and "大米（10斤）" in donors
+    # A photo: shrunk, re-encoded as JPEG, served from the shelf; a non-image is refused.
+    from PIL import Image
+
+    big = io.BytesIO()
+    Image.new("RGB", (1600, 1200), (200, 30, 30)).save(big, "PNG")
+    edit = {
+        "csrf_token": _token(page),
+        "action": "edit",
+        "good_id": good_id,
+        "name": "大米（10斤）",
+        "price": "45",
+        "unit": "袋",
+        "limit_per_period": "2",
+        "active": "1",
+    }
+    client.post(f"/v/{code}/shop/goods", data={**edit, "photo": (io.BytesIO(b"%PDF-1"), "a.png")})
+    assert "只能上传 JPG 或 PNG" in client.get(f"/v/{code}/shop/goods").get_data(as_text=True)
+    client.post(
+        f"/v/{code}/shop/goods", data={**edit, "photo": (io.BytesIO(big.getvalue()), "rice.png")}
+    )
+    shelf = client.get(f"/v/{code}/shop/goods").get_data(as_text=True)
+    assert 'value="45"' in shelf, re.findall(r'class="flash[^"]*"[^>]*>([^<]+)', shelf)
+    photo = app.test_client().get(f"/shop/{code}/goods/{good_id}/photo")
+    assert photo.mimetype == "image/jpeg"
+    assert Image.open(io.BytesIO(photo.data)).size == (800, 600)
     cards = client.get(f"/v/{code}/shop/cards").get_data(as_text=True)
     pdf = client.post(f"/v/{code}/shop/cards", data={"csrf_token": _token(cards), "action": "all"})
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
