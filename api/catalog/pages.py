@@ -28,6 +28,7 @@ def rules(code):
 
 def _public_terms(village) -> list[str]:
     """The settings residents are bound by, in plain words (set on the 方案设置 page)."""
+    from points.boards import DEFAULT_STARS
     from points.catalog.settings import CLOSE_POLICY_TEXT
     from points.db import utcnow
     from points.org.settings import PRIVACY_TEXT
@@ -39,6 +40,10 @@ def _public_terms(village) -> list[str]:
         if scheme.expire_after_n:
             policy = policy.replace("n 期", f"{scheme.expire_after_n} 期")
         parts = [f"公示 {scheme.notice_days} 天", f"期末{policy}"]
+        if scheme.base_score:
+            parts.append(f"每期基础分 {scheme.base_score} 分（不可兑换）")
+        stars = scheme.star_thresholds or DEFAULT_STARS
+        parts.append("星级：" + "、".join(f"{n}星 {t} 分" for n, t in enumerate(stars, 1)))
         if scheme.redeemable:
             window = redemption.get_window(db(), scheme=scheme, now=utcnow())
             parts.insert(0, f"本期得分满 {scheme.redemption_threshold} 分可兑换")

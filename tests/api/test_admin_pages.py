@@ -288,9 +288,13 @@ def test_settings_change_is_audited_and_public(app, world):
     }
     client.post(f"/v/{code}/settings", data=data)
     assert "n 应为 1–40" in client.get(f"/v/{code}/settings").get_data(as_text=True)
-    client.post(f"/v/{code}/settings", data={**data, "expire_after_n": "2"})
+    client.post(
+        f"/v/{code}/settings",
+        data={**data, "expire_after_n": "2", "star_thresholds": "30,50,70,90,110"},
+    )
     rules = client.get(f"/public/{code}/rules").get_data(as_text=True)
     assert "本期得分满 40 分可兑换" in rules and "每期最后 10 天" in rules and "保留 2 期" in rules
+    assert "1星 30 分" in rules and "5星 110 分" in rules
     with app.extensions["points.sessionmaker"]() as s:
         event = s.execute(
             select(AuditEvent).where(AuditEvent.action == "scheme.settings")
