@@ -87,6 +87,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         boards,
         catalog,
         claims,
+        cycles,
         dashboard,
         db,
         ledger,
@@ -107,7 +108,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     rest.init_app(app)
     web.init_app(app)
     # Each feature registers its API blueprint and pages; this order is the OpenAPI order.
-    for feature in (auth, org, ledger, catalog, claims, shop, boards, dashboard, backups):
+    for feature in (auth, org, ledger, catalog, claims, shop, boards, cycles, dashboard, backups):
         feature.init_app(app)
     return app
 

@@ -127,9 +127,28 @@ def _load_demo(code: str) -> bool:
         f"已创建示范村 {code}: {result.households} 户, {result.residents} 人, "
         f"{result.party_members} 名党员, {result.entries} 笔账目"
     )
-    click.echo("工作人员账号 (staff accounts; keep these passwords):")
+    click.echo("")
+    click.echo("【工作人员】在 /login 用“用户名 + 密码”登录 (staff: username + password):")
     for username, password in result.passwords.items():
         click.echo(f"  {username:<20} {password}")
+    click.echo(
+        f"  镇督导员 {code}-supervisor 登录后看全镇汇总页 /town/{result.town}（只有汇总，没有个人信息）"
+    )
+    click.echo("")
+    click.echo(
+        "【村民】在 /login 的“村民登录”用“手机号 + 6 位 PIN 码”登录 (residents: phone + PIN):"
+    )
+    for login in result.resident_logins:
+        state = "今天可以兑换" if login["can_redeem"] else "本期积分未到兑换门槛"
+        click.echo(
+            f"  手机 {login['phone']}  PIN {login['pin']}  {login['name']}"
+            f"（户号 {login['household']}，本期 {login['score']} 分，{state}）"
+        )
+    click.echo("")
+    click.echo(
+        f"看点：工作台有待审核和一条待处理的异议；{result.board_month} 红黑榜草稿（含黑榜）待审批；"
+        f"公示栏 /public/{code}/notices；积分标准 /public/{code}/rules"
+    )
     return True
 
 

@@ -6,7 +6,7 @@ import contextlib
 import json
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -28,7 +28,7 @@ from points.models import (
 )
 from points.models.catalog import ClosePolicy, SubjectKind
 from points.models.org import Role
-from points.periods import PeriodKind, local_date
+from points.periods import LOCAL_TZ, PeriodKind, local_date, month_key, period_key, period_start
 
 CATALOG_DIR = Path(__file__).parent / "catalog" / "defaults"
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
@@ -45,7 +45,11 @@ class DemoResult:
     residents: int = 0
     party_members: int = 0
     entries: int = 0
-    passwords: dict[str, str] = field(default_factory=dict)
+    passwords: dict[str, str] = field(default_factory=dict)  # staff only
+    # Residents who sign in with phone + PIN: phone, pin, name, household, score, can_redeem.
+    resident_logins: list[dict] = field(default_factory=list)
+    town: str = ""
+    board_month: str = ""
 
 
 def create_demo_village(
@@ -140,7 +144,7 @@ def create_demo_village(
     session.flush()
 
     result.passwords = _create_staff(session, village, groups)
-    result.passwords.update(_resident_logins(session, village, homes, rng, now))
+    logins = _resident_logins(session, village, homes, rng, now)
     admin_id = session.execute(select(User.id).where(User.username == f"{code}-admin")).scalar_one()
     # Version 1 of each catalog, adopted before the history starts so every act falls under it.
     adopted_on = local_date(now - timedelta(days=30 * months + 7))
@@ -157,7 +161,30 @@ def create_demo_village(
         homes=homes,
         party=party,
     )
+    result.board_month = _story(
+        session, now=now, village=village, scheme=household_scheme, homes=homes, admin_id=admin_id
+    )
+    result.entries = session.execute(
+        select(func.count()).select_from(JournalEntry).where(JournalEntry.village_id == village.id)
+    ).scalar_one()
     _open_shop(session, village, household_scheme, admin_id=admin_id, now=now)
+    result.town = village.town
+    period = period_key(household_scheme.period_kind, local_date(now))
+    for home, (phone, pin) in zip(homes, logins.items(), strict=False):
+        head = session.get(Resident, home.head_id)
+        score = ledger.period_score(
+            session, scheme=household_scheme, subject_id=home.id, period=period
+        )
+        result.resident_logins.append(
+            {
+                "phone": phone,
+                "pin": pin,
+                "name": head.name,
+                "household": home.number,
+                "score": score,
+                "can_redeem": score >= household_scheme.redemption_threshold,
+            }
+        )
     return result
 
 
@@ -325,6 +352,105 @@ def _history(
     return session.execute(
         select(func.count()).select_from(JournalEntry).where(JournalEntry.village_id == village.id)
     ).scalar_one()
+
+
+def _story(session, *, now, village, scheme, homes, admin_id) -> str:
+    """Make the demo tell the story on its first day: the printed residents' households (and
+    two more) can redeem today, two households' gambling deductions put the last month's 黑榜
+    on the drafted board, and a fresh claim sits in 公示 with an open objection. All through
+    the real claim path (record, review, notice, post). Returns the drafted board's month."""
+    from points import boards, claims
+    from points.claims import ClaimInput, RuleRefusedError
+    from points.models import CatalogRule
+    from points.models.claims import ClaimStatus
+    from points.org.access import load_actor
+
+    users = {u.username: u.id for u in session.execute(select(User)).scalars()}
+    reviewer = load_actor(session, users[f"{village.code}-reviewer"])
+    groups = sorted({h.group_id for h in homes})
+    recorder = {
+        g: load_actor(session, users[f"{village.code}-grid{i + 1}"]) for i, g in enumerate(groups)
+    }
+    version = catalog.adopted_version(session, scheme=scheme)
+    rules = session.execute(
+        select(CatalogRule)
+        .where(
+            CatalogRule.version_id == version.id,
+            CatalogRule.sign == 1,
+            CatalogRule.evidence_required.is_(False),
+            CatalogRule.points.is_not(None),
+        )
+        .order_by(CatalogRule.points.desc(), CatalogRule.code)
+    ).scalars()
+    rules = [r for r in rules if "recorder" in r.recorder_roles]
+
+    def record(home, rule_code, when, **extra):
+        item = ClaimInput(
+            household_id=home.id, rule_code=rule_code, occurred_on=local_date(when), **extra
+        )
+        claim = claims.record(
+            session,
+            village=village,
+            scheme=scheme,
+            actor=recorder[home.group_id],
+            now=when,
+            item=item,
+        )
+        if claim.status == ClaimStatus.PENDING_REVIEW:
+            claims.approve(session, claim=claim, actor=reviewer, now=when + timedelta(hours=1))
+        return claim
+
+    # Redeemers: top the current period's score up past the threshold, posted 8 days ago.
+    current = period_key(scheme.period_kind, local_date(now))
+    when = now - timedelta(days=10)
+    if local_date(when) >= period_start(scheme.period_kind, current):
+        goal = scheme.redemption_threshold + 15
+        for home in homes[:5]:
+            score = ledger.period_score(session, scheme=scheme, subject_id=home.id, period=current)
+            for rule in rules:
+                if score >= goal:
+                    break
+                for _ in range(3):
+                    try:
+                        score += record(home, rule.code, when).points
+                    except RuleRefusedError:
+                        break  # the item's cap is reached: the next item
+                    if score >= goal:
+                        break
+        claims.post_due(session, now=now - timedelta(days=1), village_id=village.id)
+
+    # The 黑榜: two households fined for gambling late last month, reviewed and posted before
+    # the month ended (a board lists the deductions posted in its month).
+    first = local_date(now).replace(day=1)
+    fined = datetime.combine(first - timedelta(days=12), time(10), tzinfo=LOCAL_TZ)
+    for home in homes[-2:]:
+        with contextlib.suppress(RuleRefusedError):
+            record(
+                home,
+                "FZ-51",
+                fined,
+                has_evidence=True,
+                description="网格员现场核实，笔录和照片纸质存档",
+            )
+    claims.post_due(session, now=fined + timedelta(days=9), village_id=village.id)
+
+    # 公示 with an open objection: yesterday's award to one household, queried by a neighbour.
+    with contextlib.suppress(RuleRefusedError):
+        claim = record(homes[4 % len(homes)], rules[-1].code, now - timedelta(days=1))
+        neighbour = session.execute(
+            select(User.id).where(User.resident_id == homes[0].head_id)
+        ).scalar_one()
+        claims.object_to(
+            session,
+            claim=claim,
+            actor=load_actor(session, neighbour),
+            reason="听说那天他家没人参加，请核实",
+            now=now - timedelta(hours=20),
+        )
+
+    month = month_key(first - timedelta(days=1))
+    boards.draft_board(session, village=village, month=month, now=now, actor_id=admin_id)
+    return month
 
 
 # The points shop: name, unit, points (1 分 ≈ 1 元), stock, per-household limit a quarter.

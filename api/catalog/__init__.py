@@ -8,8 +8,9 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register this feature's API blueprint and pages."""
-    from api.catalog import pages, rest
+    from api.catalog import admin, pages, rest  # admin: the console routes of pages.bp
     from api.rest import api
 
     api.register_blueprint(rest.blp)
+    assert admin.bp is pages.bp  # imported for its routes, registered with the blueprint
     app.register_blueprint(pages.bp)

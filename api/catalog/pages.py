@@ -20,7 +20,9 @@ def rules(code):
         version = catalog.adopted_version(db(), scheme=scheme)
         rules = list(version.rules) if version else []
         books.append({"scheme": scheme, "version": version, "groups": _groups(rules)})
-    return render_template("public/rules.html", village=village, books=books)
+    return render_template(
+        "public/rules.html", village=village, books=books, terms=_public_terms(village)
+    )
 
 
 def _groups(rules) -> list[dict]:
@@ -37,3 +39,33 @@ def _groups(rules) -> list[dict]:
         }
         for (sign, cat, sub), items in sorted(groups.items(), key=lambda kv: kv[0][0])
     ]
+
+
+def _public_terms(village) -> list[str]:
+    """The settings residents are bound by, in plain words (set on the 方案设置 page)."""
+    from points.boards import DEFAULT_STARS
+    from points.catalog.settings import CLOSE_POLICY_TEXT
+    from points.db import utcnow
+    from points.org.settings import PRIVACY_TEXT
+    from points.shop import redemption
+
+    lines = []
+    for scheme in statements.list_schemes(db(), village=village):
+        policy = CLOSE_POLICY_TEXT.get(scheme.close_policy, scheme.close_policy)
+        if scheme.expire_after_n:
+            policy = policy.replace("n 期", f"{scheme.expire_after_n} 期")
+        parts = [f"公示 {scheme.notice_days} 天", f"期末{policy}"]
+        if scheme.base_score:
+            parts.append(f"每期基础分 {scheme.base_score} 分（不可兑换）")
+        stars = scheme.star_thresholds or DEFAULT_STARS
+        parts.append("星级：" + "、".join(f"{n}星 {t} 分" for n, t in enumerate(stars, 1)))
+        if scheme.redeemable:
+            window = redemption.get_window(db(), scheme=scheme, now=utcnow())
+            parts.insert(0, f"本期得分满 {scheme.redemption_threshold} 分可兑换")
+            parts.insert(1, window.describe())
+        lines.append(f"{scheme.name}：" + "；".join(parts))
+    lines.append(
+        f"红黑榜：{PRIVACY_TEXT.get(village.privacy_mode, village.privacy_mode)}，"
+        f"黑榜公布 {village.black_months} 个月，红榜前 {village.board_top_n} 名"
+    )
+    return lines

@@ -68,6 +68,8 @@ def dashboard(code):
         month=month,
         objections=claims.count_open_objections(s, village=village),
         low_stock=low_stock,
+        # Board and period pages are the admin's: a reviewer is not shown links they cannot open.
+        todo=_todo(village) if current_actor().has(village, Role.ADMIN) else [],
     )
 
 
@@ -80,6 +82,32 @@ def _backup_status(village):
     if not folder or not current_actor().has(village, Role.ADMIN):
         return None
     return backups.backup_status(db(), folder=Path(folder), now=utcnow())
+
+
+def _todo(village) -> list[tuple[str, str]]:
+    """What needs doing beyond reviews and objections: boards to approve or publish, and a
+    period closing within two weeks — as (text, page endpoint) for the admin."""
+    from datetime import timedelta
+
+    from points.boards import list_boards
+    from points.cycles.preview import next_close
+    from points.ledger.statements import list_schemes
+
+    s, now = db(), utcnow()
+    items = []
+    for board in list_boards(s, village=village, public=False, limit=12):
+        if board.status in ("draft", "approved"):
+            state = "待审批" if board.status == "draft" else "已审批，待发布"
+            items.append((f"{board.month} 红黑榜{state}", "board_pages.boards"))
+    for scheme in list_schemes(s, village=village):
+        preview = next_close(s, scheme=scheme, now=now)
+        if preview.ends_at - now <= timedelta(days=14):
+            days = max(0, (preview.ends_at - now).days)
+            lost = f"，按目前余额将清零 {preview.points} 分" if preview.points else ""
+            items.append(
+                (f"{scheme.name} {preview.period} 还有 {days} 天结账{lost}", "cycle_pages.periods")
+            )
+    return items
 
 
 def _low_stock(village):

@@ -129,3 +129,43 @@ def _csv_rows(data: bytes) -> list[list]:
         return _bounded(csv.reader(io.StringIO(text)))
     except csv.Error as exc:  # a field longer than the csv module's own limit, a stray NUL
         raise RosterProblemsError([Problem(1, "文件", "无法读取该 CSV 文件")]) from exc
+
+
+def write_roster_xlsx(headers: dict[str, str], rows: list[dict], *, title: str) -> bytes:
+    """Write a roster sheet: the template (no rows, one example) or the current roster."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = title[:31]
+    sheet.append(list(headers.values()))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        sheet.append([row.get(key, "") for key in headers])
+    for column, width in zip("ABCDEFGHIJ", (10, 10, 14, 10, 6, 14, 6, 14, 10, 8), strict=False):
+        sheet.column_dimensions[column].width = width
+    # Phones and 户号 are text: a number format would drop leading zeros and show 1.38E+10.
+    for row in sheet.iter_rows(min_row=2):
+        for cell in row:
+            cell.number_format = "@"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+TEMPLATE_ROWS = [
+    {
+        "number": "001",
+        "group": "第一组",
+        "door_plate": "东街1号",
+        "name": "张三",
+        "is_head": "是",
+        "phone": "13800000001",
+        "is_party_member": "否",
+        "party_branch": "",
+        "opening": 0,
+    },
+    {"number": "001", "group": "第一组", "name": "李四", "is_head": "否", "is_party_member": "否"},
+]

@@ -9,8 +9,9 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register this feature's API blueprint and pages."""
     from api.rest import api
-    from api.shop import counter, pages, rest
+    from api.shop import admin, counter, pages, rest
 
     api.register_blueprint(rest.blp)
     app.register_blueprint(counter.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(admin.bp)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 import secrets
+from contextlib import contextmanager
 from functools import wraps
 
 from flask import (
+    flash,
     g,
     redirect,
     render_template,
@@ -18,6 +20,7 @@ from flask import (
 
 from api.db import db
 from api.web.identity import current_actor, current_user_id
+from api.web.menus import menu
 from points import org
 from points.audit import record
 from points.db import utcnow
@@ -106,6 +109,7 @@ def template_globals():
         "csrf_token": csrf_token,
         "big_type": request.cookies.get("big") == "1",
         "me": g.get("page_actor"),
+        "menu": menu,
     }
 
 
@@ -202,3 +206,14 @@ def my_household(village):
     if actor.household_id is None:
         raise PointsError("您的账号没有关联农户，请联系村委会")
     return org.get_household(db(), village=village, household_id=actor.household_id)
+
+
+@contextmanager
+def form_errors(*also: type[Exception]):
+    """Turn a refused form write into a flashed Chinese message with nothing written: the
+    request's transaction is rolled back and the page continues (usually to a redirect)."""
+    try:
+        yield
+    except (PointsError, *also) as exc:
+        db().rollback()
+        flash(getattr(exc, "message", None) or "输入有误，请检查后重新提交", "error")

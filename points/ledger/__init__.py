@@ -21,6 +21,7 @@ from points.ledger.journal import (
     post_awards,
     reverse,
     spend,
+    transfer,
 )
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "post_awards",
     "deduct",
     "spend",
+    "transfer",
     "reverse",
     "expire_lot",
     "expire_lots",

@@ -295,6 +295,55 @@ def spend(
     return _post_single(session, scheme.village_id, req, plan)
 
 
+def transfer(
+    session: Session,
+    *,
+    scheme: Scheme,
+    from_subject_id: int,
+    to_subject_id: int,
+    points: int | None,
+    idem_key: str,
+    actor_id: int | None,
+    now: datetime,
+    memo: str = "",
+) -> JournalEntry | None:
+    """Move points between two subjects of a scheme (households merged or split): one
+    adjustment entry taking `points` (None: all the source holds) from the source's open lots,
+    oldest first, and giving them to the target (its owed settled first, the rest to its
+    current lot). Scores stay where they were earned. Returns None when there is nothing to
+    move; refuses more than the source holds."""
+    if from_subject_id == to_subject_id:
+        raise ValidationError("不能把积分转给同一个对象")
+    source = Subject.of(scheme, from_subject_id)
+    target = Subject.of(scheme, to_subject_id)
+    if points is None:
+        points = get_balance(session, scheme=scheme, subject_id=from_subject_id).available
+        if points <= 0:
+            return None
+    _require_positive(points)
+    req = _request(
+        scheme.village_id,
+        idem_key,
+        kind=EntryKind.ADJUSTMENT,
+        scheme=scheme.id,
+        subject=to_subject_id,
+        source=from_subject_id,
+        points=points,
+        memo=memo,
+        actor=actor_id,
+    )
+
+    def plan(_pending: list[int]) -> list[_Draft]:
+        postings = _debit(session, source, points, allow_owed=False)
+        postings += _credit(session, target, points, now)
+        pkey = period_key(scheme.period_kind, local_date(now))
+        return [
+            _draft(req, EntryKind.ADJUSTMENT, target, pkey, now, 0, memo, None, actor_id, postings)
+        ]
+
+    return _post_single(session, scheme.village_id, req, plan)
+
+
 def reverse(
     session: Session,
     *,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from points.db import Base, intpk, utcnow
@@ -19,6 +19,12 @@ class PrivacyMode(StrEnum):
     NAMED = "named"  # 张三
     MASKED = "masked"  # 张*三, household number hidden
     GROUP = "group"  # group-level only
+
+
+class ResidentStatus(StrEnum):
+    ACTIVE = "active"
+    MOVED_OUT = "moved_out"  # 迁出
+    DECEASED = "deceased"  # 去世
 
 
 class Role(StrEnum):
@@ -95,6 +101,11 @@ class Resident(Base):
     is_party_member: Mapped[bool] = mapped_column(Boolean, default=False)
     party_branch: Mapped[str | None] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # active | moved_out | deceased: a person who left keeps their row (history, past entries).
+    status: Mapped[str] = mapped_column(
+        String(16), default=ResidentStatus.ACTIVE, server_default=ResidentStatus.ACTIVE
+    )
+    left_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     household: Mapped[Household] = relationship(

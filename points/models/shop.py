@@ -100,6 +100,7 @@ class Good(Base):
     low_stock_at: Mapped[int] = mapped_column(default=5)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    photo: Mapped[str | None] = mapped_column(String(64))  # stored file name (api/shop/photos.py)
 
 
 class StockMovement(Base):

@@ -350,3 +350,18 @@ def _name(value: str, what: str) -> str:
     if not value or len(value) > 100:
         raise ValidationError(f"请填写{what}（不超过 100 字）", errors={"name": ["不能为空"]})
     return value
+
+
+def list_donations(session: Session, *, village: Village, limit: int = 100) -> list[StockMovement]:
+    """Return the village's donations received, newest first (the thank-you list)."""
+    return list(
+        session.execute(
+            select(StockMovement)
+            .where(
+                StockMovement.village_id == village.id,
+                StockMovement.kind == MovementKind.DONATION,
+            )
+            .order_by(StockMovement.id.desc())
+            .limit(limit)
+        ).scalars()
+    )

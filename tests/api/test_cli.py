@@ -16,6 +16,11 @@ def test_demo_then_verify_passes_and_prints_the_head(db_url):
     demo = _points(db_url, "demo")
     assert demo.returncode == 0, demo.stderr
     assert "60 户" in demo.stdout and "demo-admin" in demo.stdout
+    # Staff and residents are printed apart; residents with phone, PIN and household.
+    staff, residents = demo.stdout.split("【村民】")
+    assert "【工作人员】" in staff and "demo-admin" in staff and "/town/城关镇" in staff
+    lines = [line for line in residents.splitlines() if "PIN" in line and "户号" in line]
+    assert len(lines) == 3 and "demo-admin" not in residents
     again = _points(db_url, "demo")
     assert "已存在" in again.stdout
 

@@ -1,0 +1,72 @@
+"""The staff and resident menus, built in one place from the signed-in user's roles.
+
+Each item names its page by endpoint (a string: api/web imports no feature) and the roles that
+page lets in, so a role never sees a link it cannot open. tests/api/test_admin_pages.py opens
+every link of every staff role's menu."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import g, url_for
+
+from points.models.org import Role
+
+A, V, R, C = Role.ADMIN, Role.REVIEWER, Role.RECORDER, Role.CLERK
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    label: str
+    endpoint: str
+    roles: frozenset[str]  # the roles the page serves (a subset of those it admits); empty: public
+
+
+def _item(label: str, endpoint: str, *roles: str) -> MenuItem:
+    return MenuItem(label, endpoint, frozenset(roles))
+
+
+# In the order a clerk of the 村两委 reads them: daily work first, then setting up.
+STAFF_MENU: tuple[MenuItem, ...] = (
+    _item("工作台", "dashboard.dashboard", A, V),
+    _item("登记", "claim_pages.record", A, R),
+    _item("审核", "claim_pages.review", A, V),
+    # The counter page opens for admins too, but only a clerk may scan and redeem there.
+    _item("兑换", "counter.home", C),
+    _item("库存", "counter.stock", A, C),
+    _item("红黑榜", "board_pages.boards", A),
+    _item("花名册", "org_pages.roster", A),
+    _item("农户", "org_pages.households", A),
+    _item("账号", "org_pages.staff", A),
+    _item("积分标准", "catalog_pages.manage", A),
+    _item("方案设置", "catalog_pages.settings", A),
+    _item("超市商品", "shop_admin.goods", A),
+    _item("户卡", "shop_admin.cards", A),
+    _item("周期与对账", "cycle_pages.periods", A),
+    _item("异常报告", "claim_pages.anomalies", A, V),
+    _item("操作日志", "org_pages.audit", A),
+    _item("公示栏", "claim_pages.public_notices"),
+)
+
+RESIDENT_MENU: tuple[MenuItem, ...] = (
+    _item("我的积分", "ledger_pages.home", Role.RESIDENT),
+    _item("兑换码", "shop_pages.my_qr", Role.RESIDENT),
+    _item("积分超市", "shop_pages.shop_page", Role.RESIDENT),
+    _item("申报", "claim_pages.declare", Role.RESIDENT),
+    _item("公示", "claim_pages.notices_page", Role.RESIDENT),
+)
+
+
+def visible(items: tuple[MenuItem, ...], roles: set[str]) -> list[MenuItem]:
+    """Return the items whose page admits one of `roles` (public items always)."""
+    return [item for item in items if not item.roles or item.roles & roles]
+
+
+def menu(kind: str) -> list[tuple[str, str]]:
+    """Return (label, url) of the signed-in user's menu in the current village."""
+    actor, village = g.get("page_actor"), g.get("village")
+    if actor is None or village is None:
+        return []
+    items = STAFF_MENU if kind == "staff" else RESIDENT_MENU
+    roles = actor.roles_in(village)
+    return [(i.label, url_for(i.endpoint, code=village.code)) for i in visible(items, roles)]
