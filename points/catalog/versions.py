@@ -185,8 +185,15 @@ def rules_of(version: CatalogVersion) -> list[Rule]:
 # ---------------------------------------------------------------------------------------------
 
 
+def _row_values(rule: Rule) -> dict[str, Any]:
+    # The JSON form, but dates stay dates for the Date columns.
+    values = rule_to_dict(rule)
+    values["campaign_from"], values["campaign_to"] = rule.campaign_from, rule.campaign_to
+    return values
+
+
 def _rows(version: CatalogVersion, rules: Sequence[Rule]) -> list[CatalogRule]:
-    return [CatalogRule(village_id=version.village_id, **rule_to_dict(rule)) for rule in rules]
+    return [CatalogRule(village_id=version.village_id, **_row_values(rule)) for rule in rules]
 
 
 def _require_valid(rules: Sequence[Rule]) -> None:

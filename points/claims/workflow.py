@@ -18,7 +18,7 @@ from points import ledger
 from points.catalog import rules
 from points.catalog.versions import find_rule, rule_of
 from points.cycles.jobs import Job, WorkItem, register_job
-from points.db import lock_village
+from points.db import lock_subjects, lock_village
 from points.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from points.models import CatalogRule, Household, Resident, Scheme, Village
 from points.models.claims import (
@@ -96,6 +96,12 @@ def record(
     version, row = find_rule(session, scheme=scheme, code=item.rule_code, on=item.occurred_on)
     rule = rule_of(row)
     subject_kind = "party_member" if scheme.subject_kind == "resident" else "household"
+    # Caps, once-only and repeats are reserved at recording: count and add under the subject's
+    # lock, so concurrent recordings cannot exceed a cap (posting re-checks under the chain lock).
+    limited = row.caps or rule.once or rule.repeat_window
+    if limited:
+        _lock_subject(session, scheme, household.id, resident)
+    ever, repeats = _earlier(session, scheme, rule, household.id, resident, item.occurred_on)
     facts = rules.Facts(
         subject_kind=subject_kind,
         recorder_role=role,
@@ -113,6 +119,9 @@ def record(
             None,
             (ClaimStatus.PENDING_REVIEW, ClaimStatus.IN_NOTICE, ClaimStatus.POSTED),
         ),
+        occurred_on=item.occurred_on,
+        ever=ever,
+        repeats=repeats,
     )
     decision = rules.decide(rule, facts)
     if not decision.ok:
@@ -132,15 +141,19 @@ def record(
         requested=decision.requested,
         points=decision.points,
         cut_note=decision.message if decision.cuts else None,
+        rule_note=decision.note,
         description=item.description,
         occurred_on=item.occurred_on,
         status=ClaimStatus.PENDING_REVIEW if needs_review else ClaimStatus.IN_NOTICE,
         recorded_by=actor.user_id,
         created_at=now,
-        notice_until=None if needs_review else _notice_end(scheme, now),
+        notice_until=None if needs_review else _notice_end(scheme, now, row),
     )
     session.add(claim)
     session.flush()
+    if claim.notice_until is not None and claim.notice_until <= now:
+        # A rule with 0 notice days and no review (attendance) posts at once, by the same path.
+        post_claim(session, claim_id=claim.id, now=now, actor_id=actor.user_id)
     return claim
 
 
@@ -176,6 +189,11 @@ def record_batch(
     )
     session.add(batch)
     session.flush()
+    # Take every subject's lock up front, in id order, so two overlapping events never deadlock.
+    if row.caps or row.once or row.repeat_window:
+        ids = [r if scheme.subject_kind == "resident" else h for h, r in subjects]
+        key = "resident_ids" if scheme.subject_kind == "resident" else "household_ids"
+        lock_subjects(session, **{key: [i for i in ids if i is not None]})
     claims = [
         record(
             session,
@@ -216,7 +234,8 @@ def approve(
     _require_status(claim, ClaimStatus.PENDING_REVIEW, "审核")
     claim.status = ClaimStatus.IN_NOTICE
     claim.reviewed_by, claim.reviewed_at, claim.review_note = actor.user_id, now, note
-    claim.notice_until = _notice_end(session.get(Scheme, claim.scheme_id), now)
+    row = session.get(CatalogRule, claim.rule_id)
+    claim.notice_until = _notice_end(session.get(Scheme, claim.scheme_id), now, row)
     session.flush()
     return claim
 
@@ -444,8 +463,47 @@ def count_open_objections(session: Session, *, village: Village) -> int:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _notice_end(scheme: Scheme, now: datetime) -> datetime:
-    return now + timedelta(days=scheme.notice_days)
+def _notice_end(scheme: Scheme, now: datetime, row: CatalogRule | None = None) -> datetime:
+    days = row.notice_days if row is not None and row.notice_days is not None else None
+    return now + timedelta(days=scheme.notice_days if days is None else days)
+
+
+def _lock_subject(session: Session, scheme: Scheme, household_id: int, resident) -> None:
+    if scheme.subject_kind == "resident":
+        lock_subjects(session, resident_ids=[resident.id] if resident else [])
+    else:
+        lock_subjects(session, household_ids=[household_id])
+
+
+def _earlier(session, scheme, rule: rules.Rule, household_id, resident, d: date):
+    """Claims of this rule's code the subject already has (not rejected): ever, and in the
+    repeat window; zero when the rule has no once-only limit or repeat escalation."""
+    live = (ClaimStatus.PENDING_REVIEW, ClaimStatus.IN_NOTICE, ClaimStatus.POSTED)
+
+    def count(start: date | None, end: date | None) -> int:
+        q = (
+            select(func.count())
+            .select_from(Claim)
+            .join(CatalogRule, CatalogRule.id == Claim.rule_id)
+            .where(
+                Claim.scheme_id == scheme.id,
+                CatalogRule.code == rule.code,
+                Claim.status.in_([str(s) for s in live]),
+            )
+        )
+        if start is not None:
+            q = q.where(Claim.occurred_on >= start, Claim.occurred_on < end)
+        if scheme.subject_kind == "household":
+            q = q.where(Claim.household_id == household_id)
+        else:
+            q = q.where(Claim.resident_id == (resident.id if resident else None))
+        return int(session.execute(q).scalar_one())
+
+    ever = count(None, None) if rule.once else 0
+    repeats = 0
+    if rule.repeat_window is not None:
+        repeats = count(*_window_bounds(rules.Window(rule.repeat_window), scheme, d))
+    return ever, repeats
 
 
 def _memo(row: CatalogRule, claim: Claim) -> str:
@@ -494,6 +552,8 @@ def _require_status(claim: Claim, status: ClaimStatus, doing: str) -> None:
 
 
 def _window_bounds(window: rules.Window, scheme: Scheme, d: date) -> tuple[date, date]:
+    if window is rules.Window.ever:
+        return date.min, date.max
     if window is rules.Window.day:
         return d, d + timedelta(days=1)
     kind = {rules.Window.month: "month", rules.Window.year: "year"}.get(window, scheme.period_kind)
