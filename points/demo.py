@@ -319,9 +319,7 @@ def _history(
                 now=now - timedelta(days=1),
             )
     return session.execute(
-        select(func.count())
-        .select_from(JournalEntry)
-        .where(JournalEntry.village_id == village.id)
+        select(func.count()).select_from(JournalEntry).where(JournalEntry.village_id == village.id)
     ).scalar_one()
 
 

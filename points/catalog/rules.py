@@ -446,14 +446,10 @@ def _check(rule: Rule, facts: Facts) -> Decision | int:
         return _refuse("auto_rule", "auto_cannot_be_recorded")
     if rule.once and facts.ever > 0:
         return _refuse("once_done")
-    if rule.campaign_from is not None and rule.campaign_multiplier is None:
-        if not in_campaign(rule, facts.occurred_on):
-            return _refuse(
-                "campaign_inactive",
-                name=rule.campaign_name,
-                start=rule.campaign_from,
-                end=rule.campaign_to,
-            )
+    dated_only = rule.campaign_from is not None and rule.campaign_multiplier is None
+    if dated_only and not in_campaign(rule, facts.occurred_on):
+        name, start, end = rule.campaign_name, rule.campaign_from, rule.campaign_to
+        return _refuse("campaign_inactive", name=name, start=start, end=end)
     return per_unit
 
 

@@ -23,20 +23,74 @@ TODAY = date(2026, 11, 25)
 BASE = {"unit": "time", "recorder_roles": ["admin", "recorder"], "subjects": ["household"]}
 RULES = [
     # the leak: capped at 2 points a month
-    dict(BASE, code="ZZ-01", name="参加村民大会", category="自治", sign=1, points=1,
-         caps={"month": 2}, review="never"),
-    dict(BASE, code="JL-03", name="被评为村级文明家庭", category="德治", sign=1, points=10,
-         once=True, review="never"),
-    dict(BASE, code="MEI-51", name="乱倒垃圾", category="德治", subcategory="积美", sign=-1,
-         points=5, review="always", repeat_window="year", repeat_multiplier=2, repeat_points=20),
-    dict(BASE, code="MEI-05", name="参加环境整治集中行动", category="德治", sign=1, points=3,
-         review="never", campaign_name="环境宣传月", campaign_from="2026-11-01",
-         campaign_to="2026-11-30", campaign_multiplier=2),
-    dict(BASE, code="MEI-09", name="冬季义务扫雪", category="德治", sign=1, points=2,
-         review="never", campaign_name="冬季扫雪", campaign_from="2026-12-01",
-         campaign_to="2027-02-28"),
-    dict(BASE, code="ZZ-02", name="参加院坝协商会（签到）", category="自治", sign=1, points=1,
-         review="never", notice_days=0),
+    dict(
+        BASE,
+        code="ZZ-01",
+        name="参加村民大会",
+        category="自治",
+        sign=1,
+        points=1,
+        caps={"month": 2},
+        review="never",
+    ),
+    dict(
+        BASE,
+        code="JL-03",
+        name="被评为村级文明家庭",
+        category="德治",
+        sign=1,
+        points=10,
+        once=True,
+        review="never",
+    ),
+    dict(
+        BASE,
+        code="MEI-51",
+        name="乱倒垃圾",
+        category="德治",
+        subcategory="积美",
+        sign=-1,
+        points=5,
+        review="always",
+        repeat_window="year",
+        repeat_multiplier=2,
+        repeat_points=20,
+    ),
+    dict(
+        BASE,
+        code="MEI-05",
+        name="参加环境整治集中行动",
+        category="德治",
+        sign=1,
+        points=3,
+        review="never",
+        campaign_name="环境宣传月",
+        campaign_from="2026-11-01",
+        campaign_to="2026-11-30",
+        campaign_multiplier=2,
+    ),
+    dict(
+        BASE,
+        code="MEI-09",
+        name="冬季义务扫雪",
+        category="德治",
+        sign=1,
+        points=2,
+        review="never",
+        campaign_name="冬季扫雪",
+        campaign_from="2026-12-01",
+        campaign_to="2027-02-28",
+    ),
+    dict(
+        BASE,
+        code="ZZ-02",
+        name="参加院坝协商会（签到）",
+        category="自治",
+        sign=1,
+        points=1,
+        review="never",
+        notice_days=0,
+    ),
 ]
 # ruff: noqa: E501
 
@@ -177,13 +231,21 @@ def test_16_concurrent_recordings_never_exceed_a_cap(factory, now, batch):
                     # Overlapping events in different orders: locks are taken in id order.
                     order = ids[2] if i % 2 else list(reversed(ids[2]))
                     claims.record_batch(
-                        s, village=village, scheme=scheme, actor=actor, title="村民大会",
-                        rule_code="ZZ-01", occurred_on=TODAY,
-                        subjects=[(h, None) for h in order], now=now,
+                        s,
+                        village=village,
+                        scheme=scheme,
+                        actor=actor,
+                        title="村民大会",
+                        rule_code="ZZ-01",
+                        occurred_on=TODAY,
+                        subjects=[(h, None) for h in order],
+                        now=now,
                     )
                 else:
                     item = ClaimInput(household_id=ids[2][0], rule_code="ZZ-01", occurred_on=TODAY)
-                    claims.record(s, village=village, scheme=scheme, actor=actor, item=item, now=now)
+                    claims.record(
+                        s, village=village, scheme=scheme, actor=actor, item=item, now=now
+                    )
                 s.commit()
             except BaseException as exc:  # noqa: BLE001 - asserted below
                 s.rollback()
