@@ -1,11 +1,13 @@
 """Claims: record, declare, review, 公示 and objections, posting exactly once (workflow);
-automatic (state-based) rules evaluated by the scheduler (automatic); the public notice list
+automatic (state-based) rules evaluated by the scheduler (automatic); who a 一票否决 bars from
+honours (veto); the public notice list
 (notices) and the anomaly report (anomalies).
 
 Other features use this package's names below (its public API), never a `_private` name."""
 
 from points.claims.automatic import evaluate as evaluate_automatic
 from points.claims.automatic import last_ended_period
+from points.claims.veto import vetoed
 from points.claims.workflow import (
     MAX_BATCH,
     REVIEWERS,
@@ -50,4 +52,5 @@ __all__ = [
     "count_open_objections",
     "evaluate_automatic",
     "last_ended_period",
+    "vetoed",
 ]

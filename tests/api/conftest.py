@@ -167,6 +167,7 @@ def build_world(app) -> World:
             )
         specs = {
             "admin": (Role.ADMIN, w.a.id, None, None),
+            "admin2": (Role.ADMIN, w.a.id, None, None),  # a second 村两委 member: the checker
             "reviewer": (Role.REVIEWER, w.a.id, None, None),
             "recorder": (Role.RECORDER, w.a.id, w.group1.id, None),
             "clerk": (Role.CLERK, w.a.id, None, None),
