@@ -230,9 +230,11 @@ def _history(
     session, rng, *, now, months, admin_id, household_scheme, party_scheme, homes, party
 ) -> int:
     """Run a few months of village life through the real path: grid workers record, the
-    review group approves, notices end and claims post; the shop redeems; one correction.
-    The last week stays in review and on notice, so the pages have work to show."""
-    from points import claims
+    review group approves, notices end and claims post; the scheduler's automatic rules
+    (当月无违规) give clean households their points each month; the shop redeems; one
+    correction; one household litters three times (the deduction escalates). The last week
+    stays in review and on notice, so the pages have work to show."""
+    from points import claims, cycles
     from points.claims import ClaimInput, RuleRefusedError
     from points.models import CatalogRule
     from points.models.claims import ClaimStatus
@@ -256,6 +258,10 @@ def _history(
             ).scalars()
             if not r.evidence_required and set(r.recorder_roles) & {"recorder", "admin"}
         ]
+    auto_job = next(j for j in cycles.registered_jobs() if j.name == claims.automatic.JOB)
+    # Recorded up front; the weeks below post them when their notice ends, before the month's
+    # 当月无违规 is evaluated, so this household misses that award in those months.
+    _littering(session, village, household_scheme, homes, recorders, reviewer, now=now)
     start = now - timedelta(days=30 * months)
     weeks = months * 4
     for week in range(weeks):
@@ -294,6 +300,10 @@ def _history(
             ):
                 claims.approve(session, claim=claim, actor=reviewer, now=day)
         claims.post_due(session, now=day)
+        # What the scheduler would have done that week: evaluate the month that just ended
+        # (once: its cycle_runs key also stops the real scheduler from doing it again).
+        for item in cycles.due_items(session, auto_job, now=day):
+            cycles.run_item(session, item, now=day)
         for home in rng.sample(homes, 3):
             with contextlib.suppress(InsufficientPointsError):
                 ledger.spend(
@@ -321,6 +331,34 @@ def _history(
     return session.execute(
         select(func.count()).select_from(JournalEntry).where(JournalEntry.village_id == village.id)
     ).scalar_one()
+
+
+def _littering(session, village, scheme, homes, recorders, reviewer, *, now) -> None:
+    """One household litters in three months of the year: −2, then −4 (×2), then −10, each
+    notice saying why (一年内第 N 次). Skipped when the months would cross a new year."""
+    from points import claims
+    from points.claims import ClaimInput
+
+    home = homes[-1]
+    days = [now - timedelta(days=d) for d in (75, 45, 12)]
+    if len({local_date(d).year for d in days}) > 1:
+        return
+    for day in days:
+        claim = claims.record(
+            session,
+            village=village,
+            scheme=scheme,
+            actor=recorders[home.group_id],
+            now=day,
+            item=ClaimInput(
+                household_id=home.id,
+                rule_code="MEI-51",
+                occurred_on=local_date(day),
+                description="在村道旁乱倒建筑垃圾，经提醒不改",
+                has_evidence=True,
+            ),
+        )
+        claims.approve(session, claim=claim, actor=reviewer, now=day)
 
 
 # The points shop: name, unit, points (1 分 ≈ 1 元), stock, per-household limit a quarter.

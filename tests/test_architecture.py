@@ -38,7 +38,11 @@ def test_the_contracts_hold_on_the_tree():
     [
         ("points/ledger/journal.py", "import flask", "imports no delivery code"),
         ("points/ledger/verify.py", "from api import db", "imports no delivery code"),
-        ("points/ledger/statements.py", "from points import claims", "the ledger imports no feature"),
+        (
+            "points/ledger/statements.py",
+            "from points import claims",
+            "the ledger imports no feature",
+        ),
         ("api/web/helpers.py", "from api.shop import qr", "imports no feature"),
         ("api/claims/rest.py", "from api.shop import actions", "independent of each other"),
         ("points/ledger/journal.py", "from points.ledger import statements", "No import cycles"),

@@ -18,7 +18,16 @@ def rules(code):
     books = []
     for scheme in statements.list_schemes(db(), village=village):
         version = catalog.adopted_version(db(), scheme=scheme)
+        rules = [(row, catalog.rule_of(row)) for row in version.rules] if version else []
         books.append(
-            {"scheme": scheme, "version": version, "rules": list(version.rules) if version else []}
+            {
+                "scheme": scheme,
+                "version": version,
+                "rules": [
+                    {"row": row, "features": catalog.rule_features(rule)} for row, rule in rules
+                ],
+                # Dated bonuses and dated items, with their dates, above the table.
+                "campaigns": [rule for _, rule in rules if rule.campaign_from is not None],
+            }
         )
     return render_template("public/rules.html", village=village, books=books)

@@ -104,10 +104,14 @@ class ClaimSchema(ma.Schema):
     requested = f.Integer(required=True)
     points = f.Integer(required=True)
     cut_note = f.String(allow_none=True)
+    rule_note = f.String(
+        allow_none=True,
+        metadata={"description": "why the points differ: repeat, campaign, automatic condition"},
+    )
     description = f.String(required=True)
     occurred_on = f.Date(required=True)
     status = f.String(required=True)
-    recorded_by = f.Integer(required=True)
+    recorded_by = f.Integer(allow_none=True, metadata={"description": "none: the scheduler"})
     reviewed_by = f.Integer(allow_none=True)
     review_note = f.String(allow_none=True)
     notice_until = f.DateTime(allow_none=True)
@@ -138,6 +142,7 @@ class NoticeSchema(ma.Schema):
     occurred_on = f.Date(allow_none=True)
     until = f.DateTime(allow_none=True)
     reason = f.String(allow_none=True)
+    note = f.String(allow_none=True, metadata={"description": "repeat, campaign or condition"})
 
 
 class AnomalySchema(ma.Schema):

@@ -8,7 +8,10 @@ subject gets a claim (channel `automatic`, recorded by nobody) that goes through
 exactly like a recorded one, or posts at once when the rule has 0 notice days and no review.
 
 Conditions count *posted*, unreversed claims by the date the act occurred, of the categories or
-rule codes the rule watches; claims still in review or notice at evaluation time do not count.
+rule codes the rule watches. A period is evaluated once the scheme's notice days and
+`REVIEW_GRACE_DAYS` more have passed after its end, so the acts of its last days have been
+reviewed and posted by then; a deduction still unsettled at evaluation does not count, and the
+automatic award's own 公示 is where anyone can object to it.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ from points.models.ledger import JournalEntry
 from points.periods import local_date, next_period_start, period_key, previous_period_key
 
 JOB = "rules_auto"
+# A period is evaluated this many days after its notice days have also run out past its end, so
+# that deductions recorded in its last days have been reviewed and posted (or rejected) first.
+REVIEW_GRACE_DAYS = 7
 
 
 def last_ended_period(kind: AutoPeriod | str, now: datetime) -> str:
@@ -52,8 +58,9 @@ def _due(session: Session, now: datetime) -> list[WorkItem]:
     }
     items = []
     for scheme in session.execute(select(Scheme).order_by(Scheme.id)).scalars():
+        settled = now - timedelta(days=scheme.notice_days + REVIEW_GRACE_DAYS)
         for kind in AutoPeriod:
-            key = last_ended_period(kind, now)
+            key = last_ended_period(kind, settled)
             last_day = next_period_start(str(kind), key) - timedelta(days=1)
             # The rules in force on the period's last day decide whether it earns anything.
             version = adopted_version(session, scheme=scheme, on=last_day)

@@ -58,6 +58,8 @@ def public_notices(session: Session, *, village: Village, now: datetime) -> list
                 "occurred_on": claim.occurred_on,
                 "until": claim.notice_until,
                 "reason": None,
+                # Why the points are what they are (第 2 次加倍, 宣传月双倍, 自动评定的条件).
+                "note": claim.rule_note,
             }
         )
     original = aliased(JournalEntry)
@@ -93,6 +95,7 @@ def public_notices(session: Session, *, village: Village, now: datetime) -> list
                 "occurred_on": None,
                 "until": None,
                 "reason": fix.memo,
+                "note": None,
             }
         )
     return out

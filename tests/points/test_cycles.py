@@ -323,7 +323,9 @@ def test_a_registered_job_runs_once_in_order_and_a_failure_is_isolated(
         ran.append(item.key)
         return {"entries": 1}
 
-    monkeypatch.setitem(cycles.jobs._JOBS, "test_board", cycles.Job("test_board", due, run, order=70))
+    monkeypatch.setitem(
+        cycles.jobs._JOBS, "test_board", cycles.Job("test_board", due, run, order=70)
+    )
     report = cycles.reconcile(session, now=bj(2027, 1, 1, 0, 5))
     assert [(r.item.job, r.item.key, r.status) for r in report.results] == [
         ("period_close", "household:2026-Q4", "done"),

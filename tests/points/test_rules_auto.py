@@ -36,7 +36,8 @@ RULES = [
     dict(BASE, code="AUTO-03", name="本季度参加村民大会满 2 次", category="自治", sign=1,
          points=3, review="always", auto="quarter", auto_min_count=2, auto_watch=["ZZ-01"]),
 ]  # fmt: skip
-DEC_1 = bj(2026, 12, 1, 0, 5)  # November has ended; the quarter has not
+# November ended, its 7 notice days and 7 more for review have passed; the quarter has not.
+DEC_1 = bj(2026, 12, 15, 0, 5)
 
 
 @pytest.fixture
@@ -95,6 +96,9 @@ def _code(session, claim):
 
 def test_november_is_evaluated_once_per_household_and_goes_on_notice(session, w, monkeypatch):
     auto_only(monkeypatch)
+    # Two weeks after the month: before that, its last deductions may still be in review.
+    early = cycles.pending(session, now=DEC_1 - timedelta(minutes=10))
+    assert "household:AUTO-01:2026-11" not in {i.key for i in early}
     report = cycles.reconcile(session, now=DEC_1)
     session.commit()
     assert sorted((r.item.key, r.status) for r in report.results) == [
@@ -130,20 +134,18 @@ def test_november_is_evaluated_once_per_household_and_goes_on_notice(session, w,
 
 def test_a_quarter_counts_attendance_and_goes_to_review(session, w, monkeypatch):
     auto_only(monkeypatch)
-    report = cycles.reconcile(session, now=bj(2027, 1, 1, 0, 5))
+    report = cycles.reconcile(session, now=bj(2027, 1, 15, 0, 5))
     done = {r.item.key: r.detail for r in report.results}
     assert done["household:AUTO-03:2026-Q4"] == {"claims": 1, "points": 3}
     (claim,) = auto_claims(session, "AUTO-03")
     assert claim.household_id == w.homes[2].id
     assert claim.status == ClaimStatus.PENDING_REVIEW  # the rule says review: always
     assert "满 2 次（ZZ-01）" in claim.rule_note
-    claims.approve(session, claim=claim, actor=w.reviewer, now=bj(2027, 1, 2, 9))
+    claims.approve(session, claim=claim, actor=w.reviewer, now=bj(2027, 1, 16, 9))
     assert claim.status == ClaimStatus.IN_NOTICE
 
 
-def test_a_rejected_deduction_or_one_still_in_review_does_not_spoil_the_month(
-    session, w, monkeypatch
-):
+def test_a_deduction_still_in_review_at_evaluation_does_not_count(session, w, monkeypatch):
     auto_only(monkeypatch)
     item = ClaimInput(
         household_id=w.homes[2].id, rule_code="MEI-51", occurred_on=date(2026, 11, 20),
