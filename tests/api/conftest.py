@@ -142,6 +142,9 @@ def build_world(app) -> World:
             w.members[home.id] = [m.id for m in home.members]
         w.home1.members[1].phone = "13800001111"
         w.home1.members[2].phone = "13800002222"
+        # A party member in each village (the party track's read routes name them).
+        w.home1.members[2].is_party_member = True
+        w.home_b.members[-1].is_party_member = True
         for v, home in ((w.a, w.home1), (w.b, w.home_b)):
             scheme = make_scheme(s, v)
             adopt_catalog(s, scheme, CLAIM_RULES, now=NOW)

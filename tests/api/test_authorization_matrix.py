@@ -318,6 +318,13 @@ MATRIX.update(
 MATRIX.update(
     {
         ("/api/v1/villages/<code>/boards", "GET"): (STAFF, 200, None),
+        ("/api/v1/villages/<code>/party-members", "GET"): ({"admin", "reviewer"}, 200, None),
+        # The URL names a member of household 1 who is not the resident: staff only.
+        ("/api/v1/villages/<code>/party-members/<int:resident_id>", "GET"): (
+            {"admin", "reviewer"},
+            200,
+            None,
+        ),
         ("/api/v1/villages/<code>/boards", "POST"): (
             {"admin"},
             201,
