@@ -258,11 +258,11 @@ def _history(
             ).scalars()
             if not r.evidence_required and set(r.recorder_roles) & {"recorder", "admin"}
         ]
-    auto_job = next(j for j in cycles.registered_jobs() if j.name == claims.automatic.JOB)
+    auto_job = claims.automatic.AUTO_JOB
     # Recorded up front; the weeks below post them when their notice ends, before the month's
     # 当月无违规 is evaluated, so this household misses that award in those months.
-    _littering(session, village, household_scheme, homes, recorders, reviewer, now=now)
     start = now - timedelta(days=30 * months)
+    _littering(session, village, household_scheme, homes, recorders, reviewer, start=start, now=now)
     weeks = months * 4
     for week in range(weeks):
         day = start + timedelta(days=7 * week, hours=rng.randint(1, 9))
@@ -303,7 +303,7 @@ def _history(
         # What the scheduler would have done that week: evaluate the month that just ended
         # (once: its cycle_runs key also stops the real scheduler from doing it again).
         for item in cycles.due_items(session, auto_job, now=day):
-            cycles.run_item(session, item, now=day)
+            cycles.run_item(session, item, now=day, job=auto_job)
         for home in rng.sample(homes, 3):
             with contextlib.suppress(InsufficientPointsError):
                 ledger.spend(
@@ -333,14 +333,14 @@ def _history(
     ).scalar_one()
 
 
-def _littering(session, village, scheme, homes, recorders, reviewer, *, now) -> None:
-    """One household litters in three months of the year: −2, then −4 (×2), then −10, each
-    notice saying why (一年内第 N 次). Skipped when the months would cross a new year."""
+def _littering(session, village, scheme, homes, recorders, reviewer, *, start, now) -> None:
+    """One household litters three times in the history: −2, then −4 (×2), then −10, each
+    notice saying why (一年内第 N 次). Skipped when the dates would cross a new year."""
     from points import claims
     from points.claims import ClaimInput
 
     home = homes[-1]
-    days = [now - timedelta(days=d) for d in (75, 45, 12)]
+    days = [start + (now - start) * f for f in (0.3, 0.6, 0.9)]
     if len({local_date(d).year for d in days}) > 1:
         return
     for day in days:

@@ -174,9 +174,12 @@ def _run(session: Session, item: WorkItem, now: datetime) -> dict:
     return {"claims": len(made), "points": sum(c.points for c in made)}
 
 
+# After posting claims whose notice ended (10), so this period's deductions are counted.
+AUTO_JOB = Job(JOB, _due, _run, order=20)
+
+
 def _register() -> None:
-    # After posting claims whose notice ended (10), so this period's deductions are counted.
-    register_job(Job(JOB, _due, _run, order=20))
+    register_job(AUTO_JOB)
 
 
 _register()

@@ -160,9 +160,14 @@ def pending(session: Session, *, now: datetime, village_id: int | None = None) -
     ]
 
 
-def run_item(session: Session, item: WorkItem, *, now: datetime) -> ItemResult:
-    """Do one item unless its `cycle_runs` key is taken; a failure rolls back only this item."""
-    job = _JOBS[item.job]
+def run_item(
+    session: Session, item: WorkItem, *, now: datetime, job: Job | None = None
+) -> ItemResult:
+    """Do one item unless its `cycle_runs` key is taken; a failure rolls back only this item.
+
+    `job` runs the item with a job the caller holds (the demo) instead of the registered one.
+    """
+    job = job or _JOBS[item.job]
     savepoint = session.begin_nested()
     try:
         run_id = _claim_run(session, item, now)
