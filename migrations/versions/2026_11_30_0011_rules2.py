@@ -1,4 +1,4 @@
-"""rules engine 2: once-only, notice days, repeats, veto, automatic rules, campaigns
+"""rules engine 2: once-only, notice days, repeats, veto, automatic rules, campaigns, groups
 
 Revision ID: 0011
 Revises: 0007
@@ -39,6 +39,7 @@ RULE_COLUMNS = (
 def upgrade() -> None:
     for name, type_ in RULE_COLUMNS:
         op.add_column("catalog_rules", sa.Column(name, type_, nullable=True))
+    op.add_column("claim_batches", sa.Column("grouped", sa.Boolean(), nullable=True))
     with op.batch_alter_table("claims", schema=None) as batch_op:
         batch_op.add_column(sa.Column("rule_note", sa.Text(), nullable=True))
         batch_op.alter_column("recorded_by", existing_type=sa.Integer(), nullable=True)
@@ -48,5 +49,6 @@ def downgrade() -> None:
     with op.batch_alter_table("claims", schema=None) as batch_op:
         batch_op.alter_column("recorded_by", existing_type=sa.Integer(), nullable=False)
         batch_op.drop_column("rule_note")
+    op.drop_column("claim_batches", "grouped")
     for name, _ in reversed(RULE_COLUMNS):
         op.drop_column("catalog_rules", name)

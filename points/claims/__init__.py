@@ -1,12 +1,14 @@
 """Claims: record, declare, review, 公示 and objections, posting exactly once (workflow);
 automatic (state-based) rules evaluated by the scheduler (automatic); who a 一票否决 bars from
-honours (veto); the public notice list
+honours (veto); group and event awards with one notice row and one review (groups); the public
+notice list
 (notices) and the anomaly report (anomalies).
 
 Other features use this package's names below (its public API), never a `_private` name."""
 
 from points.claims.automatic import evaluate as evaluate_automatic
 from points.claims.automatic import last_ended_period
+from points.claims.groups import group_households, record_group
 from points.claims.veto import vetoed
 from points.claims.workflow import (
     MAX_BATCH,
@@ -53,4 +55,6 @@ __all__ = [
     "evaluate_automatic",
     "last_ended_period",
     "vetoed",
+    "record_group",
+    "group_households",
 ]

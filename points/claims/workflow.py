@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from points import ledger
 from points.catalog import rules
@@ -232,10 +232,13 @@ def approve(
             "登记人不能审核自己登记的积分（登记与审核分离）", reason="maker_checker"
         )
     _require_status(claim, ClaimStatus.PENDING_REVIEW, "审核")
-    claim.status = ClaimStatus.IN_NOTICE
-    claim.reviewed_by, claim.reviewed_at, claim.review_note = actor.user_id, now, note
     row = session.get(CatalogRule, claim.rule_id)
-    claim.notice_until = _notice_end(session.get(Scheme, claim.scheme_id), now, row)
+    notice_until = _notice_end(session.get(Scheme, claim.scheme_id), now, row)
+    # A group award is reviewed once: approving one of its claims approves them all.
+    for one in [claim, *_group_of(session, claim, ClaimStatus.PENDING_REVIEW, actor, "审核")]:
+        one.status = ClaimStatus.IN_NOTICE
+        one.reviewed_by, one.reviewed_at, one.review_note = actor.user_id, now, note
+        one.notice_until = notice_until
     session.flush()
     return claim
 
@@ -248,8 +251,9 @@ def reject(session: Session, *, claim: Claim, actor: Actor, now: datetime, reaso
     _require_status(claim, ClaimStatus.PENDING_REVIEW, "驳回")
     if not (reason or "").strip():
         raise ValidationError("驳回必须写明理由", errors={"reason": ["不能为空"]})
-    claim.status = ClaimStatus.REJECTED
-    claim.reviewed_by, claim.reviewed_at, claim.review_note = actor.user_id, now, reason.strip()
+    for one in [claim, *_group_of(session, claim, ClaimStatus.PENDING_REVIEW, actor, "审核")]:
+        one.status = ClaimStatus.REJECTED
+        one.reviewed_by, one.reviewed_at, one.review_note = actor.user_id, now, reason.strip()
     session.flush()
     return claim
 
@@ -294,8 +298,10 @@ def resolve_objection(
     objection.resolved_by, objection.resolved_at = actor.user_id, now
     objection.resolution_note = note.strip()
     if uphold and claim.status == ClaimStatus.IN_NOTICE:
-        claim.status = ClaimStatus.REJECTED
-        claim.review_note = f"异议成立：{note.strip()}"
+        # An upheld objection to a group award rejects it for every member household.
+        for one in [claim, *_group_of(session, claim, ClaimStatus.IN_NOTICE, actor, "处理异议")]:
+            one.status = ClaimStatus.REJECTED
+            one.review_note = f"异议成立：{note.strip()}"
     session.flush()
     return objection
 
@@ -310,8 +316,23 @@ def due_claims(session: Session, *, now: datetime, village_id: int | None = None
         .where(Objection.claim_id == Claim.id, Objection.status == ObjectionStatus.OPEN)
         .exists()
     )
+    sibling = aliased(Claim)
+    group_objection = (
+        select(Objection.id)
+        .join(sibling, sibling.id == Objection.claim_id)
+        .join(ClaimBatch, ClaimBatch.id == sibling.batch_id)
+        .where(
+            ClaimBatch.grouped.is_(True),
+            sibling.batch_id == Claim.batch_id,
+            Objection.status == ObjectionStatus.OPEN,
+        )
+        .exists()
+    )
     q = select(Claim.id).where(
-        Claim.status == ClaimStatus.IN_NOTICE, Claim.notice_until <= now, ~open_objection
+        Claim.status == ClaimStatus.IN_NOTICE,
+        Claim.notice_until <= now,
+        ~open_objection,
+        ~group_objection,
     )
     if village_id is not None:
         q = q.where(Claim.village_id == village_id)
@@ -334,7 +355,9 @@ def post_claim(
     _require_status(claim, ClaimStatus.IN_NOTICE, "入账")
     if claim.notice_until > now:
         raise ConflictError("公示期尚未结束，不能入账", reason="notice_running")
-    if any(o.status == ObjectionStatus.OPEN for o in claim.objections):
+    if any(o.status == ObjectionStatus.OPEN for o in claim.objections) or _group_objection(
+        session, claim
+    ):
         raise ConflictError("有未处理的异议，不能入账", reason="objection_open")
     scheme = session.get(Scheme, claim.scheme_id)
     row = session.get(CatalogRule, claim.rule_id)
@@ -531,6 +554,43 @@ def _resident(session, household: Household, resident_id: int | None, scheme: Sc
     if scheme.subject_kind == "resident" and not resident.is_party_member:
         raise ValidationError("该村民不是党员", errors={"resident_id": ["不是党员"]})
     return resident
+
+
+def _grouped(session: Session, claim: Claim) -> bool:
+    if claim.batch_id is None:
+        return False
+    return bool(session.get(ClaimBatch, claim.batch_id).grouped)
+
+
+def _group_of(session, claim: Claim, status: ClaimStatus, actor: Actor, doing: str) -> list:
+    """The other claims of a group award in `status` (none for an ordinary claim); the actor
+    must not belong to any of their households."""
+    if not _grouped(session, claim):
+        return []
+    others = list(
+        session.execute(
+            select(Claim).where(
+                Claim.batch_id == claim.batch_id, Claim.id != claim.id, Claim.status == status
+            )
+        ).scalars()
+    )
+    for other in others:
+        _no_own_household(actor, session.get(Household, other.household_id), doing)
+    return others
+
+
+def _group_objection(session: Session, claim: Claim) -> bool:
+    if not _grouped(session, claim):
+        return False
+    return (
+        session.execute(
+            select(Objection.id)
+            .join(Claim, Claim.id == Objection.claim_id)
+            .where(Claim.batch_id == claim.batch_id, Objection.status == ObjectionStatus.OPEN)
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 def _context(session: Session, claim: Claim) -> tuple[Village, Household]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from points.db import Base, intpk
@@ -43,6 +43,9 @@ class ClaimBatch(Base):
     occurred_on: Mapped[date] = mapped_column(Date)
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
+    # A group or event award (小组被评为卫生示范组): one notice row, one review, one objection
+    # for all its claims (one per member household). NULL: an ordinary event batch.
+    grouped: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class Claim(Base):
