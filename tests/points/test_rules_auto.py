@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from points import claims, cycles, ledger
 from points.claims import ClaimInput, automatic
+from points.claims.anomalies import anomaly_report
 from points.ledger.verify import verify
 from points.models import Claim, CycleRun
 from points.models.claims import Channel, ClaimStatus
@@ -124,6 +125,10 @@ def test_november_is_evaluated_once_per_household_and_goes_on_notice(session, w,
     claims.post_due(session, now=DEC_1 + timedelta(days=7))
     assert ledger.get_balance(session, scheme=w.scheme, subject_id=h[1]).available == 2 + 5 - 5
     assert verify(session).ok
+
+    # The anomaly report watches recorders; the scheduler is none of them.
+    report = anomaly_report(session, village=w.village, month="2026-11")
+    assert [r["claims"] for r in report["recorders"]] == [1]  # the grid worker's November award
 
     # The next tick, and a restarted scheduler, find nothing left to do.
     assert cycles.reconcile(session, now=DEC_1 + timedelta(minutes=2)).results == []
