@@ -82,3 +82,32 @@ def test_the_notice_board_says_why_a_deduction_doubled(client, app, world):
         f"/api/v1/villages/{world.a.code}/claims", headers=auth(world.tokens["admin"])
     ).json
     assert "一年内第 2 次，按 2 倍扣分" in [c["rule_note"] for c in listed]
+
+
+def test_the_grid_worker_reads_why_and_whether_it_posted(app, world):
+    from tests.api.conftest import PASSWORD
+    from tests.api.test_pages import _login, _token
+
+    adopt(app, world)
+    recorder = app.test_client()
+    _login(recorder, username="u-recorder", password=PASSWORD)
+
+    def record(code, description=""):
+        page = recorder.get(f"/v/{world.a.code}/record").get_data(as_text=True)
+        return recorder.post(
+            f"/v/{world.a.code}/record",
+            data={
+                "csrf_token": _token(page),
+                "scheme": "household",
+                "rule_code": code,
+                "occurred_on": local_date(utcnow()).isoformat(),
+                "quantity": "1",
+                "description": description,
+                "household_id": str(world.home1.id),
+            },
+            follow_redirects=True,
+        ).get_data(as_text=True)
+
+    assert "已登记 -2 分，待审核" in record("MEI-51", "乱倒垃圾")
+    assert "已登记 -4 分，待审核（一年内第 2 次，按 2 倍扣分）" in record("MEI-51", "又倒了")
+    assert "已登记 +1 分，已入账（本项无需公示）" in record("ZZ-02")
