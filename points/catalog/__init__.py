@@ -1,4 +1,5 @@
-"""The 积分标准: catalog versions (draft, adopted, retired), the pure rules engine (rules),
+"""The 积分标准: catalog versions (draft, adopted, retired), the pure rules engine (rules) and
+its automatic conditions (conditions),
 the dry run of a draft against past acts (dryrun) and the default catalogs (defaults/).
 
 Other features use this package's names below (its public API), never a `_private` name."""

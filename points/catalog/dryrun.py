@@ -16,17 +16,14 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from points.catalog.conditions import add_months, condition_met, condition_window, watches
 from points.catalog.rules import (
     AUTO_MONTHS,
     AutoPeriod,
     Facts,
     Rule,
     Window,
-    add_months,
-    condition_met,
-    condition_window,
     decide,
-    watches,
 )
 from points.catalog.versions import adopted_version, rules_of
 from points.models import CatalogRule, CatalogVersion, Household, JournalEntry, Resident, Scheme

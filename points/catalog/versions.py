@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from points.catalog.conditions import describe_condition
 from points.catalog.rules import (
     CATEGORIES,
     CODE_PATTERN,
@@ -29,7 +30,6 @@ from points.catalog.rules import (
     Rule,
     Unit,
     Window,
-    describe_condition,
     protected_word,
     rule_from_dict,
     rule_to_dict,

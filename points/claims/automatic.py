@@ -23,13 +23,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from points.catalog import adopted_version, rule_of
+from points.catalog.conditions import condition_met, condition_window, describe_condition, watches
 from points.catalog.rules import (
     AutoPeriod,
     Review,
-    condition_met,
-    condition_window,
-    describe_condition,
-    watches,
 )
 from points.claims.workflow import post_claim
 from points.cycles.jobs import Job, WorkItem, register_job

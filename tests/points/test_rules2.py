@@ -9,15 +9,13 @@ from datetime import date
 import pytest
 
 from points.catalog import check_rules, rule_features
+from points.catalog.conditions import condition_met, condition_window, describe_condition
 from points.catalog.dryrun import PastAct, auto_awards, dry_run, replay
 from points.catalog.rules import (
     Facts,
     Rule,
     Window,
-    condition_met,
-    condition_window,
     decide,
-    describe_condition,
     rule_from_dict,
     rule_to_dict,
     validate_rule,
