@@ -148,6 +148,28 @@ def lock_name(session: Session, name: str) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
+def lock_subjects(session: Session, *, household_ids=(), resident_ids=()) -> None:
+    """Serialise recordings for these subjects (households or party members) until commit.
+
+    Caps, once-only limits and repeat counts are per subject: a recording counts what the
+    subject has and adds to it under this lock, so concurrent recordings cannot both fit.
+    PostgreSQL: advisory locks taken in id order (two batches never deadlock); SQLite: the
+    transaction already holds the database.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for k1, ids in ((3, household_ids), (4, resident_ids)):
+        ids = sorted(set(ids))
+        if ids:
+            session.execute(
+                text(
+                    "SELECT count(pg_advisory_xact_lock(:k1, s.id)) "
+                    "FROM (SELECT unnest(CAST(:ids AS integer[])) AS id ORDER BY 1) AS s"
+                ),
+                {"k1": k1, "ids": ids},
+            )
+
+
 def try_lock(session: Session, key: int) -> bool:
     """Try a transaction-scoped lock for a named job; True when this transaction holds it."""
     if session.get_bind().dialect.name == "postgresql":

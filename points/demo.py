@@ -261,9 +261,11 @@ def _history(
     session, rng, *, now, months, admin_id, household_scheme, party_scheme, homes, party
 ) -> int:
     """Run a few months of village life through the real path: grid workers record, the
-    review group approves, notices end and claims post; the shop redeems; one correction.
-    The last week stays in review and on notice, so the pages have work to show."""
-    from points import claims
+    review group approves, notices end and claims post; the scheduler's automatic rules
+    (当月无违规) give clean households their points each month; the shop redeems; one
+    correction; one household litters three times (the deduction escalates). The last week
+    stays in review and on notice, so the pages have work to show."""
+    from points import claims, cycles
     from points.claims import ClaimInput, RuleRefusedError
     from points.models import CatalogRule
     from points.models.claims import ClaimStatus
@@ -287,7 +289,11 @@ def _history(
             ).scalars()
             if not r.evidence_required and set(r.recorder_roles) & {"recorder", "admin"}
         ]
+    auto_job = claims.automatic.AUTO_JOB
+    # Recorded up front; the weeks below post them when their notice ends, before the month's
+    # 当月无违规 is evaluated, so this household misses that award in those months.
     start = now - timedelta(days=30 * months)
+    _littering(session, village, household_scheme, homes, recorders, reviewer, start=start, now=now)
     weeks = months * 4
     for week in range(weeks):
         day = start + timedelta(days=7 * week, hours=rng.randint(1, 9))
@@ -325,6 +331,10 @@ def _history(
             ):
                 claims.approve(session, claim=claim, actor=reviewer, now=day)
         claims.post_due(session, now=day)
+        # What the scheduler would have done that week: evaluate the month that just ended
+        # (once: its cycle_runs key also stops the real scheduler from doing it again).
+        for item in cycles.due_items(session, auto_job, now=day):
+            cycles.run_item(session, item, now=day, job=auto_job)
         for home in rng.sample(homes, 3):
             with contextlib.suppress(InsufficientPointsError):
                 ledger.spend(
@@ -451,6 +461,34 @@ def _story(session, *, now, village, scheme, homes, admin_id) -> str:
     month = month_key(first - timedelta(days=1))
     boards.draft_board(session, village=village, month=month, now=now, actor_id=admin_id)
     return month
+
+
+def _littering(session, village, scheme, homes, recorders, reviewer, *, start, now) -> None:
+    """One household litters three times in the history: −2, then −4 (×2), then −10, each
+    notice saying why (一年内第 N 次). Skipped when the dates would cross a new year."""
+    from points import claims
+    from points.claims import ClaimInput
+
+    home = homes[-1]
+    days = [start + (now - start) * f for f in (0.3, 0.6, 0.9)]
+    if len({local_date(d).year for d in days}) > 1:
+        return
+    for day in days:
+        claim = claims.record(
+            session,
+            village=village,
+            scheme=scheme,
+            actor=recorders[home.group_id],
+            now=day,
+            item=ClaimInput(
+                household_id=home.id,
+                rule_code="MEI-51",
+                occurred_on=local_date(day),
+                description="在村道旁乱倒建筑垃圾，经提醒不改",
+                has_evidence=True,
+            ),
+        )
+        claims.approve(session, claim=claim, actor=reviewer, now=day)
 
 
 # The points shop: name, unit, points (1 分 ≈ 1 元), stock, per-household limit a quarter.

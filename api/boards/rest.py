@@ -15,6 +15,9 @@ from api.boards.schemas import (
     BoardSummarySchema,
     DraftInSchema,
     NominationInSchema,
+    PartyMemberSchema,
+    PartyQuerySchema,
+    PartyStandingSchema,
     PosterQuerySchema,
     PublicBoardSchema,
     ReasonInSchema,
@@ -298,3 +301,34 @@ class PublicXlsx(ApiView):
             f'attachment; filename="board-{village.code}-{board.month}.xlsx"'
         )
         return response
+
+
+@blp.route("/villages/<code>/party-members")
+class PartyBranch(ApiView):
+    @blp.arguments(PartyQuerySchema, location="query")
+    @blp.response(200, PartyStandingSchema(many=True))
+    @_doc(401, 403, 404, 422)
+    def get(self, args, code):
+        """The branch's party members: each one's score and stars for the period, best first."""
+        village = village_for(code, *REVIEWERS)
+        return boards.branch_standings(
+            db(), village=village, actor=current_actor(), now=utcnow(), period=args.get("period")
+        )
+
+
+@blp.route("/villages/<code>/party-members/<int:resident_id>")
+class PartyMember(ApiView):
+    @blp.arguments(PartyQuerySchema, location="query")
+    @blp.response(200, PartyMemberSchema)
+    @_doc(401, 403, 404, 422)
+    def get(self, args, code, resident_id):
+        """A party member's score, stars and history (the member, the 村两委, the review group)."""
+        village = village_for(code, *REVIEWERS, Role.RESIDENT)
+        return boards.member_standing(
+            db(),
+            village=village,
+            resident_id=resident_id,
+            actor=current_actor(),
+            now=utcnow(),
+            period=args.get("period"),
+        )

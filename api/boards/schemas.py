@@ -97,3 +97,34 @@ class AppealSchema(ma.Schema):
     created_at = f.DateTime(required=True)
     resolved_at = f.DateTime(allow_none=True)
     correction_board_id = f.Integer(allow_none=True)
+
+
+class PartyQuerySchema(In):
+    period = f.String(validate=v.Regexp(r"^\d{4}(-(Q[1-4]|\d{2}))?$"))
+
+
+class PartyStandingSchema(ma.Schema):
+    resident_id = f.Integer(required=True)
+    household_id = f.Integer(required=True)
+    name = f.String(required=True)
+    branch = f.String(allow_none=True)
+    period = f.String(required=True)
+    score = f.Integer(required=True, metadata={"description": "the period's score"})
+    stars = f.Integer(required=True, metadata={"description": "0–5; 0 under a 一票否决"})
+    vetoed = f.String(allow_none=True, metadata={"description": "the 一票否决 that bars honours"})
+
+
+class PartyEntrySchema(ma.Schema):
+    id = f.Integer(required=True)
+    kind = f.String(required=True)
+    period_key = f.String(allow_none=True)
+    amount = f.Integer(required=True)
+    score_delta = f.Integer(required=True)
+    category = f.String(allow_none=True)
+    memo = f.String(required=True)
+    reversed_by = f.Integer(allow_none=True)
+    created_at = f.DateTime(required=True)
+
+
+class PartyMemberSchema(PartyStandingSchema):
+    entries = f.List(f.Nested(PartyEntrySchema), required=True)

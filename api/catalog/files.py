@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +32,12 @@ from points.catalog import (
 )
 from points.catalog.rules import (
     CATEGORIES,
+    MAX_NOTICE_DAYS,
     ROLE_TEXT,
     SUBJECT_TEXT,
     UNIT_TEXT,
     WINDOW_TEXT,
+    AutoPeriod,
     Review,
     Rule,
     Unit,
@@ -65,7 +67,9 @@ REQUIRED = (
     "honourable",
 )
 INT_KEYS = ("points", "min_points", "max_points", "caps.day", "caps.month", "caps.period")
-INT_KEYS += ("caps.year", "review_threshold")
+INT_KEYS += ("caps.year", "caps.ever", "review_threshold", "notice_days", "repeat_multiplier")
+INT_KEYS += ("repeat_points", "auto_months", "auto_min_count", "campaign_multiplier")
+DATE_KEYS = ("campaign_from", "campaign_to")
 # Cell text -> engine value. Engine spellings are accepted too, so a sheet filled by a script or
 # by someone who read the YAML still imports.
 SIGN_VALUES = {"加分": 1, "扣分": -1, "+": 1, "-": -1, "+1": 1, "-1": -1, "1": 1}
@@ -78,6 +82,10 @@ REVIEW_VALUES = {
 }
 REVIEW_VALUES |= {str(r): str(r) for r in Review}
 BOOL_VALUES = {"是": True, "否": False}
+SPAN_VALUES = {"月": "month", "周期": "period", "年": "year"}
+SPAN_VALUES |= {str(w): str(w) for w in (Window.month, Window.period, Window.year)}
+AUTO_VALUES = {"月": "month", "季度": "quarter", "季": "quarter", "年": "year"}
+AUTO_VALUES |= {str(a): str(a) for a in AutoPeriod}
 ROLE_VALUES = {text: role for role, text in ROLE_TEXT.items()} | {r: r for r in ROLE_TEXT}
 SUBJECT_VALUES = {text: kind for kind, text in SUBJECT_TEXT.items()} | {s: s for s in SUBJECT_TEXT}
 LIST_SEPARATORS = re.compile(r"[、,，;；/\s]+")
@@ -102,6 +110,25 @@ HELP = {
     "recorder_roles": "必填。" + "、".join(ROLE_TEXT.values()) + " 中的一个或多个，用顿号分隔",
     "subjects": "必填。" + "、".join(SUBJECT_TEXT.values()) + " 中的一个或多个，用顿号分隔",
     "honourable": "必填。是或否：本项得分可上红榜（扣分项填否）",
+    "caps.ever": "选填。同一户（人）本项累计最多得（扣）的分数，不按时间清零",
+    "once": "选填。是或否：每户（人）只能登记一次（一次性奖励），留空为否",
+    "notice_days": f"选填。本项的公示天数（0–{MAX_NOTICE_DAYS}），留空按积分方案；"
+    "填 0 且无需审核的项目登记即入账（如签到类）",
+    "repeat_window": "选填，仅扣分项。月、周期或年：在此周期内再犯加重扣分",
+    "repeat_multiplier": "选填。周期内第二次按几倍扣分（2 以上的整数）",
+    "repeat_points": "选填。周期内第三次起每次扣多少分",
+    "veto": "选填，仅扣分项。一票否决：月、周期或年——入账后该户（人）在此范围内不能上红榜、不评星级"
+    "（已得积分照常兑换）",
+    "auto": "选填，仅加分项。月、季度或年：由系统在每个月（季度、年）结束后按条件自动评定，"
+    "不能手工登记；须填固定分值",
+    "auto_months": "选填。条件回看的月数（连续 N 个月），留空为评定周期本身",
+    "auto_min_count": "选填。留空：期间内没有所列项目的扣分（无违规）；填 K：期间内所列项目得分满 K 次",
+    "auto_watch": "选填。条件所看的类别或项目编码，用顿号分隔，留空为全部；"
+    "不得以依法信访、举报、监督为条件",
+    "campaign_name": "选填。活动名称，如宣传月；与活动开始、活动结束一起填写",
+    "campaign_from": "选填。活动开始日期，如 2026-11-01（含当天）",
+    "campaign_to": "选填。活动结束日期，如 2026-11-30（含当天）",
+    "campaign_multiplier": "选填。活动期间按几倍计分（2 以上）；留空表示本项只在活动期间有效",
 }
 DROPDOWNS = {
     "category": CATEGORIES,
@@ -110,6 +137,10 @@ DROPDOWNS = {
     "evidence_required": ("是", "否"),
     "review": ("必须", "无需", "达到阈值"),
     "honourable": ("是", "否"),
+    "once": ("是", "否"),
+    "repeat_window": ("月", "周期", "年"),
+    "veto": ("月", "周期", "年"),
+    "auto": ("月", "季度", "年"),
 }
 INFO_FIELDS = (
     ("village", "村庄代码"),
@@ -409,9 +440,12 @@ def _parse_cell(key: str, value: Any) -> tuple[Any, str | None]:
     """Return (engine value, None) or (None, Chinese message) for one cell."""
     if _blank(value):
         empty = {"description": "", "recorder_roles": frozenset(), "subjects": frozenset()}
+        empty |= {"once": False, "auto_watch": frozenset()}
         return empty.get(key), None
     if key in INT_KEYS:
         return _parse_int(value)
+    if key in DATE_KEYS:
+        return _parse_date(value)
     text = str(value).strip()
     if key == "code":
         return text.upper(), None
@@ -423,13 +457,34 @@ def _parse_cell(key: str, value: Any) -> tuple[Any, str | None]:
         return _lookup(UNIT_VALUES, text, "次、小时或天")
     if key == "review":
         return _lookup(REVIEW_VALUES, text, "必须、无需或达到阈值")
-    if key in ("evidence_required", "honourable"):
+    if key in ("repeat_window", "veto"):
+        return _lookup(SPAN_VALUES, text, "月、周期或年")
+    if key == "auto":
+        return _lookup(AUTO_VALUES, text, "月、季度或年")
+    if key == "auto_watch":
+        return frozenset(
+            t.upper() if t.isascii() else t for t in LIST_SEPARATORS.split(text) if t
+        ), None
+    if key == "campaign_name":
+        return text, None
+    if key in ("evidence_required", "honourable", "once"):
         if isinstance(value, bool):
             return value, None
         return _lookup(BOOL_VALUES, text, "是或否")
     if key == "recorder_roles":
         return _parse_list(text, ROLE_VALUES, "角色", ROLE_TEXT.values())
     return _parse_list(text, SUBJECT_VALUES, "适用对象", SUBJECT_TEXT.values())
+
+
+def _parse_date(value: Any) -> tuple[date | None, str | None]:
+    if isinstance(value, datetime):
+        return value.date(), None
+    if isinstance(value, date):
+        return value, None
+    try:
+        return date.fromisoformat(str(value).strip()), None
+    except ValueError:
+        return None, f"应填日期，如 2026-11-01，现为“{value}”"
 
 
 def _parse_int(value: Any) -> tuple[int | None, str | None]:
@@ -469,6 +524,11 @@ def _rule(values: dict[str, Any]) -> Rule:
         if key.startswith("caps.") and values[key] is not None
     }
     plain = {k: v for k, v in values.items() if not k.startswith("caps.")}
+    for key in ("repeat_window", "veto"):
+        if plain.get(key) is not None:
+            plain[key] = Window(plain[key])
+    if plain.get("auto") is not None:
+        plain["auto"] = AutoPeriod(plain["auto"])
     return Rule(**plain, caps=caps)
 
 
@@ -496,8 +556,23 @@ YAML_TYPES: dict[str, tuple[type, ...]] = {
     "recorder_roles": (list,),
     "subjects": (list,),
     "honourable": (bool,),
+    "once": (bool,),
+    "notice_days": (int, type(None)),
+    "repeat_window": (str, type(None)),
+    "repeat_multiplier": (int, type(None)),
+    "repeat_points": (int, type(None)),
+    "veto": (str, type(None)),
+    "auto": (str, type(None)),
+    "auto_months": (int, type(None)),
+    "auto_min_count": (int, type(None)),
+    "auto_watch": (list,),
+    "campaign_name": (str, type(None)),
+    "campaign_from": (date, str, type(None)),
+    "campaign_to": (date, str, type(None)),
+    "campaign_multiplier": (int, type(None)),
 }
 TYPE_TEXT = {str: "文字", int: "整数", bool: "true 或 false", dict: "键值表", list: "列表"}
+TYPE_TEXT[date] = "日期（如 2026-11-01）"
 
 
 def write_yaml(path: str | Path, data: CatalogFile) -> None:
@@ -619,7 +694,25 @@ def _yaml_rule(item: Any, n: int, line: int | None, lines) -> tuple[Rule, list[F
         problem("caps", "上限应为整数")
     else:
         values["caps"] = {Window(k): v for k, v in caps.items()}
-    for key in ("recorder_roles", "subjects"):
+    spans = ("month", "period", "year")
+    for key in ("repeat_window", "veto"):
+        if values.get(key) is not None and values[key] not in spans:
+            problem(key, f"“{values.pop(key)}”不是可选的值，应为 month、period 或 year")
+        elif values.get(key) is not None:
+            values[key] = Window(values[key])
+    if values.get("auto") is not None and values["auto"] not in tuple(AutoPeriod):
+        problem("auto", f"“{values.pop('auto')}”不是可选的值，应为 month、quarter 或 year")
+    elif values.get("auto") is not None:
+        values["auto"] = AutoPeriod(values["auto"])
+    for key in DATE_KEYS:
+        if isinstance(values.get(key), str):
+            parsed, message = _parse_date(values[key])
+            if message:
+                problem(key, message)
+                values.pop(key)
+            else:
+                values[key] = parsed
+    for key in ("recorder_roles", "subjects", "auto_watch"):
         if key in values and not all(isinstance(v, str) for v in values[key]):
             problem(key, "应为文字列表")
             values.pop(key)

@@ -18,8 +18,19 @@ def rules(code):
     books = []
     for scheme in statements.list_schemes(db(), village=village):
         version = catalog.adopted_version(db(), scheme=scheme)
-        rules = list(version.rules) if version else []
-        books.append({"scheme": scheme, "version": version, "groups": _groups(rules)})
+        rows = list(version.rules) if version else []
+        rules = [(row, catalog.rule_of(row)) for row in rows]
+        books.append(
+            {
+                "scheme": scheme,
+                "version": version,
+                "groups": _groups(rows),
+                # What each item's plain numbers do not say (once only, repeats, campaigns…).
+                "features": {row.id: catalog.rule_features(rule) for row, rule in rules},
+                # Dated bonuses and dated items, with their dates, above the items.
+                "campaigns": [rule for _, rule in rules if rule.campaign_from is not None],
+            }
+        )
     return render_template(
         "public/rules.html", village=village, books=books, terms=_public_terms(village)
     )

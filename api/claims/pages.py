@@ -178,10 +178,13 @@ def _record_post(village, scheme, actor):
             )
             attach_photos(db(), claim, photos)
             page_audit(village, "claim.record", claim, f"登记 {claim.points:+d} 分", "claim")
-            state = "待审核" if claim.status == ClaimStatus.PENDING_REVIEW else "已进入公示"
+            state = {
+                ClaimStatus.PENDING_REVIEW: "待审核",
+                ClaimStatus.POSTED: "已入账（本项无需公示）",
+            }.get(claim.status, "已进入公示")
+            notes = [n for n in (claim.rule_note, claim.cut_note) if n]
             flash(
-                f"已登记 {claim.points:+d} 分，{state}"
-                + (f"（{claim.cut_note}）" if claim.cut_note else ""),
+                f"已登记 {claim.points:+d} 分，{state}" + "".join(f"（{n}）" for n in notes),
                 "ok",
             )
     except (PointsError, ValueError) as exc:

@@ -20,6 +20,7 @@ from api.claims.schemas import (
     ClaimSchema,
     DeclarationFilesSchema,
     DeclarationFormSchema,
+    GroupAwardInSchema,
     MonthArgsSchema,
     NoticeSchema,
     ObjectionInSchema,
@@ -160,6 +161,35 @@ class ClaimBatch(ApiView):
             db().refresh(item)
         audit(
             village, "claim.batch", batch, f"批量登记“{batch.title}” {len(items)} 人", "claim_batch"
+        )
+        return {"batch_id": batch.id, "claims": items}
+
+
+@blp.route("/villages/<code>/claims/group")
+class ClaimGroup(ApiView):
+    @blp.arguments(GroupAwardInSchema)
+    @blp.response(201, BatchResultSchema)
+    @_doc(401, 403, 404, 409, 422)
+    def post(self, data, code):
+        """Record one award for a group or event: each member household gets it, with one
+        notice row and one review (小组被评为卫生示范组)."""
+        village = village_for(code, *RECORDERS)
+        scheme = statements.get_scheme(db(), village=village, code=data.pop("scheme"))
+        group_id = data.pop("group_id", None)
+        households = data.pop("household_ids", None) or claims.group_households(
+            db(), village=village, group_id=group_id
+        )
+        batch, items = claims.record_group(
+            db(),
+            village=village,
+            scheme=scheme,
+            actor=current_actor(),
+            household_ids=households,
+            now=utcnow(),
+            **data,
+        )
+        audit(
+            village, "claim.group", batch, f"集体奖励“{batch.title}” {len(items)} 户", "claim_batch"
         )
         return {"batch_id": batch.id, "claims": items}
 

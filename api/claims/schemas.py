@@ -36,6 +36,29 @@ class BatchInSchema(In):
     subjects = f.List(f.Nested(SubjectInSchema), required=True, validate=v.Length(1, 500))
 
 
+class GroupAwardInSchema(In):
+    scheme = f.String(load_default="household", validate=v.Length(1, 32))
+    title = f.String(
+        required=True,
+        validate=v.Length(1, 200),
+        metadata={"description": "shown on the notice, e.g. 三组（卫生示范组）"},
+    )
+    rule_code = f.String(required=True, validate=v.Length(1, 16))
+    occurred_on = f.Date(required=True)
+    description = f.String(load_default="", validate=v.Length(0, 1000))
+    group_id = f.Integer(metadata={"description": "every active household of this 小组"})
+    household_ids = f.List(
+        f.Integer(),
+        validate=v.Length(1, 500),
+        metadata={"description": "or these households (an event's participants)"},
+    )
+
+    @ma.validates_schema
+    def _one_of(self, data, **kwargs):
+        if ("group_id" in data) == ("household_ids" in data):
+            raise ma.ValidationError("请指定小组或农户名单（二选一）", "group_id")
+
+
 class DeclarationFormSchema(In):
     scheme = f.String(load_default="household", validate=v.Length(1, 32))
     rule_code = f.String(required=True, validate=v.Length(1, 16))
@@ -105,10 +128,14 @@ class ClaimSchema(ma.Schema):
     requested = f.Integer(required=True)
     points = f.Integer(required=True)
     cut_note = f.String(allow_none=True)
+    rule_note = f.String(
+        allow_none=True,
+        metadata={"description": "why the points differ: repeat, campaign, automatic condition"},
+    )
     description = f.String(required=True)
     occurred_on = f.Date(required=True)
     status = f.String(required=True)
-    recorded_by = f.Integer(required=True)
+    recorded_by = f.Integer(allow_none=True, metadata={"description": "none: the scheduler"})
     reviewed_by = f.Integer(allow_none=True)
     review_note = f.String(allow_none=True)
     notice_until = f.DateTime(allow_none=True)
@@ -139,6 +166,7 @@ class NoticeSchema(ma.Schema):
     occurred_on = f.Date(allow_none=True)
     until = f.DateTime(allow_none=True)
     reason = f.String(allow_none=True)
+    note = f.String(allow_none=True, metadata={"description": "repeat, campaign or condition"})
 
 
 class AnomalySchema(ma.Schema):

@@ -7,8 +7,9 @@ from flask import Blueprint, render_template
 from api.db import db
 from api.web.helpers import my_household, page_village, signed_in
 from api.web.identity import current_actor
-from points import claims
+from points import boards, claims
 from points.db import utcnow
+from points.errors import NotFoundError
 from points.ledger import statements
 from points.models.org import Role
 
@@ -33,4 +34,21 @@ def home(code):
         short=max(0, scheme.redemption_threshold - balance["score"]) if scheme.redeemable else 0,
         lines=lines,
         claims=[c for c in mine if c.status != "posted"],
+        party=_my_party(village),
     )
+
+
+def _my_party(village):
+    """The signed-in member's party standing, or None when they are not a party member."""
+    actor = current_actor()
+    try:
+        return boards.member_standing(
+            db(),
+            village=village,
+            resident_id=actor.resident_id,
+            actor=actor,
+            now=utcnow(),
+            limit=30,
+        )
+    except NotFoundError:
+        return None

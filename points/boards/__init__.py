@@ -1,4 +1,5 @@
-"""The monthly 红黑榜: drafts, nominations, approval, publication, withdrawal and appeals.
+"""The monthly 红黑榜: drafts, nominations, approval, publication, withdrawal and appeals;
+the party track's standings (party).
 
 Other features use this package's names below (its public API), never a `_private` name."""
 
@@ -34,8 +35,12 @@ from points.boards.monthly import (
     subject_stars,
     withdraw_board,
 )
+from points.boards.party import branch_standings, member_standing, party_scheme
 
 __all__ = [
+    "party_scheme",
+    "member_standing",
+    "branch_standings",
     "DEFAULT_STARS",
     "TIE_RULE",
     "JOB",

@@ -13,13 +13,14 @@ leaves a notice; an upheld appeal publishes a correction that supersedes the ori
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import case, func, insert, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from points import ledger
 from points.claims.notices import display_name
+from points.claims.veto import vetoed
 from points.cycles.jobs import Job, WorkItem, register_job
 from points.db import lock_village
 from points.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
@@ -46,7 +47,7 @@ from points.models.boards import (
 from points.models.claims import ClaimStatus
 from points.models.org import PrivacyMode, Role
 from points.org.access import Actor
-from points.periods import local_date, month_key, period_key
+from points.periods import local_date, month_key, next_period_start, period_key
 
 DEFAULT_STARS = (60, 80, 100, 120, 150)
 TIE_RULE = "排名按本月得分从高到低；得分相同的，本月被扣分次数少的在前；仍相同的，按户号从小到大。"
@@ -87,8 +88,14 @@ def stars(score: int, thresholds: list[int] | tuple[int, ...] | None) -> int:
 
 
 def subject_stars(session: Session, *, scheme: Scheme, subject_id: int, period: str) -> int:
-    """Return a household's or party member's stars for a scheme period (for statements)."""
+    """Return a household's or party member's stars for a scheme period (for statements).
+
+    A 一票否决 posted in the period (its window reaching the period's last day) means none.
+    """
     score = ledger.period_score(session, scheme=scheme, subject_id=subject_id, period=period)
+    last_day = next_period_start(scheme.period_kind, period) - timedelta(days=1)
+    if subject_id in vetoed(session, scheme=scheme, on=last_day):
+        return 0
     return stars(score, scheme.star_thresholds)
 
 
@@ -186,8 +193,13 @@ def _top(session: Session, village: Village, month: str) -> list[dict]:
         .group_by(Household.id, Household.number)
         .having(month_score > 0)
     ).all()
+    barred = vetoed(session, scheme=scheme, on=_month_start(month))
     ranked = sorted(
-        ((hid, num, int(score), int(ded), int(ps)) for hid, num, score, ded, ps in rows),
+        (
+            (hid, num, int(score), int(ded), int(ps))
+            for hid, num, score, ded, ps in rows
+            if hid not in barred
+        ),
         key=lambda r: (-r[2], r[3], _number_key(r[1])),
     )[: village.board_top_n]
     return [
@@ -232,6 +244,8 @@ def _posted(session: Session, village: Village, months: list[str], *conditions):
 
 def _deeds(session: Session, village: Village, month: str) -> list[dict]:
     """Good deeds posted in the month under rules the catalog marks honourable."""
+    scheme = _household_scheme(session, village)
+    barred = vetoed(session, scheme=scheme, on=_month_start(month)) if scheme else {}
     return [
         dict(
             kind=EntryKind.RED,
@@ -252,6 +266,7 @@ def _deeds(session: Session, village: Village, month: str) -> list[dict]:
             CatalogRule.sign == 1,
             JournalEntry.kind == "award",
         )
+        if claim.household_id not in barred
     ]
 
 
@@ -309,8 +324,11 @@ def _party(session: Session, village: Village, month: str) -> list[dict]:
             )
             .order_by(Resident.id)
         ).scalars()
+        barred = vetoed(session, scheme=scheme, on=_month_start(month))
         rated = []
         for person in members:
+            if person.id in barred:
+                continue
             score = scheme.base_score + int(totals.get(person.id) or 0)
             n = stars(score, scheme.star_thresholds)
             if n:
@@ -363,6 +381,7 @@ def add_nomination(
             raise ValidationError("该村民不是这户的成员", errors={"resident_id": ["不属于该户"]})
     if not (text or "").strip():
         raise ValidationError("请写明推荐事迹", errors={"text": ["不能为空"]})
+    _not_vetoed(session, village, board.month, household.id, resident_id)
     entry = BoardEntry(
         village_id=village.id,
         board_id=board.id,
@@ -378,6 +397,16 @@ def add_nomination(
     session.flush()
     session.refresh(board)
     return entry
+
+
+def _not_vetoed(session, village: Village, month: str, household_id: int, resident_id) -> None:
+    """Refuse an honour for a subject a 一票否决 bars this month (household or party track)."""
+    schemes = session.execute(select(Scheme).where(Scheme.village_id == village.id)).scalars()
+    for scheme in schemes:
+        subject = resident_id if scheme.subject_kind == "resident" else household_id
+        reason = vetoed(session, scheme=scheme, on=_month_start(month)).get(subject)
+        if subject is not None and reason:
+            raise ConflictError(f"该户（人）因一票否决本期不能上红榜：{reason}", reason="vetoed")
 
 
 def get_entry(session: Session, *, board: Board, entry_id: int) -> BoardEntry:
@@ -409,6 +438,12 @@ def approve_board(session: Session, *, board: Board, actor: Actor | None, now: d
     if actor is not None:
         actor.require(session.get(Village, board.village_id), Role.ADMIN)
     _require(board, BoardStatus.DRAFT, "审定")
+    # Maker ≠ checker, as for claims: the admin who drafted the board does not approve it
+    # (a board the scheduler drafted has no maker; any admin may approve it).
+    if actor is not None and board.created_by is not None and actor.user_id == board.created_by:
+        raise PermissionDeniedError(
+            "起草本榜的人不能审定本榜（起草与审定分离）", reason="maker_checker"
+        )
     board.status = BoardStatus.APPROVED
     board.approved_at, board.approved_by = now, actor.user_id if actor else None
     session.flush()

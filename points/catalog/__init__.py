@@ -1,4 +1,5 @@
-"""The 积分标准: catalog versions (draft, adopted, retired), the pure rules engine (rules),
+"""The 积分标准: catalog versions (draft, adopted, retired), the pure rules engine (rules) and
+its automatic conditions (conditions),
 the dry run of a draft against past acts (dryrun) and the default catalogs (defaults/).
 
 Other features use this package's names below (its public API), never a `_private` name."""
@@ -31,6 +32,7 @@ from points.catalog.versions import (
     latest_draft,
     list_versions,
     retire,
+    rule_features,
     rule_of,
     rules_of,
     save_draft,
@@ -48,6 +50,7 @@ __all__ = [
     "flatten_rule",
     "display_value",
     "describe_rule",
+    "rule_features",
     "CatalogProblem",
     "check_rules",
     "rule_of",

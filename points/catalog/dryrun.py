@@ -16,7 +16,15 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from points.catalog.rules import Facts, Rule, Window, decide
+from points.catalog.conditions import add_months, condition_met, condition_window, watches
+from points.catalog.rules import (
+    AUTO_MONTHS,
+    AutoPeriod,
+    Facts,
+    Rule,
+    Window,
+    decide,
+)
 from points.catalog.versions import adopted_version, rules_of
 from points.models import CatalogRule, CatalogVersion, Household, JournalEntry, Resident, Scheme
 from points.models.catalog import SubjectKind
@@ -82,7 +90,7 @@ def _window_key(window: Window, on: date, period_kind: str) -> str:
     return period_key(period_kind, on)
 
 
-def _facts(rule: Rule, act: PastAct, used: dict[Window, int]) -> Facts:
+def _facts(rule: Rule, act: PastAct, used: dict[Window, int], ever: int, repeats: int) -> Facts:
     # A dry run weighs values, not the process: whoever recorded the act was allowed to then, and
     # its reason and evidence were accepted. Only the new values, units and caps matter.
     role = "admin" if "admin" in rule.recorder_roles else min(rule.recorder_roles, default="admin")
@@ -98,6 +106,9 @@ def _facts(rule: Rule, act: PastAct, used: dict[Window, int]) -> Facts:
         has_evidence=True,
         reason=DRY_RUN_REASON,
         used=used,
+        occurred_on=act.on,
+        ever=ever,
+        repeats=repeats,
     )
 
 
@@ -105,24 +116,83 @@ def replay(rules: Sequence[Rule], acts: Sequence[PastAct], *, period_kind: str) 
     """Return each act's signed points under `rules`, applying caps in date order.
 
     Acts are taken by date (ties in the given order); None marks an act whose rule code the
-    catalog lacks. A refused act (cap reached, rule no longer for this subject) scores 0.
+    catalog lacks. A refused act (cap reached, once-only used, rule no longer for this subject)
+    scores 0; repeats escalate and campaigns multiply as they would have. An act under a rule
+    that is automatic in `rules` scores 0 here: `auto_awards` re-evaluates such rules.
     """
     by_code = {r.code: r for r in rules}
     used: defaultdict[tuple, int] = defaultdict(int)
+    counted: defaultdict[tuple, int] = defaultdict(int)  # claims per subject, code (and window)
     out: list[int | None] = [None] * len(acts)
     for i in sorted(range(len(acts)), key=lambda i: acts[i].on):
         act = acts[i]
         rule = by_code.get(act.rule_code)
         if rule is None:
             continue
+        if rule.auto is not None:
+            out[i] = 0
+            continue
         keys = {
             w: (act.subject_id, rule.code, w, _window_key(w, act.on, period_kind)) for w in Window
         }
-        decision = decide(rule, _facts(rule, act, {w: used[k] for w, k in keys.items()}))
+        ever_key = (act.subject_id, rule.code)
+        repeat_key = keys.get(Window(rule.repeat_window)) if rule.repeat_window else None
+        facts = _facts(
+            rule,
+            act,
+            {w: used[k] for w, k in keys.items()},
+            counted[ever_key],
+            counted[repeat_key] if repeat_key else 0,
+        )
+        decision = decide(rule, facts)
         points = decision.points if decision.ok else 0
         out[i] = points
         for key in keys.values():
             used[key] += abs(points)
+        if decision.ok:
+            counted[ever_key] += 1
+            if repeat_key:
+                counted[repeat_key] += 1
+    return out
+
+
+def auto_awards(
+    rules: Sequence[Rule],
+    acts: Sequence[PastAct],
+    points: Sequence[int | None],
+    *,
+    subjects: Iterable[int],
+    start: date,
+    end: date,
+) -> dict[int, int]:
+    """Return what each subject's automatic rules give over the whole periods in [start, end).
+
+    Conditions look at the replayed acts (`points` as `replay` returned them), so a stricter
+    draft that turns an act into a deduction also costs the 当月无违规 award.
+    """
+    by_code = {r.code: r for r in rules}
+    out: dict[int, int] = dict.fromkeys(subjects, 0)
+    for rule in (r for r in rules if r.auto is not None):
+        months = AUTO_MONTHS[AutoPeriod(rule.auto)]
+        # The first whole period on or after `start`: quarters begin in months 1, 4, 7 and 10.
+        first = add_months(start, 0 if start.day == 1 else 1)
+        while (first.month - 1) % months:
+            first = add_months(first, 1)
+        period_end = add_months(first, months)
+        while period_end <= end:
+            lo, hi = condition_window(rule, period_end)
+            tally: defaultdict[int, list[int]] = defaultdict(lambda: [0, 0])
+            for act, p in zip(acts, points, strict=True):
+                if not p or act.rule_code == rule.code or not lo <= act.on < hi:
+                    continue
+                watched = by_code.get(act.rule_code)
+                if watches(rule, code=act.rule_code, category=watched.category if watched else ""):
+                    tally[act.subject_id][0 if p < 0 else 1] += 1
+            for subject in out:
+                deductions, awards = tally.get(subject, (0, 0))
+                if condition_met(rule, deductions=deductions, awards=awards):
+                    out[subject] += rule.points
+            period_end = add_months(period_end, months)
     return out
 
 
@@ -143,10 +213,14 @@ def dry_run(
     period_kind: str,
     base_score: int = 0,
     subjects: Iterable[int] = (),
+    auto_from: date | None = None,
+    auto_to: date | None = None,
 ) -> DryRun:
     """Score every subject under the old and the new rules; `subjects` adds those with no acts.
 
-    Scores are base score + the replayed points; rows come by new rank, then subject id.
+    Scores are base score + the replayed points, plus (given `auto_from` and `auto_to`) what the
+    automatic rules give over the whole periods between those dates; rows come by new rank,
+    then subject id.
     """
     old_points = replay(old_rules, acts, period_kind=period_kind)
     new_points = replay(new_rules, acts, period_kind=period_kind)
@@ -155,6 +229,13 @@ def dry_run(
     for act, before, after in zip(acts, old_points, new_points, strict=True):
         old[act.subject_id] += before or 0
         new[act.subject_id] += after or 0
+    if auto_from is not None and auto_to is not None:
+        for scores, rules, points in ((old, old_rules, old_points), (new, new_rules, new_points)):
+            extra = auto_awards(
+                rules, acts, points, subjects=list(scores), start=auto_from, end=auto_to
+            )
+            for subject, value in extra.items():
+                scores[subject] += value
     old_rank, new_rank = _ranks(old), _ranks(new)
     rows = sorted(
         (DryRunRow(s, old[s], new[s], old_rank[s], new_rank[s]) for s in old),
@@ -286,5 +367,7 @@ def ledger_dry_run(
         period_kind=scheme.period_kind,
         base_score=scheme.base_score,
         subjects=labels,
+        auto_from=since,
+        auto_to=local_date(now),
     )
     return result, labels

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -27,6 +28,15 @@ class Window(StrEnum):
     day = "day"
     month = "month"
     period = "period"
+    year = "year"
+    ever = "ever"  # a lifetime limit (累计上限), beyond any calendar window
+
+
+class AutoPeriod(StrEnum):
+    """How often the scheduler evaluates an automatic (state-based) rule: after each such period."""
+
+    month = "month"
+    quarter = "quarter"
     year = "year"
 
 
@@ -52,7 +62,17 @@ WINDOW_TEXT = {
     Window.month: ("每月", "本月"),
     Window.period: ("每个积分周期", "本周期"),
     Window.year: ("每年", "今年"),
+    Window.ever: ("累计", "累计"),
 }
+REPEAT_TEXT = {Window.month: "一个月", Window.period: "一个积分周期", Window.year: "一年"}
+AUTO_TEXT = {AutoPeriod.month: "每月", AutoPeriod.quarter: "每季度", AutoPeriod.year: "每年"}
+AUTO_MONTHS = {AutoPeriod.month: 1, AutoPeriod.quarter: 3, AutoPeriod.year: 12}
+# Windows a veto (一票否决) or a repeat count may span: calendar windows, never "ever".
+VETO_WINDOWS = (Window.month, Window.period, Window.year)
+MAX_NOTICE_DAYS = 30
+MAX_AUTO_MONTHS = 36
+# Rights no rule may punish or make a condition of (依法信访、举报、监督): DOMAIN.md forbids it.
+PROTECTED_WORDS = ("上访", "信访", "举报", "监督", "维权", "申诉", "投诉", "反映问题")
 ROLE_TEXT = {
     "admin": "村两委",
     "reviewer": "评议小组",
@@ -101,6 +121,32 @@ MESSAGES = {
     "award_cap_reached": "本项{every}最多 {cap} 分，{this}已得 {used} 分，已达上限",
     "deduction_cut": "本项{every}最多扣 {cap} 分，{this}已扣 {used} 分，本次扣 {allowed} 分",
     "deduction_cap_reached": "本项{every}最多扣 {cap} 分，{this}已扣 {used} 分，已达上限",
+    "protected_right": "不得对依法信访、举报、监督等行使权利的行为扣分或设置条件（含“{word}”）",
+    "notice_days_invalid": "公示天数须为 0 到 {max} 之间的整数",
+    "once_done": "本项每户（人）限一次，已经登记过",
+    "repeat_on_award": "累犯加重只适用于扣分项",
+    "repeat_window_unknown": "累犯周期只能是月、周期或年",
+    "repeat_window_missing": "填写了第二次倍数或第三次起扣分时，须填写累犯周期",
+    "repeat_rule_missing": "填写了累犯周期时，须填写第二次倍数或第三次起扣分",
+    "repeat_multiplier_invalid": "第二次倍数须为 2 以上的整数",
+    "repeat_points_invalid": "第三次起扣分须为正整数",
+    "repeat_second": "{every}内第 {n} 次，按 {m} 倍扣分",
+    "repeat_third": "{every}内第 {n} 次，按加重标准扣 {points} 分",
+    "veto_on_award": "一票否决只适用于扣分项",
+    "veto_window_unknown": "一票否决范围只能是月、周期或年",
+    "auto_period_unknown": "自动评定只能按月、季度或年",
+    "auto_deduction": "自动评定只用于加分项",
+    "auto_needs_fixed_points": "自动评定项须填写固定分值",
+    "auto_months_invalid": "连续月数须为 {least} 到 {max} 之间的整数",
+    "auto_count_invalid": "满足次数须为正整数",
+    "auto_fields_unexpected": "只有自动评定项才填写连续月数、满足次数和条件",
+    "auto_watch_unknown": "条件“{item}”既不是类别也不是项目编码",
+    "auto_cannot_be_recorded": "本项由系统按条件自动评定，不能手工登记",
+    "campaign_incomplete": "活动须同时填写名称、开始日期和结束日期",
+    "campaign_inverted": "活动开始日期 {start} 不能晚于结束日期 {end}",
+    "campaign_multiplier_invalid": "活动倍数须为 2 以上的整数",
+    "campaign_inactive": "本项只在“{name}”期间（{start} 至 {end}）有效",
+    "campaign_bonus": "“{name}”期间按 {m} 倍计分",
 }
 
 
@@ -126,12 +172,28 @@ class Rule:
     recorder_roles: frozenset[str] = frozenset({"admin", "recorder"})
     subjects: frozenset[str] = frozenset({"household"})
     honourable: bool = False
+    # Rules engine 2 (docs/decisions/0012): what villages write beyond single acts.
+    once: bool = False  # 每户限一次: one claim per subject, ever (rejected ones do not count)
+    notice_days: int | None = None  # the rule's own 公示 days; None: the scheme's
+    repeat_window: Window | None = None  # deductions: repeats counted within this window
+    repeat_multiplier: int | None = None  # the second time within the window, × this
+    repeat_points: int | None = None  # the third time on, this many points instead
+    veto: Window | None = None  # 一票否决: once posted, no 红榜 or stars in this window
+    auto: AutoPeriod | None = None  # evaluated by the scheduler after each period, not recorded
+    auto_months: int | None = None  # the condition looks back N months (连续 N 个月)
+    auto_min_count: int | None = None  # None: no watched deduction; K: at least K watched awards
+    auto_watch: frozenset[str] = frozenset()  # categories and rule codes counted; empty: all
+    campaign_name: str | None = None  # e.g. 宣传月: the rule (or its bonus) is dated
+    campaign_from: date | None = None  # first day, inclusive
+    campaign_to: date | None = None  # last day, inclusive
+    campaign_multiplier: int | None = None  # None: the rule exists only between the dates
 
     def __post_init__(self) -> None:
         # Accept lists and plain dicts from callers, but never keep a reference the caller owns.
         object.__setattr__(self, "recorder_roles", frozenset(self.recorder_roles))
         object.__setattr__(self, "subjects", frozenset(self.subjects))
         object.__setattr__(self, "caps", dict(self.caps))
+        object.__setattr__(self, "auto_watch", frozenset(self.auto_watch))
 
 
 @dataclass(frozen=True)
@@ -155,6 +217,9 @@ class Facts:
     reason: str | None = None
     used: Mapping[Window, int] = field(default_factory=dict, hash=False)
     deduction_needs_review: bool = True
+    occurred_on: date | None = None  # needed for dated (campaign) rules
+    ever: int = 0  # claims of this rule the subject already has, ever (for `once`)
+    repeats: int = 0  # deductions of this rule the subject already has in the repeat window
 
 
 @dataclass(frozen=True)
@@ -179,6 +244,7 @@ class Decision:
     needs_review: bool = False
     code: str | None = None
     message: str | None = None
+    note: str | None = None  # why the points differ from the plain value (repeat, campaign)
 
 
 def _is_int(value: Any) -> bool:
@@ -249,12 +315,89 @@ def validate_rule(rule: Rule) -> list[RuleProblem]:
                 _problem("caps", "cap_below_points", every=every, cap=cap, points=per_unit_max)
             )
 
+    out += _validate_engine2(rule)
+
     # The 红榜 honours good deeds; a deduction belongs on the reviewed, appealable 黑榜 only.
     if rule.sign == -1 and rule.honourable:
         out.append(_problem("honourable", "deduction_honourable"))
     # Residents declare their own good acts; nobody self-declares (or files) a deduction.
     if rule.sign == -1 and "resident" in rule.recorder_roles:
         out.append(_problem("recorder_roles", "resident_cannot_deduct"))
+    return out
+
+
+def protected_word(*texts: str | None) -> str | None:
+    """Return the first word naming a protected right (依法信访、举报、监督) in the texts."""
+    for text in texts:
+        for word in PROTECTED_WORDS:
+            if text and word in text:
+                return word
+    return None
+
+
+def _validate_engine2(rule: Rule) -> list[RuleProblem]:
+    """Problems with the fields of rules engine 2: notice, repeats, veto, automatic, campaign."""
+    out: list[RuleProblem] = []
+    days = rule.notice_days
+    if days is not None and (not _is_int(days) or not 0 <= days <= MAX_NOTICE_DAYS):
+        out.append(_problem("notice_days", "notice_days_invalid", max=MAX_NOTICE_DAYS))
+
+    # Never a deduction for, or a condition on, exercising a right (DOMAIN.md).
+    word = protected_word(rule.name, rule.description)
+    if word and (rule.sign == -1 or rule.auto is not None):
+        out.append(_problem("name", "protected_right", word=word))
+
+    repeat = rule.repeat_multiplier is not None or rule.repeat_points is not None
+    if (repeat or rule.repeat_window is not None) and rule.sign != -1:
+        out.append(_problem("repeat_window", "repeat_on_award"))
+    elif rule.repeat_window is not None and rule.repeat_window not in VETO_WINDOWS:
+        out.append(_problem("repeat_window", "repeat_window_unknown"))
+    elif repeat and rule.repeat_window is None:
+        out.append(_problem("repeat_window", "repeat_window_missing"))
+    elif rule.repeat_window is not None and not repeat:
+        out.append(_problem("repeat_multiplier", "repeat_rule_missing"))
+    m = rule.repeat_multiplier
+    if m is not None and (not _is_int(m) or m < 2):
+        out.append(_problem("repeat_multiplier", "repeat_multiplier_invalid"))
+    rp = rule.repeat_points
+    if rp is not None and (not _is_int(rp) or rp < 1):
+        out.append(_problem("repeat_points", "repeat_points_invalid"))
+
+    if rule.veto is not None and rule.sign != -1:
+        out.append(_problem("veto", "veto_on_award"))
+    elif rule.veto is not None and rule.veto not in VETO_WINDOWS:
+        out.append(_problem("veto", "veto_window_unknown"))
+
+    if rule.auto is None:
+        if rule.auto_months is not None or rule.auto_min_count is not None or rule.auto_watch:
+            out.append(_problem("auto", "auto_fields_unexpected"))
+    elif rule.auto not in tuple(AutoPeriod):
+        out.append(_problem("auto", "auto_period_unknown"))
+    else:
+        if rule.sign != 1:
+            out.append(_problem("auto", "auto_deduction"))
+        if rule.points is None:
+            out.append(_problem("points", "auto_needs_fixed_points"))
+        least, months = AUTO_MONTHS[AutoPeriod(rule.auto)], rule.auto_months
+        if months is not None and (not _is_int(months) or not least <= months <= MAX_AUTO_MONTHS):
+            out.append(_problem("auto_months", "auto_months_invalid", least=least, max=36))
+        k = rule.auto_min_count
+        if k is not None and (not _is_int(k) or k < 1):
+            out.append(_problem("auto_min_count", "auto_count_invalid"))
+        for item in sorted(rule.auto_watch):
+            if item not in CATEGORIES and not CODE_PATTERN.fullmatch(str(item)):
+                out.append(_problem("auto_watch", "auto_watch_unknown", item=item))
+
+    dated = (rule.campaign_name, rule.campaign_from, rule.campaign_to)
+    if any(v is not None for v in dated) or rule.campaign_multiplier is not None:
+        if any(v is None or v == "" for v in dated):
+            out.append(_problem("campaign_name", "campaign_incomplete"))
+        elif rule.campaign_from > rule.campaign_to:
+            start, end = rule.campaign_from, rule.campaign_to
+            out.append(_problem("campaign_from", "campaign_inverted", start=start, end=end))
+        cm = rule.campaign_multiplier
+        if cm is not None and (not _is_int(cm) or cm < 2):
+            out.append(_problem("campaign_multiplier", "campaign_multiplier_invalid"))
     return out
 
 
@@ -299,7 +442,39 @@ def _check(rule: Rule, facts: Facts) -> Decision | int:
         return _refuse("reason_required", "range_reason_required")
     if rule.evidence_required and not facts.has_evidence:
         return _refuse("evidence_required")
+    if rule.auto is not None:
+        return _refuse("auto_rule", "auto_cannot_be_recorded")
+    if rule.once and facts.ever > 0:
+        return _refuse("once_done")
+    dated_only = rule.campaign_from is not None and rule.campaign_multiplier is None
+    if dated_only and not in_campaign(rule, facts.occurred_on):
+        name, start, end = rule.campaign_name, rule.campaign_from, rule.campaign_to
+        return _refuse("campaign_inactive", name=name, start=start, end=end)
     return per_unit
+
+
+def in_campaign(rule: Rule, on: date | None) -> bool:
+    """Return whether a dated rule's campaign covers the local date `on`."""
+    if rule.campaign_from is None or rule.campaign_to is None or on is None:
+        return False
+    return rule.campaign_from <= on <= rule.campaign_to
+
+
+def _adjusted(rule: Rule, facts: Facts, wanted: int) -> tuple[int, str | None]:
+    """Apply a campaign bonus and repeat escalation to a magnitude; say why it changed."""
+    if rule.campaign_multiplier is not None and in_campaign(rule, facts.occurred_on):
+        m = rule.campaign_multiplier
+        return wanted * m, MESSAGES["campaign_bonus"].format(name=rule.campaign_name, m=m)
+    if rule.sign < 0 and rule.repeat_window is not None and facts.repeats > 0:
+        n = facts.repeats + 1
+        every = REPEAT_TEXT.get(Window(rule.repeat_window), "")
+        if n >= 3 and rule.repeat_points is not None:
+            text = MESSAGES["repeat_third"].format(every=every, n=n, points=rule.repeat_points)
+            return max(wanted, rule.repeat_points), text
+        if rule.repeat_multiplier is not None:
+            m = rule.repeat_multiplier
+            return wanted * m, MESSAGES["repeat_second"].format(every=every, n=n, m=m)
+    return wanted, None
 
 
 def decide(rule: Rule, facts: Facts) -> Decision:
@@ -307,7 +482,7 @@ def decide(rule: Rule, facts: Facts) -> Decision:
     checked = _check(rule, facts)
     if isinstance(checked, Decision):
         return checked
-    wanted = checked * facts.quantity
+    wanted, note = _adjusted(rule, facts, checked * facts.quantity)
     kind = "deduction" if rule.sign < 0 else "award"
     cuts: list[Cut] = []
     # Windows are walked smallest first so cuts read day → year; the least remaining amount wins.
@@ -327,7 +502,7 @@ def decide(rule: Rule, facts: Facts) -> Decision:
     tightest = min(cuts, key=lambda c: c.allowed) if cuts else None
     if granted == 0:
         return Decision(
-            False, 0, rule.sign * wanted, tuple(cuts), False, "cap_reached", tightest.message
+            False, 0, rule.sign * wanted, tuple(cuts), False, "cap_reached", tightest.message, note
         )
 
     if rule.review == Review.always:
@@ -346,10 +521,13 @@ def decide(rule: Rule, facts: Facts) -> Decision:
         cuts=tuple(cuts),
         needs_review=needs_review,
         message=tightest.message if tightest else None,
+        note=note,
     )
 
 
 _FIELDS = tuple(f.name for f in fields(Rule))
+_WINDOW_FIELDS = ("repeat_window", "veto")
+_DATE_FIELDS = ("campaign_from", "campaign_to")
 
 
 def rule_from_dict(data: Mapping[str, Any]) -> Rule:
@@ -365,6 +543,18 @@ def rule_from_dict(data: Mapping[str, Any]) -> Rule:
         if "review" in values:
             values["review"] = Review(values["review"])
         values["caps"] = {Window(k): v for k, v in (values.get("caps") or {}).items()}
+        for name in _WINDOW_FIELDS:
+            if values.get(name) is not None:
+                values[name] = Window(values[name])
+        if values.get("auto") is not None:
+            values["auto"] = AutoPeriod(values["auto"])
+        for name in _DATE_FIELDS:
+            if isinstance(values.get(name), str):
+                values[name] = date.fromisoformat(values[name])
+        # Rows stored before these fields existed hold NULL: the defaults apply.
+        for name in ("once", "auto_watch"):
+            if name in values and values[name] is None:
+                del values[name]
     except ValueError as exc:
         raise ValueError(f"规则 {data.get('code')}：{exc}") from exc
     return Rule(**values)
@@ -381,4 +571,9 @@ def rule_to_dict(rule: Rule) -> dict[str, Any]:
     out["caps"] = {str(w): rule.caps[w] for w in Window if w in rule.caps}
     out["recorder_roles"] = _in_order(rule.recorder_roles, ROLES)
     out["subjects"] = _in_order(rule.subjects, SUBJECT_KINDS)
+    for name in (*_WINDOW_FIELDS, "auto"):
+        out[name] = None if out[name] is None else str(out[name])
+    for name in _DATE_FIELDS:
+        out[name] = None if out[name] is None else out[name].isoformat()
+    out["auto_watch"] = sorted(rule.auto_watch)
     return out

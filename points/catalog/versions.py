@@ -16,13 +16,21 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from points.catalog.conditions import describe_condition
 from points.catalog.rules import (
+    CATEGORIES,
+    CODE_PATTERN,
+    MESSAGES,
+    REPEAT_TEXT,
     ROLE_TEXT,
     SUBJECT_TEXT,
     UNIT_TEXT,
+    AutoPeriod,
     Review,
     Rule,
     Unit,
+    Window,
+    protected_word,
     rule_from_dict,
     rule_to_dict,
     validate_rule,
@@ -62,11 +70,29 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("recorder_roles", "可登记角色"),
     ("subjects", "适用对象"),
     ("honourable", "红榜"),
+    ("once", "每户限一次"),
+    ("caps.ever", "累计上限"),
+    ("notice_days", "公示天数"),
+    ("repeat_window", "累犯周期"),
+    ("repeat_multiplier", "第二次倍数"),
+    ("repeat_points", "第三次起扣分"),
+    ("veto", "一票否决"),
+    ("auto", "自动评定"),
+    ("auto_months", "连续月数"),
+    ("auto_min_count", "满足次数"),
+    ("auto_watch", "条件类别或编码"),
+    ("campaign_name", "活动名称"),
+    ("campaign_from", "活动开始"),
+    ("campaign_to", "活动结束"),
+    ("campaign_multiplier", "活动倍数"),
 )
 FIELD_TEXT = dict(COLUMNS) | {"caps": "上限", "rules": "积分标准"}
 SIGN_TEXT = {1: "加分", -1: "扣分"}
 REVIEW_TEXT = {Review.always: "必须", Review.never: "无需", Review.threshold: "达到阈值"}
 BOOL_TEXT = {True: "是", False: "否"}
+# A repeat or veto window as a cell reads it; the automatic period likewise.
+SPAN_TEXT = {Window.month: "月", Window.period: "周期", Window.year: "年"}
+AUTO_CELL_TEXT = {AutoPeriod.month: "月", AutoPeriod.quarter: "季度", AutoPeriod.year: "年"}
 STATUS_TEXT = {
     CatalogStatus.DRAFT: "草案",
     CatalogStatus.ADOPTED: "已通过",
@@ -105,6 +131,12 @@ def display_value(key: str, value: Any) -> str:
         return "、".join(ROLE_TEXT.get(r, r) for r in value)
     if key == "subjects":
         return "、".join(SUBJECT_TEXT.get(s, s) for s in value)
+    if key in ("repeat_window", "veto"):
+        return SPAN_TEXT.get(Window(value), value) if value in tuple(Window) else str(value)
+    if key == "auto":
+        return AUTO_CELL_TEXT.get(AutoPeriod(value), value) if value in tuple(AutoPeriod) else value
+    if key == "auto_watch":
+        return "、".join(value)
     return str(value)
 
 
@@ -115,11 +147,42 @@ def describe_rule(rule: Rule) -> str:
     value = rule.points if rule.points is not None else f"{rule.min_points}–{rule.max_points}"
     text = f"{kind}，{SIGN_TEXT.get(rule.sign, rule.sign)}，每{unit} {value} 分"
     flat = flatten_rule(rule)
-    for key in ("caps.day", "caps.month", "caps.period", "caps.year"):
+    for key in ("caps.day", "caps.month", "caps.period", "caps.year", "caps.ever"):
         cap = flat[key]
         if cap is not None:
             text += f"，{FIELD_TEXT[key].removesuffix('上限')}最多 {cap} 分"
-    return text
+    return text + "".join(f"，{part}" for part in rule_features(rule))
+
+
+def rule_features(rule: Rule) -> list[str]:
+    """Return what a rule does beyond a plain act, in plain Chinese, for the public rules page."""
+    out = []
+    if rule.auto is not None:
+        out.append(describe_condition(rule))
+    if rule.once:
+        out.append("每户（人）限一次")
+    if rule.repeat_window is not None:
+        span = REPEAT_TEXT[Window(rule.repeat_window)]
+        if rule.repeat_multiplier is not None:
+            out.append(f"{span}内第 2 次按 {rule.repeat_multiplier} 倍扣分")
+        if rule.repeat_points is not None:
+            out.append(f"{span}内第 3 次起每次扣 {rule.repeat_points} 分")
+    if rule.veto is not None:
+        span = {"month": "当月", "period": "本积分周期", "year": "当年"}[str(rule.veto)]
+        out.append(f"一票否决：{span}不能上红榜、不评星级")
+    if rule.campaign_from is not None:
+        dates = f"{rule.campaign_from.isoformat()} 至 {rule.campaign_to.isoformat()}"
+        if rule.campaign_multiplier is None:
+            out.append(f"仅在“{rule.campaign_name}”期间（{dates}）有效")
+        else:
+            out.append(f"“{rule.campaign_name}”期间（{dates}）按 {rule.campaign_multiplier} 倍计分")
+    if rule.notice_days is not None:
+        if rule.notice_days:
+            out.append(f"公示 {rule.notice_days} 天")
+        else:
+            at_once = rule.review == Review.never and rule.sign > 0
+            out.append("无需公示，登记即入账" if at_once else "审核通过后无需公示")
+    return out
 
 
 @dataclass(frozen=True)
@@ -158,6 +221,7 @@ def check_rules(
         for n, rule in enumerate(rules, start=1)
         for p in validate_rule(rule)
     ]
+    out += _check_conditions(rules)
     first: dict[str, int] = {}
     for n, rule in enumerate(rules, start=1):
         if not isinstance(rule.code, str) or not rule.code:
@@ -168,6 +232,28 @@ def check_rules(
         else:
             first[rule.code] = n
     return sorted(out, key=lambda p: p.position)
+
+
+def _check_conditions(rules: Sequence[Rule]) -> list[CatalogProblem]:
+    """An automatic rule watches codes of this catalog, never one about a protected right."""
+    by_code = {r.code: r for r in rules if isinstance(r.code, str)}
+    out = []
+    for n, rule in enumerate(rules, start=1):
+        if rule.auto is None:
+            continue
+        for item in sorted(rule.auto_watch):
+            watched = by_code.get(item)
+            if item in CATEGORIES or not CODE_PATTERN.fullmatch(str(item)):
+                continue
+            if watched is None:
+                message = f"条件中的项目编码“{item}”不在本积分标准中"
+                out.append(
+                    CatalogProblem(n, rule.code, "auto_watch", "auto_watch_missing", message)
+                )
+            elif word := protected_word(watched.name, watched.description):
+                message = MESSAGES["protected_right"].format(word=word)
+                out.append(CatalogProblem(n, rule.code, "auto_watch", "protected_right", message))
+    return out
 
 
 def rule_of(row: CatalogRule) -> Rule:
@@ -185,8 +271,15 @@ def rules_of(version: CatalogVersion) -> list[Rule]:
 # ---------------------------------------------------------------------------------------------
 
 
+def _row_values(rule: Rule) -> dict[str, Any]:
+    # The JSON form, but dates stay dates for the Date columns.
+    values = rule_to_dict(rule)
+    values["campaign_from"], values["campaign_to"] = rule.campaign_from, rule.campaign_to
+    return values
+
+
 def _rows(version: CatalogVersion, rules: Sequence[Rule]) -> list[CatalogRule]:
-    return [CatalogRule(village_id=version.village_id, **rule_to_dict(rule)) for rule in rules]
+    return [CatalogRule(village_id=version.village_id, **_row_values(rule)) for rule in rules]
 
 
 def _require_valid(rules: Sequence[Rule]) -> None:

@@ -1,8 +1,15 @@
 """Claims: record, declare, review, 公示 and objections, posting exactly once (workflow);
-the public notice list (notices) and the anomaly report (anomalies).
+automatic (state-based) rules evaluated by the scheduler (automatic); who a 一票否决 bars from
+honours (veto); group and event awards with one notice row and one review (groups); the public
+notice list
+(notices) and the anomaly report (anomalies).
 
 Other features use this package's names below (its public API), never a `_private` name."""
 
+from points.claims.automatic import evaluate as evaluate_automatic
+from points.claims.automatic import last_ended_period
+from points.claims.groups import group_households, record_group
+from points.claims.veto import vetoed
 from points.claims.workflow import (
     MAX_BATCH,
     REVIEWERS,
@@ -47,4 +54,9 @@ __all__ = [
     "list_claims",
     "open_notices",
     "count_open_objections",
+    "evaluate_automatic",
+    "last_ended_period",
+    "vetoed",
+    "record_group",
+    "group_households",
 ]

@@ -49,7 +49,8 @@ def anomaly_report(
 
     by_recorder: dict[int, list[Claim]] = defaultdict(list)
     for c in claims:
-        by_recorder[c.recorded_by].append(c)
+        if c.recorded_by is not None:  # automatic claims: the scheduler is no recorder to watch
+            by_recorder[c.recorded_by].append(c)
     recorders, concentration, pairs = [], [], []
     for user_id, items in sorted(by_recorder.items()):
         total = sum(c.points for c in items)

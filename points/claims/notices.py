@@ -38,7 +38,31 @@ def display_name(
 def public_notices(session: Session, *, village: Village, now: datetime) -> list[dict]:
     """Return open notices and corrections of the last 30 days, for anyone to read."""
     out = []
+    groups: dict[int, dict] = {}
     for claim in open_notices(session, village=village, now=now):
+        batch = session.get(ClaimBatch, claim.batch_id) if claim.batch_id else None
+        if batch is not None and batch.grouped:
+            # A group award is one row: the group's name, how many households, each one's points.
+            row = groups.get(batch.id)
+            if row is None:
+                row = groups[batch.id] = {
+                    "kind": "notice",
+                    "id": claim.id,
+                    "who": batch.title,
+                    "group": "",
+                    "item": session.get(CatalogRule, claim.rule_id).name,
+                    "category": session.get(CatalogRule, claim.rule_id).category,
+                    "points": claim.points,
+                    "occurred_on": claim.occurred_on,
+                    "until": claim.notice_until,
+                    "reason": None,
+                    "note": None,
+                    "households": 0,
+                }
+                out.append(row)
+            row["households"] += 1
+            row["group"] = f"{row['households']} 户，每户"
+            continue
         home = session.get(Household, claim.household_id)
         rule = session.get(CatalogRule, claim.rule_id)
         out.append(
@@ -60,6 +84,8 @@ def public_notices(session: Session, *, village: Village, now: datetime) -> list
                 "until": claim.notice_until,
                 "reason": None,
                 "batch_id": claim.batch_id,
+                # Why the points are what they are (第 2 次加倍, 宣传月双倍, 自动评定的条件).
+                "note": claim.rule_note,
             }
         )
     original = aliased(JournalEntry)
@@ -96,6 +122,7 @@ def public_notices(session: Session, *, village: Village, now: datetime) -> list
                 "until": None,
                 "reason": fix.memo,
                 "batch_id": None,
+                "note": None,
             }
         )
     return out

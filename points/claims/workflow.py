@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from points import ledger
 from points.catalog import rules
 from points.catalog.versions import find_rule, rule_of
 from points.cycles.jobs import Job, WorkItem, register_job
-from points.db import lock_village
+from points.db import lock_subjects, lock_village
 from points.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from points.models import CatalogRule, Household, Resident, Scheme, Village
 from points.models.claims import (
@@ -83,6 +83,8 @@ def record(
 ) -> Claim:
     """Record one act for a household (or a party member) after the rules engine decided it."""
     row, refusal = _rule_or_refusal(session, scheme, item.rule_code, item.occurred_on)
+    if row is not None:
+        _lock_limited(session, scheme, row, [(item.household_id, item.resident_id)])
     subjects = _Subjects.load(
         session,
         village=village,
@@ -92,6 +94,7 @@ def record(
         on=item.occurred_on,
     )
     claim = _decide(
+        session,
         subjects,
         village=village,
         scheme=scheme,
@@ -106,6 +109,7 @@ def record(
     session.add(claim)
     session.flush()
     _no_evidence_yet(claim)
+    _post_if_no_notice(session, claim, now=now, actor=actor)
     return claim
 
 
@@ -140,6 +144,8 @@ def record_batch(
     if not title.strip():
         raise ValidationError("请填写活动名称", errors={"title": ["不能为空"]})
     _, row = find_rule(session, scheme=scheme, code=rule_code, on=occurred_on)
+    # Every subject's lock up front, in id order, so two overlapping events never deadlock.
+    _lock_limited(session, scheme, row, subjects)
     loaded = _Subjects.load(
         session, village=village, scheme=scheme, row=row, subjects=subjects, on=occurred_on
     )
@@ -166,6 +172,7 @@ def record_batch(
             proposed_points=proposed_points,
         )
         claim = _decide(
+            session,
             loaded,
             village=village,
             scheme=scheme,
@@ -193,7 +200,27 @@ def record_batch(
     claims = [saved[subject] for subject in subjects]
     for claim in claims:
         _no_evidence_yet(claim)
+        _post_if_no_notice(session, claim, now=now, actor=actor)
     return batch, claims
+
+
+def _lock_limited(session: Session, scheme: Scheme, row: CatalogRule, subjects) -> None:
+    """Take the subjects' locks when the rule has caps, a once-only limit or repeats: caps,
+    once-only and repeats are reserved at recording, counted and added under the subject's
+    lock, so concurrent recordings cannot exceed a cap (posting re-checks under the chain lock).
+    """
+    if not (row.caps or row.once or row.repeat_window):
+        return
+    if scheme.subject_kind == "resident":
+        lock_subjects(session, resident_ids=[r for _, r in subjects if r is not None])
+    else:
+        lock_subjects(session, household_ids=[h for h, _ in subjects])
+
+
+def _post_if_no_notice(session: Session, claim: Claim, *, now: datetime, actor: Actor) -> None:
+    # A rule with 0 notice days and no review (attendance) posts at once, by the same path.
+    if claim.notice_until is not None and claim.notice_until <= now:
+        post_claim(session, claim_id=claim.id, now=now, actor_id=actor.user_id)
 
 
 @dataclass
@@ -256,6 +283,7 @@ def _rule_or_refusal(session, scheme, code, on):
 
 
 def _decide(
+    session: Session,
     subjects: _Subjects,
     *,
     village: Village,
@@ -285,6 +313,8 @@ def _decide(
         raise refusal
     rule = rule_of(row)
     subject_kind = "party_member" if scheme.subject_kind == "resident" else "household"
+    # The subject's lock is held (record/record_batch took it before reading the cap use).
+    ever, repeats = _earlier(session, scheme, rule, household.id, resident, item.occurred_on)
     facts = rules.Facts(
         subject_kind=subject_kind,
         recorder_role=role,
@@ -293,6 +323,9 @@ def _decide(
         has_evidence=item.has_evidence,
         reason=item.description or None,
         used=subjects.used_by(household.id, resident),
+        occurred_on=item.occurred_on,
+        ever=ever,
+        repeats=repeats,
     )
     decision = rules.decide(rule, facts)
     if not decision.ok:
@@ -312,12 +345,13 @@ def _decide(
         requested=decision.requested,
         points=decision.points,
         cut_note=decision.message if decision.cuts else None,
+        rule_note=decision.note,
         description=item.description,
         occurred_on=item.occurred_on,
         status=ClaimStatus.PENDING_REVIEW if needs_review else ClaimStatus.IN_NOTICE,
         recorded_by=actor.user_id,
         created_at=now,
-        notice_until=None if needs_review else _notice_end(scheme, now),
+        notice_until=None if needs_review else _notice_end(scheme, now, row),
     )
 
 
@@ -343,9 +377,13 @@ def approve(
             "登记人不能审核自己登记的积分（登记与审核分离）", reason="maker_checker"
         )
     _require_status(claim, ClaimStatus.PENDING_REVIEW, "审核")
-    claim.status = ClaimStatus.IN_NOTICE
-    claim.reviewed_by, claim.reviewed_at, claim.review_note = actor.user_id, now, note
-    claim.notice_until = _notice_end(session.get(Scheme, claim.scheme_id), now)
+    row = session.get(CatalogRule, claim.rule_id)
+    notice_until = _notice_end(session.get(Scheme, claim.scheme_id), now, row)
+    # A group award is reviewed once: approving one of its claims approves them all.
+    for one in [claim, *_group_of(session, claim, ClaimStatus.PENDING_REVIEW, actor, "审核")]:
+        one.status = ClaimStatus.IN_NOTICE
+        one.reviewed_by, one.reviewed_at, one.review_note = actor.user_id, now, note
+        one.notice_until = notice_until
     session.flush()
     return claim
 
@@ -358,8 +396,9 @@ def reject(session: Session, *, claim: Claim, actor: Actor, now: datetime, reaso
     _require_status(claim, ClaimStatus.PENDING_REVIEW, "驳回")
     if not (reason or "").strip():
         raise ValidationError("驳回必须写明理由", errors={"reason": ["不能为空"]})
-    claim.status = ClaimStatus.REJECTED
-    claim.reviewed_by, claim.reviewed_at, claim.review_note = actor.user_id, now, reason.strip()
+    for one in [claim, *_group_of(session, claim, ClaimStatus.PENDING_REVIEW, actor, "审核")]:
+        one.status = ClaimStatus.REJECTED
+        one.reviewed_by, one.reviewed_at, one.review_note = actor.user_id, now, reason.strip()
     session.flush()
     return claim
 
@@ -405,8 +444,10 @@ def resolve_objection(
     objection.resolved_by, objection.resolved_at = actor.user_id, now
     objection.resolution_note = note.strip()
     if uphold and claim.status == ClaimStatus.IN_NOTICE:
-        claim.status = ClaimStatus.REJECTED
-        claim.review_note = f"异议成立：{note.strip()}"
+        # An upheld objection to a group award rejects it for every member household.
+        for one in [claim, *_group_of(session, claim, ClaimStatus.IN_NOTICE, actor, "处理异议")]:
+            one.status = ClaimStatus.REJECTED
+            one.review_note = f"异议成立：{note.strip()}"
     session.flush()
     return objection
 
@@ -425,8 +466,23 @@ def _due(now: datetime, village_id: int | None):
         .where(Objection.claim_id == Claim.id, Objection.status == ObjectionStatus.OPEN)
         .exists()
     )
+    sibling = aliased(Claim)
+    group_objection = (
+        select(Objection.id)
+        .join(sibling, sibling.id == Objection.claim_id)
+        .join(ClaimBatch, ClaimBatch.id == sibling.batch_id)
+        .where(
+            ClaimBatch.grouped.is_(True),
+            sibling.batch_id == Claim.batch_id,
+            Objection.status == ObjectionStatus.OPEN,
+        )
+        .exists()
+    )
     q = select(Claim.id, Claim.village_id).where(
-        Claim.status == ClaimStatus.IN_NOTICE, Claim.notice_until <= now, ~open_objection
+        Claim.status == ClaimStatus.IN_NOTICE,
+        Claim.notice_until <= now,
+        ~open_objection,
+        ~group_objection,
     )
     if village_id is not None:
         q = q.where(Claim.village_id == village_id)
@@ -449,7 +505,9 @@ def post_claim(
     _require_status(claim, ClaimStatus.IN_NOTICE, "入账")
     if claim.notice_until > now:
         raise ConflictError("公示期尚未结束，不能入账", reason="notice_running")
-    if any(o.status == ObjectionStatus.OPEN for o in claim.objections):
+    if any(o.status == ObjectionStatus.OPEN for o in claim.objections) or _group_objection(
+        session, claim
+    ):
         raise ConflictError("有未处理的异议，不能入账", reason="objection_open")
     scheme = session.get(Scheme, claim.scheme_id)
     row = session.get(CatalogRule, claim.rule_id)
@@ -598,8 +656,40 @@ def count_open_objections(session: Session, *, village: Village) -> int:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _notice_end(scheme: Scheme, now: datetime) -> datetime:
-    return now + timedelta(days=scheme.notice_days)
+def _notice_end(scheme: Scheme, now: datetime, row: CatalogRule | None = None) -> datetime:
+    days = row.notice_days if row is not None and row.notice_days is not None else None
+    return now + timedelta(days=scheme.notice_days if days is None else days)
+
+
+def _earlier(session, scheme, rule: rules.Rule, household_id, resident, d: date):
+    """Claims of this rule's code the subject already has (not rejected): ever, and in the
+    repeat window; zero when the rule has no once-only limit or repeat escalation."""
+    live = (ClaimStatus.PENDING_REVIEW, ClaimStatus.IN_NOTICE, ClaimStatus.POSTED)
+
+    def count(start: date | None, end: date | None) -> int:
+        q = (
+            select(func.count())
+            .select_from(Claim)
+            .join(CatalogRule, CatalogRule.id == Claim.rule_id)
+            .where(
+                Claim.scheme_id == scheme.id,
+                CatalogRule.code == rule.code,
+                Claim.status.in_([str(s) for s in live]),
+            )
+        )
+        if start is not None:
+            q = q.where(Claim.occurred_on >= start, Claim.occurred_on < end)
+        if scheme.subject_kind == "household":
+            q = q.where(Claim.household_id == household_id)
+        else:
+            q = q.where(Claim.resident_id == (resident.id if resident else None))
+        return int(session.execute(q).scalar_one())
+
+    ever = count(None, None) if rule.once else 0
+    repeats = 0
+    if rule.repeat_window is not None:
+        repeats = count(*_window_bounds(rules.Window(rule.repeat_window), scheme, d))
+    return ever, repeats
 
 
 def _memo(row: CatalogRule, claim: Claim, resident: Resident | None = None) -> str:
@@ -630,6 +720,43 @@ def _resident(residents: dict, household: Household, resident_id: int | None, sc
     return resident
 
 
+def _grouped(session: Session, claim: Claim) -> bool:
+    if claim.batch_id is None:
+        return False
+    return bool(session.get(ClaimBatch, claim.batch_id).grouped)
+
+
+def _group_of(session, claim: Claim, status: ClaimStatus, actor: Actor, doing: str) -> list:
+    """The other claims of a group award in `status` (none for an ordinary claim); the actor
+    must not belong to any of their households."""
+    if not _grouped(session, claim):
+        return []
+    others = list(
+        session.execute(
+            select(Claim).where(
+                Claim.batch_id == claim.batch_id, Claim.id != claim.id, Claim.status == status
+            )
+        ).scalars()
+    )
+    for other in others:
+        _no_own_household(actor, session.get(Household, other.household_id), doing)
+    return others
+
+
+def _group_objection(session: Session, claim: Claim) -> bool:
+    if not _grouped(session, claim):
+        return False
+    return (
+        session.execute(
+            select(Objection.id)
+            .join(Claim, Claim.id == Objection.claim_id)
+            .where(Claim.batch_id == claim.batch_id, Objection.status == ObjectionStatus.OPEN)
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
 def _context(session: Session, claim: Claim) -> tuple[Village, Household]:
     return session.get(Village, claim.village_id), session.get(Household, claim.household_id)
 
@@ -649,6 +776,8 @@ def _require_status(claim: Claim, status: ClaimStatus, doing: str) -> None:
 
 
 def _window_bounds(window: rules.Window, scheme: Scheme, d: date) -> tuple[date, date]:
+    if window is rules.Window.ever:
+        return date.min, date.max
     if window is rules.Window.day:
         return d, d + timedelta(days=1)
     kind = {rules.Window.month: "month", rules.Window.year: "year"}.get(window, scheme.period_kind)

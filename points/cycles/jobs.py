@@ -28,7 +28,7 @@ Registering a job (the claims, boards, period and QR nonce modules do this in th
     register_job(Job("claims_post", _due, _run, order=10))
 
 then add the module's name to `JOB_MODULES` below, so every runner imports it. `order` sets the
-sequence: post claims whose 公示 ended (10) before closing periods (50) and opening the current
+sequence: post claims whose 公示 ended (10), evaluate automatic rules (20), before closing periods (50) and opening the current
 one (55), then draft the month's board (70), then purge spent QR nonces (90).
 """
 
@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 # Modules whose import registers their jobs; other modules add their name here.
 JOB_MODULES: tuple[str, ...] = (
     "points.claims.workflow",
+    "points.claims.automatic",
     "points.cycles.closing",
     "points.boards.monthly",
     "points.shop.credentials",
@@ -159,9 +160,14 @@ def pending(session: Session, *, now: datetime, village_id: int | None = None) -
     ]
 
 
-def run_item(session: Session, item: WorkItem, *, now: datetime) -> ItemResult:
-    """Do one item unless its `cycle_runs` key is taken; a failure rolls back only this item."""
-    job = _JOBS[item.job]
+def run_item(
+    session: Session, item: WorkItem, *, now: datetime, job: Job | None = None
+) -> ItemResult:
+    """Do one item unless its `cycle_runs` key is taken; a failure rolls back only this item.
+
+    `job` runs the item with a job the caller holds (the demo) instead of the registered one.
+    """
+    job = job or _JOBS[item.job]
     savepoint = session.begin_nested()
     try:
         run_id = _claim_run(session, item, now)

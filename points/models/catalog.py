@@ -143,5 +143,20 @@ class CatalogRule(Base):
     recorder_roles: Mapped[list] = mapped_column(JSON)
     subjects: Mapped[list] = mapped_column(JSON)
     honourable: Mapped[bool] = mapped_column(Boolean)
+    # Rules engine 2 (migration 0011): nullable so that rows stored before them read as defaults.
+    once: Mapped[bool | None] = mapped_column(Boolean)
+    notice_days: Mapped[int | None]
+    repeat_window: Mapped[str | None] = mapped_column(String(8))
+    repeat_multiplier: Mapped[int | None]
+    repeat_points: Mapped[int | None]
+    veto: Mapped[str | None] = mapped_column(String(8))
+    auto: Mapped[str | None] = mapped_column(String(8))
+    auto_months: Mapped[int | None]
+    auto_min_count: Mapped[int | None]
+    auto_watch: Mapped[list | None] = mapped_column(JSON)
+    campaign_name: Mapped[str | None] = mapped_column(String(100))
+    campaign_from: Mapped[date | None] = mapped_column(Date)
+    campaign_to: Mapped[date | None] = mapped_column(Date)
+    campaign_multiplier: Mapped[int | None]
 
     version: Mapped[CatalogVersion] = relationship(back_populates="rules")

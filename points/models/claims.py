@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from points.db import Base, intpk
@@ -26,6 +26,7 @@ class Channel(StrEnum):
     RECORDED = "recorded"  # a grid worker or staff member recorded it
     DECLARED = "declared"  # the resident declared it with a photo (农户申报)
     BATCH = "batch"  # one of many recorded for an event
+    AUTOMATIC = "automatic"  # earned by a state-based rule, evaluated by the scheduler
 
 
 class ObjectionStatus(StrEnum):
@@ -46,6 +47,9 @@ class ClaimBatch(Base):
     occurred_on: Mapped[date] = mapped_column(Date)
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
+    # A group or event award (小组被评为卫生示范组): one notice row, one review, one objection
+    # for all its claims (one per member household). NULL: an ordinary event batch.
+    grouped: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class Claim(Base):
@@ -79,10 +83,13 @@ class Claim(Base):
     requested: Mapped[int]  # signed, before caps
     points: Mapped[int]  # signed, after caps
     cut_note: Mapped[str | None] = mapped_column(Text)
+    # Why the points differ from the rule's plain value (第 2 次加倍, 宣传月双倍), or the condition
+    # an automatic claim met: shown on the public notice.
+    rule_note: Mapped[str | None] = mapped_column(Text)
     description: Mapped[str] = mapped_column(Text, default="")
     occurred_on: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16))
-    recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: the scheduler
     reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reviewed_at: Mapped[datetime | None]
     review_note: Mapped[str | None] = mapped_column(Text)

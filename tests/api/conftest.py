@@ -142,6 +142,9 @@ def build_world(app) -> World:
             w.members[home.id] = [m.id for m in home.members]
         w.home1.members[1].phone = "13800001111"
         w.home1.members[2].phone = "13800002222"
+        # A party member in each village (the party track's read routes name them).
+        w.home1.members[2].is_party_member = True
+        w.home_b.members[-1].is_party_member = True
         for v, home in ((w.a, w.home1), (w.b, w.home_b)):
             scheme = make_scheme(s, v)
             adopt_catalog(s, scheme, CLAIM_RULES, now=NOW)
@@ -167,6 +170,7 @@ def build_world(app) -> World:
             )
         specs = {
             "admin": (Role.ADMIN, w.a.id, None, None),
+            "admin2": (Role.ADMIN, w.a.id, None, None),  # a second 村两委 member: the checker
             "reviewer": (Role.REVIEWER, w.a.id, None, None),
             "recorder": (Role.RECORDER, w.a.id, w.group1.id, None),
             "clerk": (Role.CLERK, w.a.id, None, None),

@@ -262,6 +262,18 @@ MATRIX.update(
                 }
             ),
         ),
+        ("/api/v1/villages/<code>/claims/group", "POST"): (
+            {"admin", "recorder"},
+            201,
+            _with_world(
+                lambda w: {
+                    "title": "一组（卫生示范组）",
+                    "rule_code": "ZZ-09",
+                    "occurred_on": _today(),
+                    "group_id": w.group1.id,
+                }
+            ),
+        ),
         ("/api/v1/villages/<code>/declarations", "POST"): ({"resident"}, 201, "DECLARE"),
         ("/api/v1/villages/<code>/claims/<int:claim_id>", "GET"): ("household", 200, None),
         ("/api/v1/villages/<code>/claims/<int:claim_id>/evidence/<int:evidence_id>", "GET"): (
@@ -320,6 +332,13 @@ MATRIX.update(
 MATRIX.update(
     {
         ("/api/v1/villages/<code>/boards", "GET"): (STAFF, 200, None),
+        ("/api/v1/villages/<code>/party-members", "GET"): ({"admin", "reviewer"}, 200, None),
+        # The URL names a member of household 1 who is not the resident: staff only.
+        ("/api/v1/villages/<code>/party-members/<int:resident_id>", "GET"): (
+            {"admin", "reviewer"},
+            200,
+            None,
+        ),
         ("/api/v1/villages/<code>/boards", "POST"): (
             {"admin"},
             201,

@@ -41,7 +41,11 @@ def test_admin_drafts_edits_publishes_and_a_resident_appeals(client, world):
     assert entry["source"] == "nomination" and "户）" in entry["name"]
     assert "户" not in entry["who"]  # masked by default: the household number is hidden
     assert client.post(f"{url}/publish", headers=admin).status_code == 409  # not approved
-    assert client.post(f"{url}/approve", headers=admin).json["status"] == "approved"
+    # Maker ≠ checker: the admin who drafted the board cannot approve it; another admin can.
+    refused = client.post(f"{url}/approve", headers=admin)
+    assert refused.status_code == 403 and "起草本榜的人不能审定本榜" in refused.json["message"]
+    checker = auth(world.tokens["admin2"])
+    assert client.post(f"{url}/approve", headers=checker).json["status"] == "approved"
     published = client.post(f"{url}/publish", headers=admin).json
     head = client.get("/api/v1/villages/village-a/ledger/head", headers=admin).json
     assert (published["head_seq"], published["head_hash"]) == (head["seq"], head["hash"])
@@ -83,7 +87,7 @@ def test_public_page_pdf_and_xlsx_show_the_board_in_its_privacy_mode(client, wor
         json={"household_id": world.home1.id, "text": "热心公益"},
         headers=admin,
     )
-    client.post(f"{url}/approve", headers=admin)
+    client.post(f"{url}/approve", headers=auth(world.tokens["admin2"]))
     board = client.post(f"{url}/publish", headers=admin).json
     head = f"{board['head_seq']}:{board['head_hash']}"
 

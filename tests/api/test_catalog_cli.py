@@ -98,7 +98,7 @@ def test_the_admin_path_export_edit_import_diff_adopt(app, points, village, tmp_
     path = tmp_path / "积分标准.xlsx"
     exported = points("catalog", "export", "--scheme", "household", path)
     assert exported.exit_code == 0, exported.output
-    assert "已导出户积分第 1 版（已通过，83 项）" in exported.output
+    assert "已导出户积分第 1 版（已通过，85 项）" in exported.output
 
     # The admin edits in Excel: XIAO-01 is worth 8 now (cap raised to match) and a rule is added.
     book = load_workbook(path)
@@ -110,9 +110,9 @@ def test_the_admin_path_export_edit_import_diff_adopt(app, points, village, tmp_
 
     imported = points("catalog", "import", path)
     assert imported.exit_code == 0, imported.output
-    assert "已新建户积分第 2 版草案" in imported.output and "共 84 项" in imported.output
+    assert "已新建户积分第 2 版草案" in imported.output and "共 86 项" in imported.output
     assert "与第 1 版相比：新增 1 项，删除 0 项，修改 1 项" in imported.output
-    assert versions(app) == [(1, "adopted", 83), (2, "draft", 84)]
+    assert versions(app) == [(1, "adopted", 85), (2, "draft", 86)]
 
     diff = points("catalog", "diff", "--scheme", "household")
     assert diff.exit_code == 0, diff.output
@@ -139,10 +139,10 @@ def test_the_admin_path_export_edit_import_diff_adopt(app, points, village, tmp_
     lines = listed.output.splitlines()
     assert lines[0] == "兴隆村 [xinglong] · 户积分 [household]"
     assert lines[1].startswith(
-        "  第 1 版  已停用  83 项  2026 年积分标准  2026-01-08 村民代表大会通过"
+        "  第 1 版  已停用  85 项  2026 年积分标准  2026-01-08 村民代表大会通过"
     )
     assert lines[1].endswith("2026-11-20 起停用")
-    assert lines[2].startswith("  第 2 版  已通过  84 项")
+    assert lines[2].startswith("  第 2 版  已通过  86 项")
 
     # New acts use version 2; acts before the 20th still find version 1 and its values.
     with app.extensions["points.sessionmaker"]() as s:
@@ -179,7 +179,7 @@ def test_a_broken_import_lists_every_problem_exits_1_and_changes_nothing(
         "工作表 积分标准 第 7 行 B 列（名称）：必填，不能为空",
         "共 5 个问题，未做任何改动。请改正后重新导入。",
     ]
-    assert versions(app) == [(1, "adopted", 83)]
+    assert versions(app) == [(1, "adopted", 85)]
 
 
 def test_importing_again_replaces_the_open_draft(app, points, village, tmp_path):
@@ -191,7 +191,7 @@ def test_importing_again_replaces_the_open_draft(app, points, village, tmp_path)
     again = points("catalog", "import", path)
     assert again.exit_code == 0, again.output
     assert "已更新户积分第 2 版草案" in again.output
-    assert versions(app) == [(1, "adopted", 83), (2, "draft", 83)]
+    assert versions(app) == [(1, "adopted", 85), (2, "draft", 85)]
 
 
 def test_declining_the_confirmation_adopts_nothing(app, points, village, tmp_path):
@@ -201,7 +201,7 @@ def test_declining_the_confirmation_adopts_nothing(app, points, village, tmp_pat
     args = ["--scheme", "household", "--version", 2, "--body", "村民代表大会"]
     declined = points("catalog", "adopt", *args, "--date", "2026-11-20", input="n\n")
     assert declined.exit_code == 1
-    assert versions(app) == [(1, "adopted", 83), (2, "draft", 83)]
+    assert versions(app) == [(1, "adopted", 85), (2, "draft", 85)]
 
     too_early = points("catalog", "adopt", *args, "--date", "2025-12-01", "--yes")
     assert too_early.exit_code == 1
@@ -242,6 +242,6 @@ def test_dryrun_says_plainly_when_there_is_nothing_to_replay(app, points, villag
 def test_demo_adopts_the_default_catalogs(app, points):
     assert points("demo").exit_code == 0
     listed = points("catalog", "list").output
-    assert "第 1 版  已通过  83 项  农户积分默认目录" in listed
+    assert "第 1 版  已通过  85 项  农户积分默认目录" in listed
     assert "第 1 版  已通过  25 项  党员积分默认目录" in listed
     assert listed.count("村民代表大会通过") == 2

@@ -50,6 +50,21 @@ HEADERS = [
     "可登记角色",
     "适用对象",
     "红榜",
+    "每户限一次",
+    "累计上限",
+    "公示天数",
+    "累犯周期",
+    "第二次倍数",
+    "第三次起扣分",
+    "一票否决",
+    "自动评定",
+    "连续月数",
+    "满足次数",
+    "条件类别或编码",
+    "活动名称",
+    "活动开始",
+    "活动结束",
+    "活动倍数",
 ]
 
 
@@ -210,11 +225,11 @@ def test_header_problems_are_reported_once(tmp_path):
     book = load_workbook(path)
     sheet = book[SHEET]
     sheet["J1"] = "名称"  # 单位 renamed into a duplicate of B
-    sheet["V2"] = "孤零零的内容"  # data under no header
+    sheet["AK2"] = "孤零零的内容"  # data under no header
     book.save(path)
     assert problems_of(path) == [
         "工作表 积分标准 第 1 行 J 列（名称）：列标题重复，B 列已是“名称”",
-        "工作表 积分标准 第 1 行 V 列：此列有内容但没有列标题",
+        "工作表 积分标准 第 1 行 AK 列：此列有内容但没有列标题",
         "工作表 积分标准 第 1 行（单位）：缺少这一必填列",
     ]
 

@@ -118,13 +118,23 @@ def test_admin_drafts_approves_and_publishes_a_board_in_the_browser(app, world):
     url = f"/v/{world.a.code}/boards"
     page = client.get(url).get_data(as_text=True)
     month = re.search(r'name="month" value="([^"]+)"', page).group(1)
-    for action in ("draft", "approve", "publish"):
+    # Maker ≠ checker: a second admin approves what the first drafted.
+    checker = app.test_client()
+    _login(checker, username="u-admin2", password=PASSWORD)
+
+    def step(who, action):
+        page = who.get(url).get_data(as_text=True)
         form = {"csrf_token": _token(page), "action": action, "month": month}
         board_id = re.search(r'name="board_id" value="(\d+)"', page)
         if board_id:
             form["board_id"] = board_id.group(1)
-        page = client.post(url, data=form, follow_redirects=True).get_data(as_text=True)
-        assert "已更新" in page, page
+        return who.post(url, data=form, follow_redirects=True).get_data(as_text=True)
+
+    assert "已更新" in step(client, "draft")
+    assert "起草本榜的人不能审定本榜" in step(client, "approve")
+    assert "已更新" in step(checker, "approve")
+    page = step(client, "publish")
+    assert "已更新" in page, page
     with app.extensions["points.sessionmaker"]() as s:
         seq, head = ledger.chain_head(s, world.a.id)
     assert f"{seq}:{head}" in page

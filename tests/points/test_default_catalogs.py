@@ -196,7 +196,7 @@ def test_household_rules_apply_to_households():
     assert all("household" in r.subjects and "party_member" not in r.subjects for r in HOUSEHOLD)
 
 
-@pytest.mark.parametrize("pair", ALL_RULES, ids=rule_id)
+@pytest.mark.parametrize("pair", [p for p in ALL_RULES if p[1].auto is None], ids=rule_id)
 def test_each_default_rule_can_be_recorded_once(pair):
     # The first record of a month is never refused for a well-formed catalog item.
     _, rule = pair
@@ -211,3 +211,24 @@ def test_each_default_rule_can_be_recorded_once(pair):
     decision = decide(rule, facts)
     assert decision.ok, decision.message
     assert decision.points == rule.sign * (rule.points or rule.min_points)
+
+
+def test_the_household_catalog_uses_what_villages_write():
+    """A monthly no-violation item, a once-only item and an escalating deduction (issue 16)."""
+    by_code = {r.code: r for r in HOUSEHOLD}
+    monthly = [r for r in HOUSEHOLD if r.auto == "month"]
+    assert [(r.name, r.points, r.auto_min_count, r.auto_watch) for r in monthly] == [
+        ("当月无违规", 2, None, frozenset())
+    ]
+    assert by_code["FZ-22"].auto == "year" and by_code["FZ-22"].auto_watch == {"法治"}
+    assert by_code["JIAN-05"].once and by_code["JIAN-05"].caps == {"ever": 2}
+    litter = by_code["MEI-51"]
+    assert (litter.repeat_window, litter.repeat_multiplier, litter.repeat_points) == ("year", 2, 10)
+    assert by_code["FZ-55"].veto == "year"
+
+
+@pytest.mark.parametrize("pair", [p for p in ALL_RULES if p[1].auto is not None], ids=rule_id)
+def test_automatic_default_rules_cannot_be_recorded_by_hand(pair):
+    _, rule = pair
+    decision = decide(rule, Facts(subject_kind="household", recorder_role="admin"))
+    assert (decision.ok, decision.code) == (False, "auto_rule")

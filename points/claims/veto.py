@@ -1,0 +1,55 @@
+"""一票否决: a posted deduction under a rule with a veto bars its subject from honours.
+
+A rule's `veto` names a window (month, the scheme's period, or year). Once a claim under it is
+posted and not reversed, the subject (household, or party member on the party track) is left
+off the 红榜, gets no stars and cannot be nominated for any month whose first day falls in the
+window containing the act's date. Points already earned stay spendable: nothing here touches
+the ledger.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
+
+from points.catalog.rules import Window
+from points.models import CatalogRule, Scheme
+from points.models.claims import Claim, ClaimStatus
+from points.models.ledger import JournalEntry
+from points.periods import period_key
+
+
+def _same_window(window: Window, scheme: Scheme, a: date, b: date) -> bool:
+    if window is Window.month:
+        return (a.year, a.month) == (b.year, b.month)
+    if window is Window.year:
+        return a.year == b.year
+    return period_key(scheme.period_kind, a) == period_key(scheme.period_kind, b)
+
+
+def vetoed(session: Session, *, scheme: Scheme, on: date) -> dict[int, str]:
+    """Return {subject id: reason} for subjects barred from honours on local date `on`.
+
+    Subject ids are household ids on a household scheme, resident ids on a party scheme.
+    """
+    reversal = aliased(JournalEntry)
+    rows = session.execute(
+        select(Claim.household_id, Claim.resident_id, Claim.occurred_on, CatalogRule)
+        .join(CatalogRule, CatalogRule.id == Claim.rule_id)
+        .where(
+            Claim.scheme_id == scheme.id,
+            Claim.status == ClaimStatus.POSTED,
+            CatalogRule.veto.is_not(None),
+            Claim.occurred_on <= on.replace(month=12, day=31),
+            ~select(reversal.id).where(reversal.reverses_id == Claim.entry_id).exists(),
+        )
+        .order_by(Claim.occurred_on)
+    ).all()
+    out: dict[int, str] = {}
+    for household_id, resident_id, occurred_on, rule in rows:
+        if _same_window(Window(rule.veto), scheme, occurred_on, on):
+            subject = resident_id if scheme.subject_kind == "resident" else household_id
+            out.setdefault(subject, f"{occurred_on.isoformat()} {rule.name}（一票否决）")
+    return out
