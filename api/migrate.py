@@ -78,7 +78,7 @@ def _needs_backup(engine: Engine, revision: str) -> bool:
     db_file = Path(engine.url.database)
     if not db_file.exists() or db_file.stat().st_size == 0:
         return False
-    current = current_revision(engine)
+    current = current_revision(read_only(engine))  # a look, without the write lock
     if current is None:  # never migrated: nothing to lose
         return False
     target = ScriptDirectory.from_config(alembic_config()).as_revision_number(revision)

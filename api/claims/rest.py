@@ -120,8 +120,7 @@ class Claims(ApiView):
             item=claims.ClaimInput(has_evidence=bool(photos), **data),
             now=utcnow(),
         )
-        attach_photos(db(), claim, photos)
-        db().refresh(claim)
+        attach_photos(db(), claim, photos)  # appended to claim.evidence: no reload needed
         audit(
             village,
             "claim.record",
@@ -158,7 +157,6 @@ class ClaimBatch(ApiView):
         stored = store_uploads(village.id, photos)
         for item in items:
             attach_stored(db(), item, stored, share=True)
-            db().refresh(item)
         audit(
             village, "claim.batch", batch, f"批量登记“{batch.title}” {len(items)} 人", "claim_batch"
         )

@@ -8,7 +8,7 @@ import io
 from flask import Blueprint, Response, render_template, request
 
 from api.cycles.statements import write_pdf, write_xlsx
-from api.db import db
+from api.db import db, writes_on_get
 from api.web.helpers import page_audit, page_village, render_error, signed_in
 from points import ledger
 from points.catalog.settings import CLOSE_POLICY_TEXT
@@ -52,6 +52,7 @@ def periods(code):
 
 
 @bp.get("/v/<code>/periods/statement")
+@writes_on_get  # the download is recorded in the audit log
 @signed_in
 def statement(code):
     """Period statements (期末对账单) of a closed period, as PDF or xlsx."""
@@ -82,6 +83,7 @@ def statement(code):
 
 
 @bp.get("/v/<code>/periods/register.xlsx")
+@writes_on_get  # the download is recorded in the audit log
 @signed_in
 def register(code):
     """The monthly 台账: every ledger entry written in the month, as an Excel sheet."""

@@ -20,7 +20,7 @@ from flask import (
     url_for,
 )
 
-from api.db import db
+from api.db import db, writes_on_get
 from api.org.roster_io import TEMPLATE_ROWS, read_roster, write_roster_xlsx
 from api.web.helpers import form_errors, page_audit, page_village, signed_in
 from api.web.identity import current_actor
@@ -183,6 +183,7 @@ def roster_template(code):
 
 
 @bp.get("/v/<code>/roster/current.xlsx")
+@writes_on_get  # the download is recorded in the audit log
 @signed_in
 def roster_current(code):
     """The village's roster as it stands, people who left included with their status."""

@@ -362,19 +362,13 @@ def test_public_finds_the_board_and_the_rules(server, world, browser):
 
 # --- every role's menu ---------------------------------------------------------------------------
 
-# Today the staff header shows every staff page to every staff role; menus by role are issue 14's
-# work. These marks are strict: once the menus are right, the XPASS fails and the mark must go.
-_SHARED_STAFF_MENU = pytest.mark.xfail(
-    strict=True, reason="the staff menu lists pages of other roles (menus by role: issue 14)"
-)
-
 
 @pytest.mark.parametrize(
     "creds",
     [
-        pytest.param({"username": "u-recorder"}, id="grid-worker", marks=_SHARED_STAFF_MENU),
-        pytest.param({"username": "u-reviewer"}, id="reviewer", marks=_SHARED_STAFF_MENU),
-        pytest.param({"username": "u-clerk"}, id="clerk", marks=_SHARED_STAFF_MENU),
+        pytest.param({"username": "u-recorder"}, id="grid-worker"),
+        pytest.param({"username": "u-reviewer"}, id="reviewer"),
+        pytest.param({"username": "u-clerk"}, id="clerk"),
         pytest.param({"username": "u-admin"}, id="admin"),
         pytest.param({"username": "u-supervisor"}, id="supervisor"),
         pytest.param({"phone": "13800001111", "pin": "123456"}, id="resident"),
