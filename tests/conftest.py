@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from datetime import UTC, datetime
 
@@ -54,6 +55,20 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(TEST_CEILING))
+
+
+def pytest_configure(config):
+    # One screenshot folder for the whole run (tests/web fills it), named here, before pytest-xdist
+    # starts its workers: they inherit the environment, so they all write to the same folder.
+    if not hasattr(config, "workerinput"):
+        name = f"points-shots-{uuid.uuid4().hex[:8]}"
+        os.environ.setdefault("POINTS_SCREENSHOTS", os.path.join(tempfile.gettempdir(), name))
+
+
+def pytest_terminal_summary(terminalreporter):
+    folder = os.environ.get("POINTS_SCREENSHOTS", "")
+    if os.path.isdir(folder) and os.listdir(folder):
+        terminalreporter.write_line(f"browser screenshots: {folder}")
 
 
 @pytest.fixture(autouse=True)

@@ -31,6 +31,11 @@ def _seconds(timeout: float | None) -> float:
     return TIMEOUT if timeout is None else timeout
 
 
+def _unbuffered(kwargs: dict) -> dict:
+    # A Python child writes each line as it goes, so a killed child has shown all it printed.
+    return {**kwargs, "env": {**(kwargs.get("env") or os.environ), "PYTHONUNBUFFERED": "1"}}
+
+
 def _text(data) -> str:
     if data is None:
         return ""
@@ -50,7 +55,7 @@ def run(args: Sequence[str], *, timeout: float | None = None, **kwargs):
     seconds = _seconds(timeout)
     kwargs.setdefault("text", True)
     try:  # on timeout, run() kills the child before raising
-        return subprocess.run(args, capture_output=True, timeout=seconds, **kwargs)
+        return subprocess.run(args, capture_output=True, timeout=seconds, **_unbuffered(kwargs))
     except subprocess.TimeoutExpired as e:
         why = f"did not finish within {seconds:g} s (POINTS_TEST_TIMEOUT)"
         pytest.fail(report(why, args, "killed", e.stdout, e.stderr), pytrace=False)
@@ -79,7 +84,7 @@ class Child:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
             text=True,
-            **popen,
+            **_unbuffered(popen),
         )
         _live.append(self)
         self._out: list[str] = []

@@ -17,18 +17,14 @@ _shots: list[str] = []
 
 
 def screenshot_dir() -> Path:
-    """POINTS_SCREENSHOTS, or a temporary folder (its path is printed in the summary)."""
+    """POINTS_SCREENSHOTS (tests/conftest.py names one for the run if unset, and prints it in the
+    summary), or a temporary folder."""
     if not _shots:
         folder = os.environ.get("POINTS_SCREENSHOTS") or tempfile.mkdtemp(prefix="points-shots-")
         Path(folder).mkdir(parents=True, exist_ok=True)
         _shots.append(str(Path(folder).resolve()))
         print(f"\nscreenshots: {_shots[0]}")
     return Path(_shots[0])
-
-
-def pytest_terminal_summary(terminalreporter):
-    if _shots:
-        terminalreporter.write_line(f"browser screenshots: {_shots[0]}")
 
 
 @pytest.fixture(scope="module")
