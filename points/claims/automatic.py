@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from points.catalog import adopted_version, rule_of
+from points.catalog import rule_of
 from points.catalog.conditions import condition_met, condition_window, describe_condition, watches
 from points.catalog.rules import (
     AutoPeriod,
@@ -30,7 +30,8 @@ from points.catalog.rules import (
 )
 from points.claims.workflow import post_claim
 from points.cycles.jobs import Job, WorkItem, register_job
-from points.models import CatalogRule, CycleRun, Household, Resident, Scheme
+from points.models import CatalogRule, CatalogVersion, CycleRun, Household, Resident, Scheme
+from points.models.catalog import CatalogStatus
 from points.models.claims import Channel, Claim, ClaimStatus
 from points.models.ledger import JournalEntry
 from points.periods import local_date, next_period_start, period_key, previous_period_key
@@ -47,23 +48,46 @@ def last_ended_period(kind: AutoPeriod | str, now: datetime) -> str:
 
 
 def _due(session: Session, now: datetime) -> list[WorkItem]:
+    """Every (scheme, automatic rule, ended period) not yet evaluated. A constant number of
+    statements however many villages: runs, schemes, versions in force and automatic rules."""
     done = {
         (v, k)
         for v, k in session.execute(
             select(CycleRun.village_id, CycleRun.key).where(CycleRun.kind == JOB)
         )
     }
+    versions: dict[int, list] = defaultdict(list)
+    for version in session.execute(
+        select(
+            CatalogVersion.id,
+            CatalogVersion.scheme_id,
+            CatalogVersion.effective_from,
+            CatalogVersion.effective_to,
+        ).where(CatalogVersion.status != CatalogStatus.DRAFT)
+    ):
+        versions[version.scheme_id].append(version)
+    auto_rules: dict[int, list[CatalogRule]] = defaultdict(list)
+    for row in session.execute(select(CatalogRule).where(CatalogRule.auto.is_not(None))).scalars():
+        auto_rules[row.version_id].append(row)
     items = []
     for scheme in session.execute(select(Scheme).order_by(Scheme.id)).scalars():
         settled = now - timedelta(days=scheme.notice_days + REVIEW_GRACE_DAYS)
         for kind in AutoPeriod:
             key = last_ended_period(kind, settled)
             last_day = next_period_start(str(kind), key) - timedelta(days=1)
-            # The rules in force on the period's last day decide whether it earns anything.
-            version = adopted_version(session, scheme=scheme, on=last_day)
-            if version is None:
+            # The rules in force on the period's last day decide whether it earns anything
+            # (as catalog.adopted_version(on=…) picks it: the latest effective version).
+            in_force = [
+                v
+                for v in versions[scheme.id]
+                if v.effective_from is not None
+                and v.effective_from <= last_day
+                and (v.effective_to is None or v.effective_to > last_day)
+            ]
+            if not in_force:
                 continue
-            for row in version.rules:
+            version = max(in_force, key=lambda v: v.effective_from)
+            for row in sorted(auto_rules[version.id], key=lambda r: r.id):
                 if row.auto != kind:
                     continue
                 item_key = f"{scheme.code}:{row.code}:{key}"

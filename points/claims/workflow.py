@@ -539,7 +539,8 @@ def post_claim(
         idem_key=f"award:{claim.id}",
         actor_id=actor_id,
         now=now,
-        memo=_memo(row, claim, resident),
+        # A household's statement names the member who did it; a party member is the subject.
+        memo=_memo(row, claim, resident if scheme.subject_kind == "household" else None),
         category=row.category,
         rule_id=row.id,
         claim_id=claim.id,

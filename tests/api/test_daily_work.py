@@ -563,6 +563,10 @@ def test_staff_board_page_actions_first_hash_wrapped_small_remove(app, world):
     rows = page.count("<summary>移除</summary>")
     assert rows >= 1 and page.count('name="reason"') == rows  # reasons hidden until asked
     board_id = re.search(r'name="board_id" value="(\d+)"', page).group(1)
+    # Maker ≠ checker: a second 村两委 member approves and publishes the draft.
+    client = app.test_client()
+    _login(client, username="u-admin2", password=PASSWORD)
+    page = client.get(f"{url}?board={board_id}").get_data(as_text=True)
     for action in ("approve", "publish"):
         page = client.post(
             url,

@@ -81,8 +81,9 @@ def test_the_poster_embeds_its_font_and_prints_the_dot(client, world):
         json={"household_id": world.home1.id, "text": "热心公益，堃喆帮扶孤寡老人★"},
         headers=admin,
     )
-    client.post(f"{url}/approve", headers=admin)
-    client.post(f"{url}/publish", headers=admin)
+    checker = auth(world.tokens["admin2"])  # maker ≠ checker
+    client.post(f"{url}/approve", headers=checker)
+    client.post(f"{url}/publish", headers=checker)
     for size in ("a4", "a3"):
         pdf = client.get(f"/api/v1/public/village-a/boards/{board_id}/poster.pdf?size={size}")
         assert pdf.status_code == 200

@@ -312,6 +312,10 @@ def test_admin_drafts_and_publishes_the_board(server, world, browser):
     page.wait_for_selector("#board-approve")
     assert "（草稿）" in page.text_content(".flash.ok")
     check(page, "admin-board-draft")
+    page.context.close()
+    # Maker ≠ checker: a second 村两委 member approves and publishes the draft.
+    page = sign_in(browser, base, username="u-admin2", password=PASSWORD)
+    page.goto(f"{base}/v/{world.a.code}/boards")
     page.click("#board-approve")
     page.click("#board-publish")
     page.wait_for_selector("code.hash")
