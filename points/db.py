@@ -6,7 +6,17 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from sqlalchemy import DateTime, Engine, Integer, MetaData, String, create_engine, event, text
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    create_engine,
+    event,
+    func,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -168,6 +178,17 @@ def lock_subjects(session: Session, *, household_ids=(), resident_ids=()) -> Non
                 ),
                 {"k1": k1, "ids": ids},
             )
+
+
+def subject_lock_column(session: Session, *, household_id=None, resident_id=None):
+    """The same lock as `lock_subjects` for one subject, as a column to add to a statement the
+    caller runs anyway (None on SQLite): recording one claim then spends no statement on it.
+    The lock is held from that statement on; later statements read what earlier holders
+    committed (READ COMMITTED takes a fresh snapshot per statement)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    k1, key = (4, resident_id) if resident_id is not None else (3, household_id)
+    return func.pg_advisory_xact_lock(k1, key).label("subject_lock")
 
 
 def try_lock(session: Session, key: int) -> bool:

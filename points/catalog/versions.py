@@ -441,17 +441,20 @@ def adopted_version(
 
 
 def find_rule(
-    session: Session, *, scheme: Scheme, code: str, on: date
+    session: Session, *, scheme: Scheme, code: str, on: date, also=None
 ) -> tuple[CatalogVersion, CatalogRule]:
-    """Return the version in force on local date `on` and its rule `code`; raise NotFoundError."""
+    """Return the version in force on local date `on` and its rule `code`; raise NotFoundError.
+    `also`: a column the caller needs evaluated in the same statement (a lock), or None."""
     # One statement (recording's hot path): the version in force, and its rule if it has one.
     q = select(CatalogVersion, CatalogRule).outerjoin(
         CatalogRule, (CatalogRule.version_id == CatalogVersion.id) & (CatalogRule.code == code)
     )
+    if also is not None:
+        q = q.add_columns(also)
     found = session.execute(_version_query(q, scheme, on)).first()
     if found is None:
         raise NotFoundError(f"{on.isoformat()} 没有生效的{scheme.name}积分标准", code=code)
-    version, row = found
+    version, row = found[0], found[1]
     if row is None:
         raise NotFoundError(f"第 {version.number} 版积分标准中没有编码为“{code}”的项目", code=code)
     return version, row

@@ -19,7 +19,7 @@ from points import ledger
 from points.catalog import rules
 from points.catalog.versions import find_rule, rule_of
 from points.cycles.jobs import Job, WorkItem, register_job
-from points.db import lock_subjects, lock_village
+from points.db import lock_subjects, lock_village, subject_lock_column
 from points.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from points.models import CatalogRule, Household, Resident, Scheme, Village
 from points.models.claims import (
@@ -82,9 +82,14 @@ def record(
     batch: ClaimBatch | None = None,
 ) -> Claim:
     """Record one act for a household (or a party member) after the rules engine decided it."""
-    row, refusal = _rule_or_refusal(session, scheme, item.rule_code, item.occurred_on)
-    if row is not None:
-        _lock_limited(session, scheme, row, [(item.household_id, item.resident_id)])
+    # The subject's lock (caps, once-only and repeats are reserved at recording) is taken by
+    # the rule's own statement, before the subject's cap use is read.
+    lock = subject_lock_column(
+        session,
+        household_id=item.household_id,
+        resident_id=item.resident_id if scheme.subject_kind == "resident" else None,
+    )
+    row, refusal = _rule_or_refusal(session, scheme, item.rule_code, item.occurred_on, lock)
     subjects = _Subjects.load(
         session,
         village=village,
@@ -274,10 +279,10 @@ class _Subjects:
             self.used[key][window] += points
 
 
-def _rule_or_refusal(session, scheme, code, on):
+def _rule_or_refusal(session, scheme, code, on, lock=None):
     """Find the rule, keeping a not-found to raise after the subject and permission checks."""
     try:
-        return find_rule(session, scheme=scheme, code=code, on=on)[1], None
+        return find_rule(session, scheme=scheme, code=code, on=on, also=lock)[1], None
     except NotFoundError as error:
         return None, error
 
