@@ -11,19 +11,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import run
+
 ROOT = Path(__file__).resolve().parent.parent
 LINT = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess:
     """Run `lint-imports` on the tree at `root` with that tree's pyproject.toml."""
-    return subprocess.run(
+    return run(
         [sys.executable, "-c", LINT, "--config", str(root / "pyproject.toml"), "--no-cache"],
         cwd=root,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)},
-        capture_output=True,
-        text=True,
-        timeout=120,
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 import sys
 from datetime import timedelta
 
@@ -23,6 +22,7 @@ from points.ledger.verify import verify
 from points.models import Backup, Household, Scheme
 from tests.api.conftest import make_app
 from tests.points.backup_world import make_history
+from tests.processes import run
 
 
 def points_cli(app, *args, input=None):
@@ -230,7 +230,7 @@ def test_restore_replaces_a_database_file_that_no_longer_opens(tmp_path):
     (tmp_path / "points.db").write_bytes(b"\x00garbage" * 4096)
     for extra in ("points.db-wal", "points.db-shm"):
         (tmp_path / extra).unlink(missing_ok=True)
-    restored = subprocess.run(
+    restored = run(
         [sys.executable, "-m", "api.cli", "restore", str(file), "--yes"],
         env=dict(
             os.environ,
@@ -238,9 +238,6 @@ def test_restore_replaces_a_database_file_that_no_longer_opens(tmp_path):
             POINTS_BACKUP_DIR=str(tmp_path / "usb"),
             POINTS_EVIDENCE_DIR=str(tmp_path / "evidence"),
         ),
-        capture_output=True,
-        text=True,
-        timeout=120,
     )
     assert restored.returncode == 0, restored.stderr
     assert f"east | {head[0]}:{head[1][:16]} | {head[0]}:{head[1][:16]}" in restored.stdout

@@ -5,12 +5,12 @@ imports. Checked by what the process imported, not by a clock."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import click
 
 from api.cli import FEATURE_COMMANDS, main
+from tests.processes import run
 
 HEAVY = ("sqlalchemy", "openpyxl", "reportlab", "pypinyin", "points.models", "qrcode")
 
@@ -29,9 +29,9 @@ print(json.dumps({"help": out.getvalue(), "modules": sorted(sys.modules)}))
 
 
 def test_help_lists_every_command_and_imports_nothing_heavy():
-    run = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr
-    result = json.loads(run.stdout)
+    probe = run([sys.executable, "-c", PROBE])
+    assert probe.returncode == 0, probe.stderr
+    result = json.loads(probe.stdout)
     for name in [*FEATURE_COMMANDS, "serve", "verify", "demo", "migrate"]:
         assert f"\n  {name} " in result["help"], name
     loaded = [m for m in result["modules"] for h in HEAVY if m == h or m.startswith(h + ".")]

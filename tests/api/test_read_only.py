@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
 import sys
 import threading
 
@@ -18,6 +17,7 @@ from points.db import ReadOnlyWriteError
 from points.models import Village
 from tests.api.conftest import auth
 from tests.conftest import PG_URL
+from tests.processes import run
 
 pytestmark = pytest.mark.skipif(bool(PG_URL), reason="SQLite's write lock; PostgreSQL has none")
 
@@ -80,13 +80,7 @@ def test_a_statement_is_read_while_a_writer_holds_the_lock(app, client, world, d
 def test_verify_runs_while_a_writer_holds_the_lock(app, world, db_url):
     env = dict(os.environ, POINTS_DATABASE_URL=db_url)
     with WriteLock(db_url):
-        result = subprocess.run(
-            [sys.executable, "-m", "api.cli", "verify"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
+        result = run([sys.executable, "-m", "api.cli", "verify"], env=env)
     assert result.returncode == 0, result.stderr
     assert "village-a: head 1:" in result.stdout
 

@@ -4,9 +4,7 @@ reconcilers at once (real processes, both databases)."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -22,7 +20,8 @@ from points.models import Claim, CycleRun
 from points.models.claims import Channel, ClaimStatus
 from tests.factories import adopt_catalog, make_household, make_scheme, make_user, make_village
 from tests.points.test_cycles import bj
-from tests.points.test_cycles_processes import wait_until_blocked
+from tests.points.test_cycles_processes import finish, wait_until_blocked
+from tests.processes import Child
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = {"unit": "time", "recorder_roles": ["admin", "recorder"], "subjects": ["household"]}
@@ -172,37 +171,26 @@ def test_a_deduction_still_in_review_at_evaluation_does_not_count(session, w, mo
 # --- two reconcilers at once, as real processes ------------------------------------------------
 
 
-def start(db_url: str, name: str, pause: bool = False) -> subprocess.Popen:
+def start(db_url: str, name: str, pause: bool = False) -> Child:
     args = [sys.executable, "-m", "tests.points.auto_child", db_url, DEC_1.isoformat(), name]
-    return subprocess.Popen(
+    return Child(
         [*args, "pause"] if pause else args,
         cwd=ROOT,
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        stdin=True,
     )
-
-
-def finish(child: subprocess.Popen) -> list[list[str]]:
-    out, err = child.communicate(timeout=300)
-    assert child.returncode == 0, err
-    return json.loads(out.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
 def test_two_reconcilers_at_once_evaluate_each_rule_once(session, w, db_url):
     session.rollback()
     first = start(db_url, "auto-a", pause=True)
-    line = first.stdout.readline()
-    assert line.strip() == "midway", first.stderr.read()
+    first.expect_line("midway")
     second = start(db_url, "auto-b")
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         wait_until_blocked(session, "auto-b")  # b waits at a's uncommitted cycle_runs key
-    first.stdin.write("go\n")
-    first.stdin.flush()
+    first.send("go\n")
     a, b = finish(first), finish(second)
     assert sorted(status for _, status in a) == ["done", "done", "done"]
     # PostgreSQL: b listed the three items before a committed, waited at a's first key and

@@ -10,10 +10,8 @@ closing the quarter) is `cycles.reconcile` called as the scheduler would."""
 from __future__ import annotations
 
 import io
-import os
 import re
 import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -27,6 +25,7 @@ if _missing:
 from openpyxl import load_workbook  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
+from tests.processes import points  # noqa: E402
 from tests.web.test_walkthrough import _read_qr, sign_in  # noqa: E402
 
 CODE = "xincun"
@@ -41,14 +40,7 @@ ROSTER = ROSTER_HEADER + (
 
 
 def _points(url: str, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, POINTS_DATABASE_URL=url)
-    done = subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = points(url, *args)
     assert done.returncode == 0, done.stderr
     return done
 
