@@ -103,7 +103,10 @@ def _flatten_webargs(messages: dict) -> dict:
     for location, fields in messages.items():
         if isinstance(fields, dict):
             for name, msgs in fields.items():
-                flat[name] = [_chinese(m) for m in (msgs if isinstance(msgs, list) else [msgs])]
+                # A multipart field with an unreadable name (e.g. a bare CR) arrives as None:
+                # report it under a string key, or the JSON envelope cannot be built (a 500).
+                key = name if isinstance(name, str) else "_field"
+                flat[key] = [_chinese(m) for m in (msgs if isinstance(msgs, list) else [msgs])]
         else:
             flat[location] = fields
     return flat
