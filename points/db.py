@@ -14,7 +14,6 @@ from sqlalchemy import (
     String,
     create_engine,
     event,
-    func,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -180,15 +179,14 @@ def lock_subjects(session: Session, *, household_ids=(), resident_ids=()) -> Non
             )
 
 
-def subject_lock_column(session: Session, *, household_id=None, resident_id=None):
-    """The same lock as `lock_subjects` for one subject, as a column to add to a statement the
-    caller runs anyway (None on SQLite): recording one claim then spends no statement on it.
-    The lock is held from that statement on; later statements read what earlier holders
-    committed (READ COMMITTED takes a fresh snapshot per statement)."""
-    if session.get_bind().dialect.name != "postgresql":
+def subject_lock_key(*, dialect: str, household_id=None, resident_id=None):
+    """The key of `lock_subjects`' lock for one subject, for a statement the caller runs anyway
+    to take it (`catalog.find_rule(lock=...)`; None on SQLite): recording one claim then
+    spends no statement on it. The lock is held from that statement on; later statements read
+    what earlier holders committed (READ COMMITTED takes a fresh snapshot per statement)."""
+    if dialect != "postgresql":
         return None
-    k1, key = (4, resident_id) if resident_id is not None else (3, household_id)
-    return func.pg_advisory_xact_lock(k1, key).label("subject_lock")
+    return (4, resident_id) if resident_id is not None else (3, household_id)
 
 
 def try_lock(session: Session, key: int) -> bool:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Date, Integer, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from points.catalog.conditions import describe_condition
@@ -441,17 +442,17 @@ def adopted_version(
 
 
 def find_rule(
-    session: Session, *, scheme: Scheme, code: str, on: date, also=None
+    session: Session, *, scheme: Scheme, code: str, on: date, lock: tuple[int, int] | None = None
 ) -> tuple[CatalogVersion, CatalogRule]:
     """Return the version in force on local date `on` and its rule `code`; raise NotFoundError.
-    `also`: a column the caller needs evaluated in the same statement (a lock), or None."""
+    `lock`: a subject's advisory lock key (`points.db.subject_lock_key`) to take in the same
+    statement (PostgreSQL), or None."""
     # One statement (recording's hot path): the version in force, and its rule if it has one.
-    q = select(CatalogVersion, CatalogRule).outerjoin(
-        CatalogRule, (CatalogRule.version_id == CatalogVersion.id) & (CatalogRule.code == code)
-    )
-    if also is not None:
-        q = q.add_columns(also)
-    found = session.execute(_version_query(q, scheme, on)).first()
+    # Built once per shape with bound parameters: building it cost as much as running it.
+    params = {"scheme_id": scheme.id, "code": code, "on": on}
+    if lock is not None:
+        params["lock_k1"], params["lock_key"] = lock
+    found = session.execute(_rule_statement(lock is not None), params).first()
     if found is None:
         raise NotFoundError(f"{on.isoformat()} 没有生效的{scheme.name}积分标准", code=code)
     version, row = found[0], found[1]
@@ -460,8 +461,27 @@ def find_rule(
     return version, row
 
 
+@cache
+def _rule_statement(locked: bool):
+    q = select(CatalogVersion, CatalogRule).outerjoin(
+        CatalogRule,
+        (CatalogRule.version_id == CatalogVersion.id) & (CatalogRule.code == bindparam("code")),
+    )
+    if locked:
+        q = q.add_columns(
+            func.pg_advisory_xact_lock(
+                bindparam("lock_k1", type_=Integer), bindparam("lock_key", type_=Integer)
+            ).label("subject_lock")
+        )
+    return _in_force(q, bindparam("scheme_id", type_=Integer), bindparam("on", type_=Date))
+
+
 def _version_query(q, scheme: Scheme, on: date | None):
-    q = q.where(CatalogVersion.scheme_id == scheme.id)
+    return _in_force(q, scheme.id, on)
+
+
+def _in_force(q, scheme_id, on):
+    q = q.where(CatalogVersion.scheme_id == scheme_id)
     if on is None:
         q = q.where(CatalogVersion.status == CatalogStatus.ADOPTED)
     else:

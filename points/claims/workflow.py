@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -19,7 +20,7 @@ from points import ledger
 from points.catalog import rules
 from points.catalog.versions import find_rule, rule_of
 from points.cycles.jobs import Job, WorkItem, register_job
-from points.db import lock_subjects, lock_village, subject_lock_column
+from points.db import lock_subjects, lock_village, subject_lock_key
 from points.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from points.models import CatalogRule, Household, Resident, Scheme, Village
 from points.models.claims import (
@@ -84,8 +85,8 @@ def record(
     """Record one act for a household (or a party member) after the rules engine decided it."""
     # The subject's lock (caps, once-only and repeats are reserved at recording) is taken by
     # the rule's own statement, before the subject's cap use is read.
-    lock = subject_lock_column(
-        session,
+    lock = subject_lock_key(
+        dialect=session.get_bind().dialect.name,
         household_id=item.household_id,
         resident_id=item.resident_id if scheme.subject_kind == "resident" else None,
     )
@@ -240,18 +241,22 @@ class _Subjects:
     @classmethod
     def load(cls, session, *, village, scheme, row, subjects, on) -> _Subjects:
         """Read every named household and person: one statement each, caps use included."""
-        statuses = (ClaimStatus.PENDING_REVIEW, ClaimStatus.IN_NOTICE, ClaimStatus.POSTED)
         by_household = scheme.subject_kind == "household"
         used: dict[int, dict] = {}
 
         def read(model, ids, counted: bool):
-            windows = _used_sums(scheme, row, on, statuses, None, model.id) if counted else []
-            q = select(model, *(col for _, col in windows)).where(model.id.in_(ids))
+            windows = tuple(rules.Window(name) for name in row.caps or {}) if counted else ()
+            params: dict = {"ids": sorted(ids)}
+            if windows:
+                params |= {"scheme_id": scheme.id, "code": row.code}
+                for window in windows:
+                    start, end = _window_bounds(window, scheme, on)
+                    params |= {f"start_{window.value}": start, f"end_{window.value}": end}
             found = {}
-            for obj, *sums in session.execute(q):
+            for obj, *sums in session.execute(_subjects_statement(model, windows), params):
                 found[obj.id] = obj
                 if counted:
-                    used[obj.id] = {w: int(v) for (w, _), v in zip(windows, sums, strict=True)}
+                    used[obj.id] = {w: int(v) for w, v in zip(windows, sums, strict=True)}
             return found
 
         households = read(Household, {h for h, _ in subjects}, row is not None and by_household)
@@ -279,10 +284,38 @@ class _Subjects:
             self.used[key][window] += points
 
 
+@cache
+def _subjects_statement(model, windows: tuple[rules.Window, ...]):
+    """Households (or residents) by id, each with its points from one rule (by code, across
+    catalog versions) in each capped window, as correlated subqueries: what `_used_sums`
+    counts, for a set of subjects. Built once per shape, with bound parameters (recording's
+    hot path: building the statement cost as much as running it)."""
+    statuses = [
+        str(s) for s in (ClaimStatus.PENDING_REVIEW, ClaimStatus.IN_NOTICE, ClaimStatus.POSTED)
+    ]
+    subject_col = Claim.household_id if model is Household else Claim.resident_id
+    columns = []
+    for window in windows:
+        used = (
+            select(func.coalesce(func.sum(func.abs(Claim.points)), 0))
+            .join(CatalogRule, CatalogRule.id == Claim.rule_id)
+            .where(
+                Claim.scheme_id == bindparam("scheme_id"),
+                CatalogRule.code == bindparam("code"),
+                Claim.status.in_(statuses),
+                Claim.occurred_on >= bindparam(f"start_{window.value}"),
+                Claim.occurred_on < bindparam(f"end_{window.value}"),
+                subject_col == model.id,
+            )
+        )
+        columns.append(used.scalar_subquery().label(f"used_{window.value}"))
+    return select(model, *columns).where(model.id.in_(bindparam("ids", expanding=True)))
+
+
 def _rule_or_refusal(session, scheme, code, on, lock=None):
     """Find the rule, keeping a not-found to raise after the subject and permission checks."""
     try:
-        return find_rule(session, scheme=scheme, code=code, on=on, also=lock)[1], None
+        return find_rule(session, scheme=scheme, code=code, on=on, lock=lock)[1], None
     except NotFoundError as error:
         return None, error
 
