@@ -146,7 +146,10 @@ def draft_board(
     )
     session.add(board)
     session.flush()
-    rows = _top(session, village, month) + _deeds(session, village, month)
+    # The household scheme's vetoes bar a household from both the top list and the deeds.
+    scheme = _household_scheme(session, village)
+    barred = vetoed(session, scheme=scheme, on=_month_start(month)) if scheme else {}
+    rows = _top(session, village, month, barred) + _deeds(session, village, month, barred)
     rows += _party(session, village, month) + _violations(session, village, month)
     if rows:
         # One bulk INSERT per shape of row (a few), not one per household.
@@ -159,15 +162,12 @@ def draft_board(
 
 
 def _household_scheme(session: Session, village: Village) -> Scheme | None:
-    return session.execute(
-        select(Scheme)
-        .where(Scheme.village_id == village.id, Scheme.subject_kind == "household")
-        .order_by(Scheme.id)
-        .limit(1)
-    ).scalar_one_or_none()
+    # The village's schemes (one to three, ordered by id) load once, with the village on the
+    # API's path: drafting every village's board then spends no statement per lookup.
+    return next((s for s in village.schemes if s.subject_kind == "household"), None)
 
 
-def _top(session: Session, village: Village, month: str) -> list[dict]:
+def _top(session: Session, village: Village, month: str, barred) -> list[dict]:
     """The month's best households: score desc, then fewer deductions, then household number.
 
     One statement: the month's score and deductions and the period's score (for the stars) of
@@ -193,7 +193,6 @@ def _top(session: Session, village: Village, month: str) -> list[dict]:
         .group_by(Household.id, Household.number)
         .having(month_score > 0)
     ).all()
-    barred = vetoed(session, scheme=scheme, on=_month_start(month))
     ranked = sorted(
         (
             (hid, num, int(score), int(ded), int(ps))
@@ -242,10 +241,8 @@ def _posted(session: Session, village: Village, months: list[str], *conditions):
     ).all()
 
 
-def _deeds(session: Session, village: Village, month: str) -> list[dict]:
+def _deeds(session: Session, village: Village, month: str, barred) -> list[dict]:
     """Good deeds posted in the month under rules the catalog marks honourable."""
-    scheme = _household_scheme(session, village)
-    barred = vetoed(session, scheme=scheme, on=_month_start(month)) if scheme else {}
     return [
         dict(
             kind=EntryKind.RED,
@@ -303,10 +300,7 @@ def _violations(session: Session, village: Village, month: str) -> list[dict]:
 def _party(session: Session, village: Village, month: str) -> list[dict]:
     """Party members with at least one star in the party scheme's period containing the month."""
     out = []
-    schemes = session.execute(
-        select(Scheme).where(Scheme.village_id == village.id, Scheme.subject_kind == "resident")
-    ).scalars()
-    for scheme in schemes:
+    for scheme in [s for s in village.schemes if s.subject_kind == "resident"]:
         period = period_key(scheme.period_kind, _month_start(month))
         totals = dict(
             session.execute(

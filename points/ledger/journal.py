@@ -462,11 +462,20 @@ def expire_lots(session: Session, *, lot_ids: Sequence[int], now: datetime) -> l
     """
     if not lot_ids:
         return []
+    # Plain rows, not ORM objects: a close reads every lot of the county this way.
     lots = {
         lot.id: lot
-        for lot in session.execute(select(Account).where(_in(session, Account.id, lot_ids)))
-        .scalars()
-        .all()
+        for lot in session.execute(
+            select(
+                Account.id,
+                Account.kind,
+                Account.village_id,
+                Account.scheme_id,
+                Account.household_id,
+                Account.resident_id,
+                Account.period_key,
+            ).where(_in(session, Account.id, lot_ids))
+        )
     }
     if any(lot.kind != AccountKind.LOT for lot in lots.values()) or len(lots) != len(set(lot_ids)):
         raise ValidationError("只能对积分批次执行到期清零")
@@ -512,7 +521,9 @@ def expire_lots(session: Session, *, lot_ids: Sequence[int], now: datetime) -> l
 
     ids = _post(session, village_id, requests, plan)
     for chunk in _chunks(list(lot_ids), 500):
-        session.execute(
+        # Core, not an ORM-enabled UPDATE: no RETURNING of 500 ids to synchronise objects
+        # (the lots were read as rows; an Account loaded elsewhere is expired at commit).
+        session.connection().execute(
             update(Account).where(_in(session, Account.id, chunk)).values(closed_at=now)
         )
     return ids
@@ -757,22 +768,29 @@ def _apply(session: Session, drafts: list[_Draft]) -> None:
     kinds = {}
     for chunk in _chunks(sorted(deltas), 500):
         kinds.update(_account_kinds(session, chunk))
-    for bound, cond in (
-        (AccountKind.LOT, Account.balance + bindparam("d") >= 0),
-        (AccountKind.OWED, Account.balance + bindparam("d") <= 0),
-    ):
+    for bound, stmt in _BALANCE_UPDATES:
         rows = [
             {"acc": a, "d": deltas[a]} for a in sorted(deltas) if deltas[a] and kinds[a] == bound
         ]
         if not rows:
             continue
-        stmt = (
-            update(Account)
-            .where(Account.id == bindparam("acc"), cond)
-            .values(balance=Account.balance + bindparam("d"))
-        )
         if session.connection().execute(stmt, rows).rowcount != len(rows):
             raise _Contention()
+
+
+# The conditional balance updates, built once (a close or an event batch runs them per batch).
+_BALANCE_UPDATES = tuple(
+    (
+        bound,
+        update(Account)
+        .where(Account.id == bindparam("acc"), cond)
+        .values(balance=Account.balance + bindparam("d")),
+    )
+    for bound, cond in (
+        (AccountKind.LOT, Account.balance + bindparam("d") >= 0),
+        (AccountKind.OWED, Account.balance + bindparam("d") <= 0),
+    )
+)
 
 
 def _append(session: Session, village_id: int, drafts: list[_Draft]) -> list[int]:
@@ -910,7 +928,7 @@ def _account_kinds(session: Session, account_ids) -> dict[int, AccountKind]:
 
 def _balances(session: Session, account_ids) -> dict[int, int]:
     rows = session.execute(
-        select(Account.id, Account.balance).where(Account.id.in_(list(account_ids)))
+        select(Account.id, Account.balance).where(_in(session, Account.id, account_ids))
     ).all()
     return {i: b for i, b in rows}
 
@@ -1053,7 +1071,8 @@ def _in(session: Session, column, values):
         # TEXT[], not VARCHAR(n)[]: a generic plan would cast the array for every row scanned.
         item = Text() if isinstance(column.type, String) else column.type
         return column == any_(bindparam(None, values, type_=postgresql.ARRAY(item)))
-    return column.in_(values)
+    # One expanding parameter: `in_(list)` would coerce each of up to 500 values on building.
+    return column.in_(bindparam(None, values, expanding=True, type_=column.type))
 
 
 def _require_positive(points: int) -> None:
