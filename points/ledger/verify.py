@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from points.db import Base
-from points.ledger.journal import GENESIS_HASH, HASHED_FIELDS, HASHED_REFERENCES, entry_hash
+from points.ledger.journal import GENESIS_HASH, HASHED_FIELDS, HASHED_REFERENCES, _in, entry_hash
 from points.models import (
     Account,
     ChainHead,
@@ -195,6 +195,7 @@ def _check_chain(session: Session, village: Village, report: VerifyReport) -> tu
     cols = [getattr(JournalEntry, f) for f in HASHED_FIELDS]
     last_seq = 0
     moved_through, id_map = _move_map(session, village.id)
+    seq_at, prev_at = 2 + HASHED_FIELDS.index("seq"), 2 + HASHED_FIELDS.index("prev_hash")
     while True:
         rows = session.execute(
             select(JournalEntry.id, JournalEntry.hash, *cols)
@@ -206,40 +207,41 @@ def _check_chain(session: Session, village: Village, report: VerifyReport) -> tu
             return last_seq, prev
         postings: dict[int, list[tuple[int, int]]] = {}
         for entry_id, account_id, amount in session.execute(
+            # One array parameter on PostgreSQL (ANY), not an IN list of 2,000 parameters.
             select(Posting.entry_id, Posting.account_id, Posting.amount).where(
-                Posting.entry_id.in_([r.id for r in rows])
+                _in(session, Posting.entry_id, [r[0] for r in rows])
             )
         ):
             postings.setdefault(entry_id, []).append((account_id, amount))
         for row in rows:
+            # By position (id, hash, then HASHED_FIELDS in order): a million entries are read.
+            entry_id, row_hash, seq, row_prev = row[0], row[1], row[seq_at], row[prev_at]
             report.entries += 1
-            if row.seq != expected_seq:
+            if seq != expected_seq:
                 report.breaches.append(
-                    f"{name}: chain gap: expected seq {expected_seq}, found {row.seq}"
+                    f"{name}: chain gap: expected seq {expected_seq}, found {seq}"
                 )
                 return last_seq, prev
-            if row.prev_hash != prev:
-                report.breaches.append(
-                    f"{name}: entry seq {row.seq} does not link to seq {row.seq - 1}"
-                )
+            if row_prev != prev:
+                report.breaches.append(f"{name}: entry seq {seq} does not link to seq {seq - 1}")
                 return last_seq, prev
-            fields = {f: getattr(row, f) for f in HASHED_FIELDS}
-            lines = postings.get(row.id, [])
-            if row.seq <= moved_through:
+            fields = dict(zip(HASHED_FIELDS, row[2:], strict=True))
+            lines = postings.get(entry_id, [])
+            if seq <= moved_through:
                 try:
                     fields, lines = _as_hashed(fields, lines, id_map)
                 except KeyError as exc:
                     report.breaches.append(
-                        f"{name}: entry seq {row.seq} names {exc.args[0]}, "
+                        f"{name}: entry seq {seq} names {exc.args[0]}, "
                         "which the village's move map does not know"
                     )
                     return last_seq, prev
-            if entry_hash(prev, fields, lines) != row.hash:
+            if entry_hash(prev, fields, lines) != row_hash:
                 report.breaches.append(
-                    f"{name}: entry seq {row.seq} was altered (its hash does not match its content)"
+                    f"{name}: entry seq {seq} was altered (its hash does not match its content)"
                 )
                 return last_seq, prev
-            prev, last_seq, expected_seq = row.hash, row.seq, row.seq + 1
+            prev, last_seq, expected_seq = row_hash, seq, seq + 1
 
 
 def _move_map(session: Session, village_id: int) -> tuple[int, dict[str, dict[int, int]]]:
