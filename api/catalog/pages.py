@@ -6,7 +6,10 @@ from flask import Blueprint, render_template
 
 from api.db import db
 from points import catalog, org
+from points.db import utcnow
+from points.effective import announced_changes
 from points.ledger import statements
+from points.periods import local_date
 
 bp = Blueprint("catalog_pages", __name__, template_folder="templates")
 
@@ -31,8 +34,14 @@ def rules(code):
                 "campaigns": [rule for _, rule in rules if rule.campaign_from is not None],
             }
         )
+    schemes = [b["scheme"] for b in books]
+    upcoming = announced_changes(db(), village=village, schemes=schemes, today=local_date(utcnow()))
     return render_template(
-        "public/rules.html", village=village, books=books, terms=_public_terms(village)
+        "public/rules.html",
+        village=village,
+        books=books,
+        terms=_public_terms(village),
+        upcoming=upcoming,
     )
 
 
@@ -56,7 +65,6 @@ def _public_terms(village) -> list[str]:
     """The settings residents are bound by, in plain words (set on the 方案设置 page)."""
     from points.boards import DEFAULT_STARS
     from points.catalog.settings import CLOSE_POLICY_TEXT
-    from points.db import utcnow
     from points.org.settings import PRIVACY_TEXT
     from points.shop import redemption
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
+from points.db import utcnow
 from points.models import AuditEvent, Household, Resident, User
+from points.periods import local_date
 from tests.api.conftest import PASSWORD
 from tests.api.shop_world import build_shop
 
@@ -300,6 +303,37 @@ def test_settings_change_is_audited_and_public(app, world):
             select(AuditEvent).where(AuditEvent.action == "scheme.settings")
         ).scalar_one()
     assert "redemption_threshold" in event.summary and "window_days" in event.summary
+
+
+def test_a_settings_change_dated_later_is_announced_and_waits_for_its_day(app, world):
+    client, _ = _signed_in(app, username="u-admin", password=PASSWORD)
+    code = world.a.code
+    page = client.get(f"/v/{code}/settings").get_data(as_text=True)
+    assert 'name="effective_from"' in page
+    later = (local_date(utcnow()) + timedelta(days=10)).isoformat()
+    data = {
+        "csrf_token": _token(page),
+        "privacy_mode": "masked",
+        "black_months": "6",
+        "board_top_n": "10",
+        "effective_from": later,
+    }
+    response = client.post(f"/v/{code}/settings", data=data, follow_redirects=True)
+    assert f"将于 {later} 起生效" in response.get_data(as_text=True)
+    rules = client.get(f"/public/{code}/rules").get_data(as_text=True)
+    # In force today: the old term; announced: the new one with its date.
+    assert "黑榜公布 3 个月" in rules
+    assert f"{later} 起，红黑榜黑榜公布期改为 6 个月" in rules
+    assert "已预告、尚未生效的修改" in client.get(f"/v/{code}/settings").get_data(as_text=True)
+    # A date in the past is refused in plain Chinese and nothing is written.
+    past = (local_date(utcnow()) - timedelta(days=1)).isoformat()
+    client.post(f"/v/{code}/settings", data={**data, "black_months": "9", "effective_from": past})
+    assert "早于今天" in client.get(f"/v/{code}/settings").get_data(as_text=True)
+    with app.extensions["points.sessionmaker"]() as s:
+        event = s.execute(
+            select(AuditEvent).where(AuditEvent.action == "village.settings")
+        ).scalar_one()
+    assert f"自 {later} 起生效" in event.summary and event.details["effective_from"] == later
 
 
 def _edited_catalog(data: bytes, **cells) -> bytes:

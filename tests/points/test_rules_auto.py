@@ -81,12 +81,23 @@ def w(session):
 def evaluated_until(session, village, *, month: str, quarter: str) -> None:
     """Record the automatic rules' periods up to `month` / `quarter` as done, as a scheduler that
     ran until then would have left them."""
-    done = [f"household:{code}:2026-{m:02d}" for code in ("AUTO-01", "AUTO-02")
-            for m in range(1, 13) if f"2026-{m:02d}" <= month]
+    done = [
+        f"household:{code}:2026-{m:02d}"
+        for code in ("AUTO-01", "AUTO-02")
+        for m in range(1, 13)
+        if f"2026-{m:02d}" <= month
+    ]
     done += [f"household:AUTO-03:2026-Q{q}" for q in range(1, 5) if f"2026-Q{q}" <= quarter]
     for key in done:
-        session.add(CycleRun(village_id=village.id, kind=automatic.JOB, key=key, status="done",
-                             started_at=bj(2026, 1, 1, 9)))
+        session.add(
+            CycleRun(
+                village_id=village.id,
+                kind=automatic.JOB,
+                key=key,
+                status="done",
+                started_at=bj(2026, 1, 1, 9),
+            )
+        )
     session.flush()
 
 
@@ -182,9 +193,7 @@ def test_a_deduction_still_in_review_at_evaluation_does_not_count(session, w, mo
     assert w.homes[2].id in {c.household_id for c in auto_claims(session, "AUTO-01")}
 
 
-def test_after_months_of_downtime_every_missed_period_is_caught_up_once(
-    session, w, monkeypatch
-):
+def test_after_months_of_downtime_every_missed_period_is_caught_up_once(session, w, monkeypatch):
     auto_only(monkeypatch)
     # The scheduler stopped after evaluating July and comes back in mid-December.
     session.execute(delete(CycleRun).where(CycleRun.kind == automatic.JOB))
@@ -225,9 +234,7 @@ def test_after_months_of_downtime_every_missed_period_is_caught_up_once(
     ]  # fmt: skip
 
 
-def test_periods_before_an_automatic_rule_took_effect_are_never_back_filled(
-    session, monkeypatch
-):
+def test_periods_before_an_automatic_rule_took_effect_are_never_back_filled(session, monkeypatch):
     auto_only(monkeypatch)
     village = make_village(session)
     scheme = make_scheme(session, village, notice_days=7)
