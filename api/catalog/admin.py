@@ -129,6 +129,7 @@ def upload(code, scheme_code):
             db(),
             scheme=scheme,
             rules=data.rules,
+            categories=data.categories,
             title=data.title or "",
             actor_id=current_actor().user_id,
             now=utcnow(),

@@ -15,10 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, func, insert, or_, select
+from sqlalchemy import case, func, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from points import ledger
+from points.catalog import black_names, categories_from_json
 from points.claims.notices import display_name
 from points.claims.veto import vetoed
 from points.cycles.jobs import Job, WorkItem, register_job
@@ -27,6 +28,7 @@ from points.effective import in_force
 from points.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from points.models import (
     CatalogRule,
+    CatalogVersion,
     Claim,
     CycleRun,
     Group,
@@ -285,14 +287,26 @@ def _violations(session: Session, village: Village, month: str) -> list[dict]:
     if black_months <= 0:
         return []
     months = [month_shift(month, -i) for i in range(black_months)]
-    compact = or_(
-        CatalogRule.category == "法治",
-        CatalogRule.name.contains(COMPACT),
-        func.coalesce(CatalogRule.subcategory, "").contains(COMPACT),
-    )
     rows = _posted(
-        session, village, months, CatalogRule.sign == -1, JournalEntry.kind == "deduction", compact
+        session, village, months, CatalogRule.sign == -1, JournalEntry.kind == "deduction"
     )
+    # Which categories' deductions are breaches of the 村规民约 is catalog data (0019): each
+    # rule is judged by the categories of its own version. A rule naming the compact counts too.
+    black = {
+        version_id: black_names(categories_from_json(categories))
+        for version_id, categories in session.execute(
+            select(CatalogVersion.id, CatalogVersion.categories).where(
+                CatalogVersion.village_id == village.id
+            )
+        )
+    }
+    rows = [
+        (entry, claim, rule)
+        for entry, claim, rule in rows
+        if rule.category in black.get(rule.version_id, ())
+        or COMPACT in rule.name
+        or COMPACT in (rule.subcategory or "")
+    ]
     return [
         dict(
             kind=EntryKind.BLACK,

@@ -21,6 +21,16 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from points.db import Base, intpk
 
+# What a catalog_versions.categories of NULL means (versions stored before migration 0015): the
+# four categories every catalog had before categories were catalog data; 法治's deductions are
+# the 黑榜's breaches of the 村规民约.
+DEFAULT_CATEGORY_ROWS: tuple[dict, ...] = (
+    {"name": "德治", "description": "孝善信勤俭美、移风易俗、环境卫生", "black": False},
+    {"name": "自治", "description": "村民会议、议事协商、志愿服务", "black": False},
+    {"name": "法治", "description": "平安建设、普法、遵守村规民约", "black": True},
+    {"name": "党建", "description": "党员认岗定责、组织生活", "black": False},
+)
+
 
 class SubjectKind(StrEnum):
     HOUSEHOLD = "household"
@@ -116,6 +126,11 @@ class CatalogVersion(Base):
     rules: Mapped[list[CatalogRule]] = relationship(
         back_populates="version", order_by="CatalogRule.id", cascade="all, delete-orphan"
     )
+
+    @property
+    def category_rows(self) -> list[dict]:
+        """The categories as stored, NULL read as the defaults (points.catalog.categories)."""
+        return [dict(c) for c in (self.categories or DEFAULT_CATEGORY_ROWS)]
 
 
 class CatalogRule(Base):
