@@ -396,6 +396,34 @@ def test_catalog_edited_in_the_browser_problems_diff_dry_run_adopt(app, world):
     assert "第 2 版" in public and "+8" in public
 
 
+def test_a_village_adds_a_category_in_the_sheet_and_adopts_it(app, world):
+    client, _ = _signed_in(app, username="u-admin", password=PASSWORD)
+    code = world.a.code
+    page = client.get(f"/v/{code}/catalog").get_data(as_text=True)
+    link = re.search(r'href="(/v/[^"]+/catalog/household/v1\.xlsx)"', page).group(1)
+    book = load_workbook(io.BytesIO(client.get(link).data))
+    assert [c.value for c in book["类别"]["A"]][1:] == ["德治", "自治", "法治", "党建"]
+    book["类别"].append(["乡风文明", "移风易俗、红白喜事简办", "是"])
+    book["积分标准"]["C2"] = "乡风文明"
+    out = io.BytesIO()
+    book.save(out)
+    response = client.post(
+        f"/v/{code}/catalog/household/upload",
+        data={"csrf_token": _token(page), "file": (io.BytesIO(out.getvalue()), "c.xlsx")},
+    )
+    draft = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "+ 新增类别 乡风文明（移风易俗、红白喜事简办）" in draft
+    assert "类别 德治 → 乡风文明" in draft
+    client.post(
+        f"/v/{code}/catalog/household/adopt",
+        data={"csrf_token": _token(draft), "number": "2", "body": "村民代表大会",
+              "adopted_on": "2026-11-24", "effective_from": ""},
+    )  # fmt: skip
+    public = client.get(f"/public/{code}/rules").get_data(as_text=True)
+    assert "<strong>乡风文明</strong>：移风易俗、红白喜事简办（扣分上黑榜）" in public
+    assert "加分 · 乡风文明" in public
+
+
 def test_goods_cards_lost_and_reissued(app, world):
     client, _ = _signed_in(app, username="u-admin", password=PASSWORD)
     code = world.a.code
