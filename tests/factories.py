@@ -98,7 +98,9 @@ def make_user(
     return load_actor(session, user.id)
 
 
-def adopt_catalog(session: Session, scheme: Scheme, rules: list[dict], *, now, adopted_on=None):
+def adopt_catalog(
+    session: Session, scheme: Scheme, rules: list[dict], *, now, adopted_on=None, categories=None
+):
     """Adopt a catalog version for the scheme from rule dicts (rules.rule_from_dict form)."""
     from datetime import date
 
@@ -112,6 +114,7 @@ def adopt_catalog(session: Session, scheme: Scheme, rules: list[dict], *, now, a
         title="测试积分标准",
         actor_id=None,
         now=now,
+        categories=categories,
     )
     return catalog.adopt(
         session,
@@ -120,4 +123,5 @@ def adopt_catalog(session: Session, scheme: Scheme, rules: list[dict], *, now, a
         adopted_on=adopted_on or date(2026, 1, 1),
         actor_id=None,
         now=now,
+        effective_from=adopted_on,
     )

@@ -29,6 +29,7 @@ from points.catalog.dryrun import ledger_dry_run
 from points.catalog.settings import CLOSE_POLICY_TEXT, update_scheme_settings
 from points.catalog.starter import default_catalog
 from points.db import utcnow
+from points.effective import announced_changes
 from points.errors import CatalogProblemsError, ValidationError
 from points.ledger import statements
 from points.models.org import Role
@@ -128,6 +129,7 @@ def upload(code, scheme_code):
             db(),
             scheme=scheme,
             rules=data.rules,
+            categories=data.categories,
             title=data.title or "",
             actor_id=current_actor().user_id,
             now=utcnow(),
@@ -245,16 +247,32 @@ def _int(form, key: str, default: int | None = None) -> int | None:
     return int(value)
 
 
+def _effective_date(form, today: date) -> date:
+    value = form.get("effective_from", "").strip()
+    if not value:
+        return today
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(
+            f"生效日期“{value}”格式不对", errors={"effective_from": ["应为日期，如 2026-12-01"]}
+        ) from None
+
+
 @bp.route("/v/<code>/settings", methods=["GET", "POST"])
 @signed_in
 def settings(code):
-    """Each scheme's 兑换门槛, window, 公示 days, close policy and stars; the board settings."""
+    """Each scheme's 兑换门槛, window, 公示 days, close policy and stars; the board settings,
+    each from a stated date (today by default; a later date is announced until then)."""
     village = page_village(code, Role.ADMIN)
     s = db()
     schemes = statements.list_schemes(s, village=village)
     if request.method == "POST":
         form, now = request.form, utcnow()
+        today = local_date(now)
+        actor_id = current_actor().user_id
         with form_errors():
+            when = _effective_date(form, today)
             if form.get("scheme"):
                 scheme = _scheme(village, form["scheme"])
                 stars = form.get("star_thresholds", "").replace("，", ",").strip()
@@ -269,15 +287,12 @@ def settings(code):
                     star_thresholds=[int(x) for x in stars.split(",") if x.strip().isdigit()]
                     if stars
                     else None,
+                    window_days=_int(form, "window_days") if scheme.redeemable else None,
+                    effective_from=when,
+                    today=today,
+                    actor_id=actor_id,
+                    now=now,
                 )
-                if scheme.redeemable:
-                    old = redemption.get_window(s, scheme=scheme, now=now).days
-                    days = _int(form, "window_days")
-                    if old != days:
-                        redemption.set_window(
-                            s, scheme=scheme, days=days, actor_id=current_actor().user_id, now=now
-                        )
-                        changed["window_days"] = (old, days)
                 target, kind, what = scheme, "scheme", scheme.name
             else:
                 changed = update_board_settings(
@@ -286,26 +301,40 @@ def settings(code):
                     privacy_mode=form.get("privacy_mode", ""),
                     black_months=_int(form, "black_months", 0),
                     board_top_n=_int(form, "board_top_n", 0),
+                    effective_from=when,
+                    today=today,
+                    actor_id=actor_id,
+                    now=now,
                 )
                 target, kind, what = village, "village", "红黑榜"
             if changed:
                 text = "，".join(f"{k} {old}→{new}" for k, (old, new) in changed.items())
+                start = "即日起" if when <= today else f"自 {when.isoformat()} 起"
                 page_audit(
                     village,
                     f"{kind}.settings",
                     target,
-                    f"修改{what}设置：{text}",
+                    f"修改{what}设置（{start}生效）：{text}",
                     kind,
                     changes={k: [o, n] for k, (o, n) in changed.items()},
+                    effective_from=when.isoformat(),
                 )
-                flash(f"已保存{what}设置，立即生效", "ok")
+                if when <= today:
+                    flash(f"已保存{what}设置，即日起生效", "ok")
+                else:
+                    flash(
+                        f"已保存{what}设置，将于 {when.isoformat()} 起生效，并已在积分标准页预告",
+                        "ok",
+                    )
             else:
                 flash("没有改动", "ok")
         return redirect(url_for("catalog_pages.settings", code=code))
     now = utcnow()
+    today = local_date(now)
     windows = {
         sc.id: redemption.get_window(s, scheme=sc, now=now) for sc in schemes if sc.redeemable
     }
+    upcoming = announced_changes(s, village=village, schemes=schemes, today=today)
     return render_template(
         "staff/settings.html",
         village=village,
@@ -313,4 +342,6 @@ def settings(code):
         windows=windows,
         policies=CLOSE_POLICY_TEXT,
         privacy=PRIVACY_TEXT,
+        today=today.isoformat(),
+        upcoming=upcoming,
     )

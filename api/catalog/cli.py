@@ -215,6 +215,7 @@ def import_command(village_code: str | None, scheme_code: str | None, title: str
                 session,
                 scheme=scheme,
                 rules=data.rules,
+                categories=data.categories,
                 title=title or data.title or "",
                 actor_id=None,
                 now=utcnow(),

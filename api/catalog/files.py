@@ -21,17 +21,22 @@ from openpyxl.utils import column_index_from_string, get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from points.catalog import (
+    BOOL_TEXT,
     COLUMNS,
+    DEFAULT_CATEGORIES,
     FIELD_TEXT,
     RULE_FIELDS,
     STATUS_TEXT,
+    Category,
+    categories_of,
+    category_to_dict,
+    check_categories,
     check_rules,
     display_value,
     flatten_rule,
     rules_of,
 )
 from points.catalog.rules import (
-    CATEGORIES,
     MAX_NOTICE_DAYS,
     ROLE_TEXT,
     SUBJECT_TEXT,
@@ -49,6 +54,11 @@ from points.models import CatalogVersion, Scheme, Village
 from points.models.catalog import CatalogStatus
 
 SHEET = "积分标准"
+CATEGORY_SHEET = "类别"
+# The categories sheet: one category a row, in board and report order.
+CATEGORY_COLUMNS = (("name", "类别"), ("description", "说明"), ("black", "扣分上黑榜"))
+CATEGORY_HEADERS = {header: key for key, header in CATEGORY_COLUMNS}
+CATEGORY_LETTERS = {key: get_column_letter(n) for n, (key, _) in enumerate(CATEGORY_COLUMNS, 1)}
 HELP_SHEET = "说明"
 INFO_SHEET = "版本信息"
 HEADER_KEYS = {header: key for key, header in COLUMNS}
@@ -92,7 +102,7 @@ LIST_SEPARATORS = re.compile(r"[、,，;；/\s]+")
 HELP = {
     "code": "必填。1–4 个大写字母加 1–4 位数字，如 XIAO-01；同一版本内不能重复",
     "name": "必填。项目名称，张榜和台账上显示",
-    "category": "必填。" + "、".join(CATEGORIES),
+    "category": "必填。须是“类别”工作表中列出的类别之一（默认德治、自治、法治、党建）",
     "subcategory": "选填。如积孝、积善、积信、积勤、积俭、积美",
     "description": "选填。怎样才算、由谁核实",
     "sign": "必填。加分或扣分",
@@ -131,7 +141,6 @@ HELP = {
     "campaign_multiplier": "选填。活动期间按几倍计分（2 以上）；留空表示本项只在活动期间有效",
 }
 DROPDOWNS = {
-    "category": CATEGORIES,
     "sign": ("加分", "扣分"),
     "unit": tuple(UNIT_TEXT.values()),
     "evidence_required": ("是", "否"),
@@ -198,6 +207,8 @@ class CatalogFile:
     effective_from: date | None = None
     effective_to: date | None = None
     note: str | None = None
+    # None: the file lists no categories (an older file); the draft keeps the scheme's own.
+    categories: list[Category] | None = None
     rows: list[int] = field(default_factory=list, repr=False)  # sheet row or YAML line per rule
 
 
@@ -210,13 +221,14 @@ def catalog_file(version: CatalogVersion, *, village: Village, scheme: Scheme) -
         scheme=scheme.code,
         scheme_name=scheme.name,
         version=version.number,
-        status=version.status,
+        status=str(version.status),
         title=version.title,
         adopted_on=version.adopted_on,
         adopted_by_body=version.adopted_by_body,
         effective_from=version.effective_from,
         effective_to=version.effective_to,
         note=version.note or None,
+        categories=categories_of(version),
     )
 
 
@@ -280,9 +292,31 @@ def write_xlsx(path: str | Path, data: CatalogFile) -> None:
         check.error = "请从下拉列表中选择：" + "、".join(options)
         check.add(f"{LETTERS[key]}2:{LETTERS[key]}{last}")
         sheet.add_data_validation(check)
+    categories = data.categories if data.categories is not None else list(DEFAULT_CATEGORIES)
+    _write_categories(book.create_sheet(CATEGORY_SHEET), categories, bold, fill)
+    # The category column's dropdown lists the categories sheet, so a new category added there
+    # is offered in the rules sheet at once.
+    check = DataValidation(type="list", formula1=f"'{CATEGORY_SHEET}'!$A$2:$A$50", allow_blank=True)
+    check.error = f"请从“{CATEGORY_SHEET}”工作表列出的类别中选择"
+    check.add(f"{LETTERS['category']}2:{LETTERS['category']}{last}")
+    sheet.add_data_validation(check)
     _write_help(book.create_sheet(HELP_SHEET), bold, fill)
     _write_info(book.create_sheet(INFO_SHEET), data, bold)
     book.save(path)
+
+
+def _write_categories(sheet, categories: list[Category], bold, fill) -> None:
+    for n, (_key, header) in enumerate(CATEGORY_COLUMNS, start=1):
+        cell = sheet.cell(1, n, header)
+        cell.font, cell.fill = bold, fill
+    for c in categories:
+        sheet.append([c.name, c.description or None, BOOL_TEXT[c.black]])
+    check = DataValidation(type="list", formula1='"是,否"', allow_blank=True)
+    check.add(f"{CATEGORY_LETTERS['black']}2:{CATEGORY_LETTERS['black']}50")
+    sheet.add_data_validation(check)
+    sheet.column_dimensions["A"].width = 14
+    sheet.column_dimensions["B"].width = 50
+    sheet.column_dimensions["C"].width = 12
 
 
 def _write_help(sheet, bold, fill) -> None:
@@ -296,6 +330,13 @@ def _write_help(sheet, bold, fill) -> None:
         cell.font, cell.fill = bold, fill
     for key, header in COLUMNS:
         sheet.append([LETTERS[key], header, HELP[key]])
+    sheet.append([])
+    sheet.append([f"“{CATEGORY_SHEET}”工作表：每行一个类别，顺序即红黑榜和报表的顺序。"])
+    sheet.append(["A", "类别", "必填。不超过 16 个字的中文词，如乡风文明、产业发展；不能重复"])
+    sheet.append(["B", "说明", "选填。这一类包括哪些行为"])
+    sheet.append(
+        ["C", "扣分上黑榜", "是或否：这一类的扣分（违反村规民约）上黑榜；默认只有法治为是"]
+    )
     sheet.column_dimensions["B"].width = 12
     sheet.column_dimensions["C"].width = 90
 
@@ -329,7 +370,12 @@ def read_xlsx(path: str | Path) -> CatalogFile:
     out = CatalogFile(rules=[])
     if INFO_SHEET in book.sheetnames:
         _read_info(book[INFO_SHEET], out)
-    rules, rows, problems = _read_rules(book[SHEET])
+    problems: list[FileProblem] = []
+    if CATEGORY_SHEET in book.sheetnames:
+        out.categories, category_problems = _read_categories(book[CATEGORY_SHEET])
+        problems += category_problems
+    rules, rows, rule_problems = _read_rules(book[SHEET], out.categories)
+    problems += rule_problems
     if problems:
         raise CatalogProblemsError(problems)
     out.rules, out.rows = rules, rows
@@ -355,7 +401,66 @@ def _header_key(value: Any) -> str | None:
     return HEADER_KEYS.get(text)
 
 
-def _read_rules(sheet) -> tuple[list[Rule], list[int], list[FileProblem]]:
+def _read_categories(sheet) -> tuple[list[Category], list[FileProblem]]:
+    """Read the categories sheet: every problem by row and column, none stops the reading."""
+    table = [list(row) for row in sheet.iter_rows(min_row=1, min_col=1, values_only=True)]
+    problems: list[FileProblem] = []
+    if not table:
+        return [], [FileProblem(CATEGORY_SHEET, None, None, None, "工作表是空的")]
+    index: dict[str, int] = {}
+    for i, value in enumerate(table[0]):
+        if _blank(value):
+            continue
+        key = CATEGORY_HEADERS.get(re.sub(r"[(（].*[)）]$", "", str(value)).strip())
+        if key is None:
+            message = f"不认识的列标题“{value}”，应为类别、说明、扣分上黑榜"
+            problems.append(FileProblem(CATEGORY_SHEET, 1, get_column_letter(i + 1), None, message))
+        elif key not in index:
+            index[key] = i
+    if "name" not in index:
+        problems.append(FileProblem(CATEGORY_SHEET, 1, None, "类别", "缺少这一必填列"))
+        return [], problems
+    categories: list[Category] = []
+    rows: list[int] = []
+    for number, row in enumerate(table[1:], start=2):
+        cells = {key: row[i] if i < len(row) else None for key, i in index.items()}
+        if all(_blank(v) for v in row):
+            continue
+        black, message = (False, None)
+        if not _blank(cells.get("black")):
+            value = cells["black"]
+            black, message = (
+                (value, None)
+                if isinstance(value, bool)
+                else _lookup(BOOL_VALUES, str(value).strip(), "是或否")
+            )
+        if message:
+            problems.append(
+                FileProblem(
+                    CATEGORY_SHEET, number, CATEGORY_LETTERS["black"], "扣分上黑榜", message
+                )
+            )
+        name = "" if _blank(cells["name"]) else str(cells["name"]).strip()
+        description = "" if _blank(cells.get("description")) else str(cells["description"]).strip()
+        categories.append(Category(name=name, description=description, black=bool(black)))
+        rows.append(number)
+    for p in check_categories(categories):
+        row = rows[p.position - 1] if p.position else None
+        column = CATEGORY_LETTERS["name"] if p.position else None
+        problems.append(FileProblem(CATEGORY_SHEET, row, column, "类别", p.message))
+    problems.sort(key=lambda p: (p.row or 0, p.column or ""))
+    return categories, problems
+
+
+def _categories_to_check(categories: list[Category] | None) -> list[Category]:
+    """The categories rules are checked against: the file's, or for a file written before
+    categories were catalog data (no categories sheet or key), the four defaults."""
+    return list(DEFAULT_CATEGORIES) if categories is None else categories
+
+
+def _read_rules(
+    sheet, categories: list[Category] | None = None
+) -> tuple[list[Rule], list[int], list[FileProblem]]:
     table = [list(row) for row in sheet.iter_rows(min_row=1, min_col=1, values_only=True)]
     if not table:
         return [], [], [FileProblem(SHEET, None, None, None, "工作表是空的")]
@@ -411,7 +516,10 @@ def _read_rules(sheet) -> tuple[list[Rule], list[int], list[FileProblem]]:
     def row_of(position: int) -> str:
         return f"第 {rows[position - 1]} 行"
 
-    for p in check_rules(rules, where=row_of):
+    checked = _categories_to_check(categories)
+    for p in check_rules(rules, categories=checked, where=row_of):
+        if p.field == "categories":
+            continue  # reported by row on the categories sheet
         number = rows[p.position - 1] if p.position else None
         key = _cap_key(p.message) if p.field == "caps" else p.field
         if (number, key) in broken:
@@ -536,7 +644,7 @@ def _rule(values: dict[str, Any]) -> Rule:
 # YAML (and JSON, which YAML reads too)
 # ---------------------------------------------------------------------------------------------
 
-YAML_KEYS = tuple(key for key, _ in INFO_FIELDS) + ("rules",)
+YAML_KEYS = tuple(key for key, _ in INFO_FIELDS) + ("categories", "rules")
 REQUIRED_YAML = ("code", "name", "category", "sign")
 YAML_TYPES: dict[str, tuple[type, ...]] = {
     "code": (str,),
@@ -581,6 +689,8 @@ def write_yaml(path: str | Path, data: CatalogFile) -> None:
     for key, _ in INFO_FIELDS:
         value = getattr(data, key)
         doc[key] = value.isoformat() if isinstance(value, date) else value
+    categories = data.categories if data.categories is not None else list(DEFAULT_CATEGORIES)
+    doc["categories"] = [category_to_dict(c) for c in categories]
     doc["rules"] = [rule_to_dict(rule) for rule in data.rules]
     if Path(path).suffix.lower() == ".json":
         text = json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
@@ -615,6 +725,9 @@ def read_yaml(path: str | Path) -> CatalogFile:
     out.title = out.title or (str(doc["name"]) if doc.get("name") else None)
     if isinstance(doc.get("version"), int):
         out.version = doc["version"]
+    if "categories" in doc:
+        out.categories, category_problems = _yaml_categories(doc["categories"], lines)
+        problems += category_problems
     rules, rows, broken, skip = [], [], set(), set()
     for n, item in enumerate(doc["rules"]):
         line = lines.get((n, None))
@@ -625,7 +738,11 @@ def read_yaml(path: str | Path) -> CatalogFile:
             skip.add(n + 1)  # not a mapping at all: its rule-level problems would be noise
         rules.append(rule)
         rows.append(line)
-    for p in check_rules(rules, where=lambda pos: f"第 {rows[pos - 1]} 行的规则"):
+    checked = _categories_to_check(out.categories)
+    where = lambda pos: f"第 {rows[pos - 1]} 行的规则"  # noqa: E731
+    for p in check_rules(rules, categories=checked, where=where):
+        if p.field == "categories":
+            continue  # reported with its line above
         if (p.position, p.field) in broken or p.position in skip:
             continue
         line = lines.get((p.position - 1, p.field), rows[p.position - 1]) if p.position else None
@@ -637,13 +754,52 @@ def read_yaml(path: str | Path) -> CatalogFile:
     return out
 
 
-def _yaml_lines(root) -> dict[tuple[int | None, str | None], int]:
-    """Map (rule index, key) to a 1-based line: (None, key) for top-level keys, (n, None) items."""
-    lines: dict[tuple[int | None, str | None], int] = {}
+def _yaml_categories(items: Any, lines) -> tuple[list[Category], list[FileProblem]]:
+    """Read `categories:`; every problem names its line and key."""
+    top = lines.get((None, "categories"))
+    if not isinstance(items, list):
+        return [], [FileProblem(None, top, "categories", "类别", "应为类别列表")]
+    problems: list[FileProblem] = []
+    out: list[Category] = []
+    for n, item in enumerate(items):
+        line = lines.get(("categories", n), top)
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict):
+            problems.append(
+                FileProblem(None, line, "categories", "类别", "每个类别应为键值表（name: …）")
+            )
+            continue
+        unknown = sorted(set(map(str, item)) - {"name", "description", "black"})
+        if unknown:
+            message = f"未知字段：{'、'.join(unknown)}"
+            problems.append(FileProblem(None, line, "categories", "类别", message))
+        name, description = item.get("name"), item.get("description") or ""
+        black = item.get("black", False)
+        if not isinstance(name, str) or not isinstance(description, str):
+            problems.append(FileProblem(None, line, "name", "类别", "类别名称和说明应为文字"))
+            name, description = str(name or ""), str(description)
+        if not isinstance(black, bool):
+            problems.append(FileProblem(None, line, "black", "扣分上黑榜", "应为 true 或 false"))
+            black = False
+        out.append(Category(name=name.strip(), description=description.strip(), black=black))
+    for p in check_categories(out):
+        line = lines.get(("categories", p.position - 1), top) if p.position else top
+        problems.append(FileProblem(None, line, "categories", "类别", p.message))
+    return out, problems
+
+
+def _yaml_lines(root) -> dict[tuple[Any, Any], int]:
+    """Map (rule index, key) to a 1-based line: (None, key) for top-level keys, (n, None) items,
+    ("categories", n) for the categories."""
+    lines: dict[tuple[Any, Any], int] = {}
     if not isinstance(root, yaml.MappingNode):
         return lines
     for key_node, value_node in root.value:
         lines[(None, key_node.value)] = key_node.start_mark.line + 1
+        if key_node.value == "categories" and isinstance(value_node, yaml.SequenceNode):
+            for n, item in enumerate(value_node.value):
+                lines[("categories", n)] = item.start_mark.line + 1
         if key_node.value == "rules" and isinstance(value_node, yaml.SequenceNode):
             for n, item in enumerate(value_node.value):
                 lines[(n, None)] = item.start_mark.line + 1

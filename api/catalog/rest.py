@@ -38,6 +38,8 @@ class VersionSchema(ma.Schema):
     effective_from = f.Date(allow_none=True)
     effective_to = f.Date(allow_none=True)
     rules = f.Function(lambda version: len(version.rules), required=True)
+    # The version's categories in order: [{name, description, black}] (black: 扣分上黑榜).
+    categories = f.Function(lambda version: version.category_rows, required=True)
 
 
 class ExportArgs(In):
@@ -146,6 +148,7 @@ class Versions(ApiView):
             db(),
             scheme=scheme,
             rules=data.rules,
+            categories=data.categories,
             title=data.title or "",
             actor_id=current_actor().user_id,
             now=utcnow(),

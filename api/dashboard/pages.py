@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from api.db import db
 from api.web.helpers import month_arg, page_village, signed_in
 from api.web.identity import current_actor
-from points import backups, claims
+from points import backups, catalog, claims
 from points.db import utcnow
 from points.ledger import statements
 from points.models import Claim, Household, JournalEntry
@@ -43,6 +43,11 @@ def dashboard(code):
     months: dict[str, dict[str, int]] = {}
     for month, category, total in by_month:
         months.setdefault(month, {})[category or "其他"] = int(total)
+    # Categories in the order of the village's catalogs (its own 乡风文明 included).
+    order: list = []
+    for scheme in statements.list_schemes(s, village=village):
+        order += catalog.categories_of(catalog.adopted_version(s, scheme=scheme))
+    months = {m: {c: cats[c] for c in catalog.ordered(cats, order)} for m, cats in months.items()}
     peak = max((abs(v) for m in months.values() for v in m.values()), default=1) or 1
     homes = s.execute(
         select(func.count()).select_from(Household).where(Household.village_id == village.id)

@@ -15,17 +15,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, func, insert, or_, select
+from sqlalchemy import case, func, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from points import ledger
+from points.catalog import black_names, categories_from_json
 from points.claims.notices import display_name
 from points.claims.veto import vetoed
 from points.cycles.jobs import Job, WorkItem, register_job
 from points.db import lock_village
+from points.effective import in_force
 from points.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from points.models import (
     CatalogRule,
+    CatalogVersion,
     Claim,
     CycleRun,
     Group,
@@ -161,6 +164,13 @@ def draft_board(
     return board
 
 
+def _terms(session: Session, village: Village, month: str) -> dict:
+    """The board settings in force on the month's last day (a change announced for a later
+    date does not reach back into this month's board; points.effective)."""
+    last_day = _month_start(month_shift(month, 1)) - timedelta(days=1)
+    return in_force(session, target=village, on=last_day)
+
+
 def _household_scheme(session: Session, village: Village) -> Scheme | None:
     # The village's schemes (one to three, ordered by id) load once, with the village on the
     # API's path: drafting every village's board then spends no statement per lookup.
@@ -174,7 +184,8 @@ def _top(session: Session, village: Village, month: str, barred) -> list[dict]:
     every household of the scheme, read from the scheme's month and period entries by index.
     """
     scheme = _household_scheme(session, village)
-    if scheme is None or village.board_top_n <= 0:
+    top_n = _terms(session, village, month)["board_top_n"]
+    if scheme is None or top_n <= 0:
         return []
     period = period_key(scheme.period_kind, _month_start(month))
     in_month = JournalEntry.month == month
@@ -200,7 +211,7 @@ def _top(session: Session, village: Village, month: str, barred) -> list[dict]:
             if hid not in barred
         ),
         key=lambda r: (-r[2], r[3], _number_key(r[1])),
-    )[: village.board_top_n]
+    )[:top_n]
     return [
         dict(
             kind=EntryKind.RED,
@@ -269,17 +280,30 @@ def _deeds(session: Session, village: Village, month: str, barred) -> list[dict]
 
 def _violations(session: Session, village: Village, month: str) -> list[dict]:
     """Posted, unreversed deductions for breaking the 村规民约, within the black-list term."""
-    if village.black_months <= 0:
+    black_months = _terms(session, village, month)["black_months"]
+    if black_months <= 0:
         return []
-    months = [month_shift(month, -i) for i in range(village.black_months)]
-    compact = or_(
-        CatalogRule.category == "法治",
-        CatalogRule.name.contains(COMPACT),
-        func.coalesce(CatalogRule.subcategory, "").contains(COMPACT),
-    )
+    months = [month_shift(month, -i) for i in range(black_months)]
     rows = _posted(
-        session, village, months, CatalogRule.sign == -1, JournalEntry.kind == "deduction", compact
+        session, village, months, CatalogRule.sign == -1, JournalEntry.kind == "deduction"
     )
+    # Which categories' deductions are breaches of the 村规民约 is catalog data (0019): each
+    # rule is judged by the categories of its own version. A rule naming the compact counts too.
+    black = {
+        version_id: black_names(categories_from_json(categories))
+        for version_id, categories in session.execute(
+            select(CatalogVersion.id, CatalogVersion.categories).where(
+                CatalogVersion.village_id == village.id
+            )
+        )
+    }
+    rows = [
+        (entry, claim, rule)
+        for entry, claim, rule in rows
+        if rule.category in black.get(rule.version_id, ())
+        or COMPACT in rule.name
+        or COMPACT in (rule.subcategory or "")
+    ]
     return [
         dict(
             kind=EntryKind.BLACK,
@@ -457,7 +481,7 @@ def publish_board(session: Session, *, board: Board, actor: Actor | None, now: d
     board.status = BoardStatus.PUBLISHED
     board.published_at, board.published_by = now, actor.user_id if actor else None
     board.head_seq, board.head_hash = seq, hash_
-    board.privacy_mode = village.privacy_mode
+    board.privacy_mode = snapshot["privacy_mode"]
     board.snapshot = snapshot
     session.flush()
     return board
@@ -498,6 +522,7 @@ def _names(session: Session, village: Village, entry: BoardEntry) -> _Names:
 
 
 def _snapshot(session, village, board, seq, hash_, now) -> dict:
+    terms = in_force(session, target=village, on=local_date(now))
     items = []
     for entry in board.entries:
         if entry.removed:
@@ -520,9 +545,10 @@ def _snapshot(session, village, board, seq, hash_, now) -> dict:
     return {
         "village": {"code": village.code, "name": village.name},
         "month": board.month,
-        "privacy_mode": village.privacy_mode,
+        # Published with the settings in force today: privacy is how it is shown now.
+        "privacy_mode": terms["privacy_mode"],
         "tie_rule": TIE_RULE,
-        "black_months": village.black_months,
+        "black_months": _terms(session, village, board.month)["black_months"],
         "head": {"seq": seq, "hash": hash_},
         "published_at": now.isoformat(),
         "entries": items,

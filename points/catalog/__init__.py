@@ -4,6 +4,17 @@ the dry run of a draft against past acts (dryrun) and the default catalogs (defa
 
 Other features use this package's names below (its public API), never a `_private` name."""
 
+from points.catalog.categories import (
+    DEFAULT_CATEGORIES,
+    Category,
+    black_names,
+    categories_from_json,
+    category_from_dict,
+    category_names,
+    category_to_dict,
+    check_categories,
+    ordered,
+)
 from points.catalog.versions import (
     BOOL_TEXT,
     COLUMNS,
@@ -18,9 +29,11 @@ from points.catalog.versions import (
     RuleChange,
     adopt,
     adopted_version,
+    categories_of,
     check_rules,
     create_draft,
     describe_rule,
+    diff_categories,
     diff_rules,
     diff_versions,
     discard_draft,
@@ -40,6 +53,17 @@ from points.catalog.versions import (
 )
 
 __all__ = [
+    "DEFAULT_CATEGORIES",
+    "Category",
+    "black_names",
+    "categories_from_json",
+    "categories_of",
+    "category_from_dict",
+    "category_names",
+    "category_to_dict",
+    "check_categories",
+    "diff_categories",
+    "ordered",
     "RULE_FIELDS",
     "COLUMNS",
     "FIELD_TEXT",

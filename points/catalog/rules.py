@@ -7,11 +7,13 @@ subject already got in each cap window) and persist what `decide` returns.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date
 from enum import StrEnum
 from typing import Any
+
+from points.catalog.categories import DEFAULT_NAMES
 
 
 class Unit(StrEnum):
@@ -48,7 +50,8 @@ class Review(StrEnum):
     threshold = "threshold"
 
 
-CATEGORIES = ("德治", "自治", "法治", "党建")
+# The default categories; a catalog's own list (points.catalog.categories) is what rules check.
+CATEGORIES = DEFAULT_NAMES
 MORAL_SUBCATEGORIES = ("积孝", "积善", "积信", "积勤", "积俭", "积美")
 ROLES = ("admin", "reviewer", "recorder", "clerk", "resident")
 SUBJECT_KINDS = ("household", "resident", "party_member")
@@ -86,7 +89,7 @@ SUBJECT_TEXT = {"household": "农户", "resident": "村民个人", "party_member
 MESSAGES = {
     "code_invalid": "编号“{code}”格式不对，应为 1–4 个大写字母加 1–4 位数字，如 XIAO-01",
     "name_required": "请填写项目名称",
-    "category_unknown": "类别“{category}”不存在，应为德治、自治、法治或党建",
+    "category_unknown": "类别“{category}”不存在，应为{known}",
     "sign_invalid": "加减方向只能是 +1（加分）或 -1（扣分）",
     "points_fixed_and_range": "固定分值和分值区间只能二选一",
     "points_missing": "请填写固定分值或分值区间",
@@ -255,15 +258,20 @@ def _problem(name: str, code: str, /, **values: Any) -> RuleProblem:
     return RuleProblem(name, code, MESSAGES[code].format(**values))
 
 
-def validate_rule(rule: Rule) -> list[RuleProblem]:
-    """Return every problem with a rule, in field order (empty when it may be adopted)."""
+def validate_rule(rule: Rule, categories: Sequence[str] = CATEGORIES) -> list[RuleProblem]:
+    """Return every problem with a rule, in field order (empty when it may be adopted).
+
+    `categories`: the names of its catalog's categories (the defaults when not given).
+    """
     out: list[RuleProblem] = []
     if not isinstance(rule.code, str) or not CODE_PATTERN.fullmatch(rule.code):
         out.append(_problem("code", "code_invalid", code=rule.code))
     if not isinstance(rule.name, str) or not rule.name.strip():
         out.append(_problem("name", "name_required"))
-    if rule.category not in CATEGORIES:
-        out.append(_problem("category", "category_unknown", category=rule.category))
+    if rule.category not in categories:
+        names = [n for n in dict.fromkeys(categories) if n]
+        known = "、".join(names[:-1]) + "或" + names[-1] if len(names) > 1 else "".join(names)
+        out.append(_problem("category", "category_unknown", category=rule.category, known=known))
     if not _is_int(rule.sign) or rule.sign not in (1, -1):
         out.append(_problem("sign", "sign_invalid"))
 
@@ -315,7 +323,7 @@ def validate_rule(rule: Rule) -> list[RuleProblem]:
                 _problem("caps", "cap_below_points", every=every, cap=cap, points=per_unit_max)
             )
 
-    out += _validate_engine2(rule)
+    out += _validate_engine2(rule, categories)
 
     # The 红榜 honours good deeds; a deduction belongs on the reviewed, appealable 黑榜 only.
     if rule.sign == -1 and rule.honourable:
@@ -335,7 +343,7 @@ def protected_word(*texts: str | None) -> str | None:
     return None
 
 
-def _validate_engine2(rule: Rule) -> list[RuleProblem]:
+def _validate_engine2(rule: Rule, categories: Sequence[str]) -> list[RuleProblem]:
     """Problems with the fields of rules engine 2: notice, repeats, veto, automatic, campaign."""
     out: list[RuleProblem] = []
     days = rule.notice_days
@@ -385,7 +393,7 @@ def _validate_engine2(rule: Rule) -> list[RuleProblem]:
         if k is not None and (not _is_int(k) or k < 1):
             out.append(_problem("auto_min_count", "auto_count_invalid"))
         for item in sorted(rule.auto_watch):
-            if item not in CATEGORIES and not CODE_PATTERN.fullmatch(str(item)):
+            if item not in categories and not CODE_PATTERN.fullmatch(str(item)):
                 out.append(_problem("auto_watch", "auto_watch_unknown", item=item))
 
     dated = (rule.campaign_name, rule.campaign_from, rule.campaign_to)

@@ -1,11 +1,15 @@
 """A scheme's settings as the 村两委 changes them: 兑换门槛, 公示 days, close policy (with the n of
-expire_after_n), base score and star thresholds. Each change returns what changed, for the
-audit log; a change takes effect at once (the public rules page shows the values in force)."""
+expire_after_n), base score, star thresholds and the redemption window. Each change takes effect
+on the date the 村两委 states (today by default; a later date is announced on the public rules
+page until then, see points.effective) and returns what changed, for the audit log."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from sqlalchemy.orm import Session
 
+from points.effective import change_settings
 from points.errors import ValidationError
 from points.models import Scheme
 from points.models.catalog import ClosePolicy
@@ -27,8 +31,14 @@ def update_scheme_settings(
     expire_after_n: int | None,
     base_score: int,
     star_thresholds: list[int] | None,
+    window_days: int | None = None,
+    effective_from: date,
+    today: date,
+    actor_id: int | None = None,
+    now: datetime,
 ) -> dict[str, tuple]:
-    """Check and apply a scheme's settings; return {field: (old, new)} of what changed."""
+    """Check a scheme's settings and record them from `effective_from` (today: at once);
+    return {field: (old, new)} of what changes on that date."""
     errors: dict[str, list[str]] = {}
     if not 0 <= redemption_threshold <= 100_000:
         errors["redemption_threshold"] = ["兑换门槛应为 0–100000 分"]
@@ -49,6 +59,10 @@ def update_scheme_settings(
             b <= a for a, b in zip(star_thresholds, star_thresholds[1:], strict=False)
         ):
             errors["star_thresholds"] = ["星级分数线应为 5 个从小到大的整数（一星到五星）"]
+    if window_days is not None and not 1 <= window_days <= 366:
+        errors["window_days"] = ["兑换天数应为 1–366 天（全期开放则留空）"]
+    if window_days is not None and not scheme.redeemable:
+        errors["window_days"] = ["本方案的积分不能兑换，不设兑换时间"]
     if errors:
         raise ValidationError(
             "设置有误，未做任何改动：" + "；".join(m for ms in errors.values() for m in ms),
@@ -61,9 +75,14 @@ def update_scheme_settings(
         "expire_after_n": expire_after_n,
         "base_score": base_score,
         "star_thresholds": star_thresholds,
+        "window_days": window_days,
     }
-    changed = {k: (getattr(scheme, k), v) for k, v in wanted.items() if getattr(scheme, k) != v}
-    for key, (_old, new) in changed.items():
-        setattr(scheme, key, new)
-    session.flush()
-    return changed
+    return change_settings(
+        session,
+        target=scheme,
+        wanted=wanted,
+        effective_from=effective_from,
+        today=today,
+        actor_id=actor_id,
+        now=now,
+    )

@@ -17,9 +17,16 @@ from typing import Any
 from sqlalchemy import Date, Integer, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from points.catalog.categories import (
+    DEFAULT_CATEGORIES,
+    Category,
+    categories_from_json,
+    category_names,
+    category_to_dict,
+    check_categories,
+)
 from points.catalog.conditions import describe_condition
 from points.catalog.rules import (
-    CATEGORIES,
     CODE_PATTERN,
     MESSAGES,
     REPEAT_TEXT,
@@ -209,20 +216,32 @@ def _item(position: int) -> str:
 
 
 def check_rules(
-    rules: Sequence[Rule], *, where: Callable[[int], str] = _item
+    rules: Sequence[Rule],
+    *,
+    categories: Sequence[Category] = DEFAULT_CATEGORIES,
+    where: Callable[[int], str] = _item,
 ) -> list[CatalogProblem]:
-    """Return every problem of a catalog: each rule's, then repeated codes (empty when valid).
+    """Return every problem of a catalog: its categories', each rule's (whose category must be
+    one of them), then repeated codes (empty when valid).
 
     `where(position)` names an earlier rule in a duplicate's message ('第 3 项', '第 5 行').
+    Category problems have position 0 and field "categories"; the message names the category.
     """
-    if not rules:
-        return [CatalogProblem(0, None, "rules", "catalog_empty", "积分标准至少要有一项")]
     out = [
+        CatalogProblem(0, None, "categories", p.code, f"第 {p.position} 个类别：{p.message}")
+        if p.position
+        else CatalogProblem(0, None, "categories", p.code, p.message)
+        for p in check_categories(categories)
+    ]
+    if not rules:
+        return out + [CatalogProblem(0, None, "rules", "catalog_empty", "积分标准至少要有一项")]
+    names = category_names(categories)
+    out += [
         CatalogProblem(n, rule.code, p.field, p.code, p.message)
         for n, rule in enumerate(rules, start=1)
-        for p in validate_rule(rule)
+        for p in validate_rule(rule, names)
     ]
-    out += _check_conditions(rules)
+    out += _check_conditions(rules, names)
     first: dict[str, int] = {}
     for n, rule in enumerate(rules, start=1):
         if not isinstance(rule.code, str) or not rule.code:
@@ -235,7 +254,7 @@ def check_rules(
     return sorted(out, key=lambda p: p.position)
 
 
-def _check_conditions(rules: Sequence[Rule]) -> list[CatalogProblem]:
+def _check_conditions(rules: Sequence[Rule], names: Sequence[str]) -> list[CatalogProblem]:
     """An automatic rule watches codes of this catalog, never one about a protected right."""
     by_code = {r.code: r for r in rules if isinstance(r.code, str)}
     out = []
@@ -244,7 +263,7 @@ def _check_conditions(rules: Sequence[Rule]) -> list[CatalogProblem]:
             continue
         for item in sorted(rule.auto_watch):
             watched = by_code.get(item)
-            if item in CATEGORIES or not CODE_PATTERN.fullmatch(str(item)):
+            if item in names or not CODE_PATTERN.fullmatch(str(item)):
                 continue
             if watched is None:
                 message = f"条件中的项目编码“{item}”不在本积分标准中"
@@ -267,6 +286,12 @@ def rules_of(version: CatalogVersion) -> list[Rule]:
     return [rule_of(row) for row in version.rules]
 
 
+def categories_of(version: CatalogVersion | None) -> list[Category]:
+    """Return a version's categories in their order (no version, or one stored before they
+    were catalog data: the four defaults)."""
+    return categories_from_json(version.categories if version is not None else None)
+
+
 # ---------------------------------------------------------------------------------------------
 # Drafts
 # ---------------------------------------------------------------------------------------------
@@ -283,8 +308,8 @@ def _rows(version: CatalogVersion, rules: Sequence[Rule]) -> list[CatalogRule]:
     return [CatalogRule(village_id=version.village_id, **_row_values(rule)) for rule in rules]
 
 
-def _require_valid(rules: Sequence[Rule]) -> None:
-    problems = check_rules(rules)
+def _require_valid(rules: Sequence[Rule], categories: Sequence[Category]) -> None:
+    problems = check_rules(rules, categories=categories)
     if problems:
         raise CatalogProblemsError(problems)
 
@@ -307,10 +332,13 @@ def create_draft(
     actor_id: int | None,
     now: datetime,
     based_on: CatalogVersion | None = None,
+    categories: Sequence[Category] | None = None,
 ) -> CatalogVersion:
     """Create the scheme's next numbered draft from `rules` (or a copy of `based_on`'s rules).
 
-    Every rule is validated first; CatalogProblemsError lists all problems and nothing is written.
+    `categories` None: those of `based_on`, else of the adopted version (a village's own
+    categories carry over), else the defaults. Every rule is validated first;
+    CatalogProblemsError lists all problems and nothing is written.
     """
     if based_on is not None and based_on.scheme_id != scheme.id:
         raise ValidationError("只能以同一积分方案的版本为底稿")
@@ -318,7 +346,9 @@ def create_draft(
         if based_on is None:
             raise ValidationError("请提供积分标准条目或底稿版本")
         rules = rules_of(based_on)
-    _require_valid(rules)
+    if categories is None:
+        categories = categories_of(based_on or adopted_version(session, scheme=scheme))
+    _require_valid(rules, categories)
     last = session.execute(
         select(func.max(CatalogVersion.number)).where(CatalogVersion.scheme_id == scheme.id)
     ).scalar_one()
@@ -331,6 +361,7 @@ def create_draft(
         note="",
         created_at=now,
         created_by=actor_id,
+        categories=[category_to_dict(c) for c in categories],
     )
     session.add(version)
     session.flush()
@@ -340,11 +371,20 @@ def create_draft(
 
 
 def update_draft(
-    session: Session, *, version: CatalogVersion, rules: Sequence[Rule], title: str | None = None
+    session: Session,
+    *,
+    version: CatalogVersion,
+    rules: Sequence[Rule],
+    title: str | None = None,
+    categories: Sequence[Category] | None = None,
 ) -> CatalogVersion:
-    """Replace a draft's rules (and title); refuse an adopted or retired version."""
+    """Replace a draft's rules (and title, and categories unless None); refuse an adopted or
+    retired version."""
     _require_draft(version, "修改")
-    _require_valid(rules)
+    if categories is None:
+        categories = categories_of(version)
+    _require_valid(rules, categories)
+    version.categories = [category_to_dict(c) for c in categories]
     # Old rows go first: the new ones may reuse their codes, which are UNIQUE per version.
     version.rules = []
     session.flush()
@@ -363,6 +403,7 @@ def save_draft(
     title: str,
     actor_id: int | None,
     now: datetime,
+    categories: Sequence[Category] | None = None,
 ) -> tuple[CatalogVersion, bool]:
     """Put `rules` into the scheme's open draft, or a new one; return (draft, created).
 
@@ -372,10 +413,18 @@ def save_draft(
     draft = latest_draft(session, scheme=scheme)
     if draft is None:
         draft = create_draft(
-            session, scheme=scheme, rules=rules, title=title, actor_id=actor_id, now=now
+            session,
+            scheme=scheme,
+            rules=rules,
+            title=title,
+            actor_id=actor_id,
+            now=now,
+            categories=categories,
         )
         return draft, True
-    return update_draft(session, version=draft, rules=rules, title=title), False
+    return update_draft(
+        session, version=draft, rules=rules, title=title, categories=categories
+    ), False
 
 
 def discard_draft(session: Session, *, version: CatalogVersion) -> None:
@@ -604,22 +653,28 @@ class CatalogDiff:
     added: tuple[Rule, ...] = ()
     removed: tuple[Rule, ...] = ()
     changed: tuple[RuleChange, ...] = ()
+    # Category changes, one readable line each ('+ 新增类别 乡风文明').
+    category_lines: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not (self.added or self.removed or self.changed)
+        return not (self.added or self.removed or self.changed or self.category_lines)
 
     def summary(self) -> str:
         """Return e.g. '新增 1 项，删除 0 项，修改 2 项' (or '没有变化')."""
         if self.empty:
             return "没有变化"
-        return (
+        text = (
             f"新增 {len(self.added)} 项，删除 {len(self.removed)} 项，修改 {len(self.changed)} 项"
         )
+        if self.category_lines:
+            text += f"，类别变动 {len(self.category_lines)} 处"
+        return text
 
     def lines(self) -> list[str]:
-        """Return one readable Chinese line per added, removed and changed rule."""
-        out = [f"+ 新增 {r.code} {r.name}（{describe_rule(r)}）" for r in self.added]
+        """Return one readable Chinese line per category change and per changed rule."""
+        out = list(self.category_lines)
+        out += [f"+ 新增 {r.code} {r.name}（{describe_rule(r)}）" for r in self.added]
         out += [f"- 删除 {r.code} {r.name}" for r in self.removed]
         out += [
             f"* 修改 {c.code} {c.name}：" + "；".join(str(f) for f in c.changes)
@@ -647,6 +702,28 @@ def diff_rules(old: Sequence[Rule], new: Sequence[Rule]) -> CatalogDiff:
     )
 
 
+def diff_categories(old: Sequence[Category], new: Sequence[Category]) -> tuple[str, ...]:
+    """Return one line per category added, removed or changed (name order is not a change)."""
+    before = {c.name: c for c in old}
+    after = {c.name: c for c in new}
+    out = [f"+ 新增类别 {c.name}" + (f"（{c.description}）" if c.description else "")
+           for c in new if c.name not in before]  # fmt: skip
+    out += [f"- 删除类别 {c.name}" for c in old if c.name not in after]
+    for c in new:
+        was = before.get(c.name)
+        if was is None:
+            continue
+        if was.black != c.black:
+            out.append(f"* 类别 {c.name}：扣分上黑榜 {BOOL_TEXT[was.black]} → {BOOL_TEXT[c.black]}")
+        if was.description != c.description:
+            out.append(
+                f"* 类别 {c.name}：说明 {was.description or '（空）'} → {c.description or '（空）'}"
+            )
+    return tuple(out)
+
+
 def diff_versions(old: CatalogVersion | None, new: CatalogVersion) -> CatalogDiff:
-    """Compare a version with an older one (None: everything is new)."""
-    return diff_rules(rules_of(old) if old is not None else [], rules_of(new))
+    """Compare a version with an older one (None: everything is new), categories included."""
+    rules = diff_rules(rules_of(old) if old is not None else [], rules_of(new))
+    lines = diff_categories(categories_of(old), categories_of(new)) if old is not None else ()
+    return CatalogDiff(rules.added, rules.removed, rules.changed, lines)

@@ -1,7 +1,8 @@
 """Automatic (state-based) rules: "当月无违规 +N", "连续 3 个月无违规", "本季度参加活动满 K 次".
 
 The scheduler's `rules_auto` job evaluates each automatic rule of each scheme once per ended
-period: one work item per (scheme, rule code, period), guarded by its `cycle_runs` key like every
+period — every one since the rule took effect, so after downtime the missed periods are caught
+up oldest first: one work item per (scheme, rule code, period), guarded by its `cycle_runs` key like every
 job (docs/decisions/0004), so two reconcilers or a restart never evaluate it twice. The item
 looks at every subject of the scheme once: when the condition holds over the rule's window, the
 subject gets a claim (channel `automatic`, recorded by nobody) that goes through review and 公示
@@ -72,30 +73,49 @@ def _due(session: Session, now: datetime) -> list[WorkItem]:
     items = []
     for scheme in session.execute(select(Scheme).order_by(Scheme.id)).scalars():
         settled = now - timedelta(days=scheme.notice_days + REVIEW_GRACE_DAYS)
+        started = [v.effective_from for v in versions[scheme.id] if v.effective_from is not None]
+        if not started:
+            continue
+        first_day = min(started)
         for kind in AutoPeriod:
+            # Every ended period since the scheme's first catalog took effect, oldest first: after
+            # downtime the missed periods are caught up, each once (its own cycle_runs key).
+            keys = []
             key = last_ended_period(kind, settled)
-            last_day = next_period_start(str(kind), key) - timedelta(days=1)
-            # The rules in force on the period's last day decide whether it earns anything
-            # (as catalog.adopted_version(on=…) picks it: the latest effective version).
-            in_force = [
-                v
-                for v in versions[scheme.id]
-                if v.effective_from is not None
-                and v.effective_from <= last_day
-                and (v.effective_to is None or v.effective_to > last_day)
-            ]
-            if not in_force:
-                continue
-            version = max(in_force, key=lambda v: v.effective_from)
-            for row in sorted(auto_rules[version.id], key=lambda r: r.id):
-                if row.auto != kind:
-                    continue
-                item_key = f"{scheme.code}:{row.code}:{key}"
-                if (scheme.village_id, item_key) in done:
-                    continue
-                params = {"scheme_id": scheme.id, "rule_id": row.id, "period": key}
-                label = f"{scheme.name} {row.name} {key}"
-                items.append(WorkItem(JOB, scheme.village_id, item_key, params, label))
+            while next_period_start(str(kind), key) > first_day:
+                keys.append(key)
+                key = previous_period_key(str(kind), key)
+            for key in reversed(keys):
+                items += _items_for(scheme, kind, key, versions, auto_rules, done)
+    return items
+
+
+def _items_for(scheme, kind, key, versions, auto_rules, done) -> list[WorkItem]:
+    """The work items of one scheme's automatic rules of `kind` for one ended period."""
+    last_day = next_period_start(str(kind), key) - timedelta(days=1)
+    # The rules in force on the period's last day decide whether it earns anything (as
+    # catalog.adopted_version(on=…) picks it: the latest effective version). A period that
+    # ended before a rule was adopted is never back-filled.
+    in_force = [
+        v
+        for v in versions[scheme.id]
+        if v.effective_from is not None
+        and v.effective_from <= last_day
+        and (v.effective_to is None or v.effective_to > last_day)
+    ]
+    if not in_force:
+        return []
+    version = max(in_force, key=lambda v: v.effective_from)
+    items = []
+    for row in sorted(auto_rules[version.id], key=lambda r: r.id):
+        if row.auto != kind:
+            continue
+        item_key = f"{scheme.code}:{row.code}:{key}"
+        if (scheme.village_id, item_key) in done:
+            continue
+        params = {"scheme_id": scheme.id, "rule_id": row.id, "period": key}
+        label = f"{scheme.name} {row.name} {key}"
+        items.append(WorkItem(JOB, scheme.village_id, item_key, params, label))
     return items
 
 

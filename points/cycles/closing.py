@@ -4,7 +4,7 @@ the admin's view of periods and recent runs. See `points.cycles.jobs` for how a 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from points import ledger
 from points.cycles.jobs import Job, WorkItem, register_job
 from points.db import dialect_insert, lock_village
+from points.effective import in_force
 from points.models import Account, CycleRun, Period, Posting, Scheme
 from points.models.catalog import ClosePolicy
 from points.models.cycles import PeriodStatus
@@ -19,6 +20,7 @@ from points.models.ledger import AccountKind
 from points.periods import (
     local_date,
     next_period_key,
+    next_period_start,
     period_end_utc,
     period_key,
     period_start,
@@ -135,17 +137,28 @@ def _due_opens(session: Session, now: datetime) -> list[WorkItem]:
     return items
 
 
-def expiry_cutoff(scheme: Scheme, closing: str) -> str | None:
+def close_policy_for(session: Session, scheme: Scheme, period: str) -> tuple[str, int | None]:
+    """Return (close policy, n) in force on the period's last day: a change announced for a
+    later date never reaches back into the period it did not cover (points.effective)."""
+    last_day = next_period_start(scheme.period_kind, period) - timedelta(days=1)
+    values = in_force(session, target=scheme, on=last_day)
+    return values["close_policy"], values["expire_after_n"]
+
+
+def expiry_cutoff(
+    scheme: Scheme, closing: str, policy: tuple[str, int | None] | None = None
+) -> str | None:
     """Return the newest period whose lots expire when `closing` closes; None: nothing expires.
 
     `reset` expires the closing period's lots. `expire_after_n` lets a lot live n periods: the
     lot of period Q expires when period Q+n-1 closes, so closing P expires lots of P-(n-1) and
     older (n = 1 is `reset`). Older stragglers (a lot credited after its period closed) expire
-    with them. `carry` expires nothing.
+    with them. `carry` expires nothing. `policy`: (policy, n) to use instead of the live ones.
     """
-    if scheme.close_policy == ClosePolicy.CARRY:
+    name, after_n = policy or (scheme.close_policy, scheme.expire_after_n)
+    if name == ClosePolicy.CARRY:
         return None
-    n = 1 if scheme.close_policy == ClosePolicy.RESET else int(scheme.expire_after_n or 1)
+    n = 1 if name == ClosePolicy.RESET else int(after_n or 1)
     key = closing
     for _ in range(n - 1):
         key = previous_period_key(scheme.period_kind, key)
@@ -162,7 +175,8 @@ def close_period(session: Session, *, scheme: Scheme, period: str, now: datetime
     row = _ensure_period(session, scheme, period, now)
     if row.status == PeriodStatus.CLOSED:
         return row
-    cutoff = expiry_cutoff(scheme, period)
+    policy = close_policy_for(session, scheme, period)
+    cutoff = expiry_cutoff(scheme, period, policy)
     lots: list[int] = []
     if cutoff is not None:
         lots = list(
@@ -189,7 +203,7 @@ def close_period(session: Session, *, scheme: Scheme, period: str, now: datetime
     seq_after, _ = ledger.chain_head(session, scheme.village_id)
     row.status = PeriodStatus.CLOSED
     row.closed_at = now
-    row.close_policy = scheme.close_policy
+    row.close_policy = policy[0]
     row.close_from_seq, row.close_to_seq = seq_before, seq_after
     row.lots_closed, row.points_expired = len(lots), expired
     session.flush()

@@ -28,7 +28,7 @@ Registering a job (the claims, boards, period and QR nonce modules do this in th
     register_job(Job("claims_post", _due, _run, order=10))
 
 then add the module's name to `JOB_MODULES` below, so every runner imports it. `order` sets the
-sequence: post claims whose 公示 ended (10), evaluate automatic rules (20), before closing periods (50) and opening the current
+sequence: apply settings changes whose day has come (5), post claims whose 公示 ended (10), evaluate automatic rules (20), before closing periods (50) and opening the current
 one (55), then draft the month's board (70), then purge spent QR nonces (90).
 """
 
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 # Modules whose import registers their jobs; other modules add their name here.
 JOB_MODULES: tuple[str, ...] = (
+    "points.cycles.settings",
     "points.claims.workflow",
     "points.claims.automatic",
     "points.cycles.closing",

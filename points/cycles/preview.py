@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from points.cycles.closing import expiry_cutoff
+from points.cycles.closing import close_policy_for, expiry_cutoff
 from points.models import Scheme
 from points.models.ledger import Account, AccountKind
 from points.periods import local_date, period_end_utc, period_key
@@ -29,7 +29,9 @@ class ClosePreview:
 def next_close(session: Session, *, scheme: Scheme, now: datetime) -> ClosePreview:
     """Preview the close of the period containing `now` at today's balances."""
     current = period_key(scheme.period_kind, local_date(now))
-    cutoff = expiry_cutoff(scheme, current)
+    # The policy in force on the period's last day: a change announced for it applies.
+    policy = close_policy_for(session, scheme, current)
+    cutoff = expiry_cutoff(scheme, current, policy)
     subjects = points = 0
     if cutoff is not None:
         subjects, points = session.execute(
@@ -44,7 +46,7 @@ def next_close(session: Session, *, scheme: Scheme, now: datetime) -> ClosePrevi
         scheme_name=scheme.name,
         period=current,
         ends_at=period_end_utc(scheme.period_kind, current),
-        close_policy=scheme.close_policy,
+        close_policy=policy[0],
         expires_through=cutoff,
         subjects=int(subjects),
         points=int(points),

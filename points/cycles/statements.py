@@ -29,6 +29,7 @@ from points import ledger
 from points.errors import ConflictError, NotFoundError, ValidationError
 from points.models import (
     Account,
+    CatalogVersion,
     Group,
     Household,
     JournalEntry,
@@ -38,7 +39,7 @@ from points.models import (
     Scheme,
     Village,
 )
-from points.models.catalog import SubjectKind
+from points.models.catalog import CatalogStatus, SubjectKind
 from points.models.cycles import PeriodStatus
 from points.models.ledger import AccountKind, EntryKind
 from points.periods import LOCAL_TZ, period_start
@@ -141,12 +142,13 @@ def period_statements(
             s[bucket] += amount
 
     ranked = _ranks({h: scores.get(h, 0) + scheme.base_score for h in homes})
+    order = _in_catalog_order(session, scheme, _last_day(row), categories)
     lines = []
     for household_id, (number, head_name, group_name) in homes.items():
         if household_number is not None and number != household_number:
             continue
         s = sums[household_id]
-        awards = dict(sorted(s["awards"].items()))
+        awards = {c: s["awards"][c] for c in order if c in s["awards"]}
         moved = sum(awards.values()) + s["deductions"] + s["redemptions"] + s["expired"]
         lines.append(
             HouseholdStatement(
@@ -179,9 +181,30 @@ def period_statements(
         close_policy=row.close_policy or scheme.close_policy,
         head=ledger.chain_head(session, village.id),
         ranked=len(ranked),
-        categories=sorted(categories),
+        categories=order,
         lines=lines,
     )
+
+
+def _in_catalog_order(
+    session: Session, scheme: Scheme, last_day: date, seen: set[str]
+) -> list[str]:
+    """The award columns: every category of the catalog in force on the period's last day, in
+    its order (a village's own 乡风文明 included, even at 0), then any other category an entry
+    names (from an older catalog), sorted."""
+    version = session.execute(
+        select(CatalogVersion)
+        .where(
+            CatalogVersion.scheme_id == scheme.id,
+            CatalogVersion.status != CatalogStatus.DRAFT,
+            CatalogVersion.effective_from <= last_day,
+            or_(CatalogVersion.effective_to.is_(None), CatalogVersion.effective_to > last_day),
+        )
+        .order_by(CatalogVersion.effective_from.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    names = [c["name"] for c in version.category_rows] if version is not None else []
+    return names + sorted(seen - set(names))
 
 
 def _households(session, village_id: int, scheme_id: int, period: str) -> dict:

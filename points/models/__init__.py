@@ -3,7 +3,7 @@
 from points.models.audit import ApiToken, AuditEvent, IdempotencyRecord
 from points.models.backups import Backup, MovedId, VillageMove
 from points.models.boards import Board, BoardAppeal, BoardEntry
-from points.models.catalog import CatalogRule, CatalogVersion, Scheme
+from points.models.catalog import CatalogRule, CatalogVersion, Scheme, SettingChange
 from points.models.claims import Claim, ClaimBatch, Evidence, Objection
 from points.models.cycles import CycleRun, Lease, Period
 from points.models.ledger import Account, ChainHead, JournalEntry, Posting
@@ -50,6 +50,7 @@ __all__ = [
     "Resident",
     "RoleAssignment",
     "Scheme",
+    "SettingChange",
     "User",
     "Village",
     "Good",

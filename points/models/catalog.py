@@ -21,6 +21,16 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from points.db import Base, intpk
 
+# What a catalog_versions.categories of NULL means (versions stored before migration 0015): the
+# four categories every catalog had before categories were catalog data; 法治's deductions are
+# the 黑榜's breaches of the 村规民约.
+DEFAULT_CATEGORY_ROWS: tuple[dict, ...] = (
+    {"name": "德治", "description": "孝善信勤俭美、移风易俗、环境卫生", "black": False},
+    {"name": "自治", "description": "村民会议、议事协商、志愿服务", "black": False},
+    {"name": "法治", "description": "平安建设、普法、遵守村规民约", "black": True},
+    {"name": "党建", "description": "党员认岗定责、组织生活", "black": False},
+)
+
 
 class SubjectKind(StrEnum):
     HOUSEHOLD = "household"
@@ -107,11 +117,20 @@ class CatalogVersion(Base):
     effective_to: Mapped[date | None] = mapped_column(Date)  # exclusive
     created_at: Mapped[datetime]
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The catalog's categories in board and report order: [{"name", "description", "black"}]
+    # (black: its deductions go on the 黑榜). NULL (versions stored before migration 0015)
+    # reads as the four defaults, 德治/自治/法治/党建 (points.catalog.categories).
+    categories: Mapped[list | None] = mapped_column(JSON)
     adopted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     rules: Mapped[list[CatalogRule]] = relationship(
         back_populates="version", order_by="CatalogRule.id", cascade="all, delete-orphan"
     )
+
+    @property
+    def category_rows(self) -> list[dict]:
+        """The categories as stored, NULL read as the defaults (points.catalog.categories)."""
+        return [dict(c) for c in (self.categories or DEFAULT_CATEGORY_ROWS)]
 
 
 class CatalogRule(Base):
@@ -160,3 +179,25 @@ class CatalogRule(Base):
     campaign_multiplier: Mapped[int | None]
 
     version: Mapped[CatalogVersion] = relationship(back_populates="rules")
+
+
+class SettingChange(Base):
+    """One dated change of a scheme's or a village's setting (兑换门槛, 公示 days, 黑榜 term…).
+
+    The value in force on a day is that of the latest change with `effective_from` ≤ the day
+    (ties: the later row). A change dated later than today is announced (pending) until then;
+    `applied_at` is when it was copied into the live column. Rows are never edited.
+    """
+
+    __tablename__ = "setting_changes"
+    __table_args__ = (Index("ix_setting_changes_lookup", "village_id", "scheme_id", "name"),)
+
+    id: Mapped[intpk]
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"))
+    scheme_id: Mapped[int | None] = mapped_column(ForeignKey("schemes.id"))  # None: the village's
+    name: Mapped[str] = mapped_column(String(32))
+    value: Mapped[dict] = mapped_column(JSON)  # {"v": value}: a JSON null stays distinguishable
+    effective_from: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    applied_at: Mapped[datetime | None]

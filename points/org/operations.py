@@ -10,10 +10,13 @@ from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from points.auth import check_new_pin, hash_password, revoke_all_sessions, unlock
+from points.db import utcnow
+from points.effective import VILLAGE_SETTINGS, change_settings
 from points.errors import ConflictError, NotFoundError, ValidationError
 from points.models import Group, Household, Resident, RoleAssignment, User, Village
 from points.models.org import PrivacyMode, Role
 from points.org.access import Actor
+from points.periods import local_date
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
 PHONE_RE = re.compile(r"^1\d{10}$")
@@ -80,10 +83,25 @@ def create_village(
     return village
 
 
-def update_village(session: Session, *, village: Village, **changes) -> Village:
-    """Change a village's name or privacy mode."""
+def update_village(
+    session: Session, *, village: Village, now: datetime | None = None, **changes
+) -> Village:
+    """Change a village's name or privacy mode (the latter from today, as a dated setting)."""
     if "privacy_mode" in changes and changes["privacy_mode"] not in set(PrivacyMode):
         raise ValidationError("隐私模式只能是 named、masked 或 group")
+    dated = {k: changes.pop(k) for k in VILLAGE_SETTINGS if k in changes}
+    if dated:
+        now = now or utcnow()
+        today = local_date(now)
+        change_settings(
+            session,
+            target=village,
+            wanted=dated,
+            effective_from=today,
+            today=today,
+            actor_id=None,
+            now=now,
+        )
     for key, value in changes.items():
         setattr(village, key, value)
     session.flush()

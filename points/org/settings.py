@@ -1,10 +1,14 @@
 """A village's 红黑榜 settings: privacy mode, how many months a black entry stays up, and the
-size of the red list. Returns what changed, for the audit log."""
+size of the red list, each from the date the 村两委 states (points.effective). Returns what
+changes, for the audit log."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from sqlalchemy.orm import Session
 
+from points.effective import change_settings
 from points.errors import ValidationError
 from points.models import Village
 from points.models.org import PrivacyMode
@@ -17,9 +21,19 @@ PRIVACY_TEXT = {
 
 
 def update_board_settings(
-    session: Session, *, village: Village, privacy_mode: str, black_months: int, board_top_n: int
+    session: Session,
+    *,
+    village: Village,
+    privacy_mode: str,
+    black_months: int,
+    board_top_n: int,
+    effective_from: date,
+    today: date,
+    actor_id: int | None = None,
+    now: datetime,
 ) -> dict[str, tuple]:
-    """Check and apply the board settings; return {field: (old, new)} of what changed."""
+    """Check the board settings and record them from `effective_from` (today: at once);
+    return {field: (old, new)} of what changes on that date."""
     errors: dict[str, list[str]] = {}
     if privacy_mode not in set(PrivacyMode):
         errors["privacy_mode"] = ["隐私模式只能是公布姓名、姓名打码或只公布到小组"]
@@ -37,8 +51,12 @@ def update_board_settings(
         "black_months": black_months,
         "board_top_n": board_top_n,
     }
-    changed = {k: (getattr(village, k), v) for k, v in wanted.items() if getattr(village, k) != v}
-    for key, (_old, new) in changed.items():
-        setattr(village, key, new)
-    session.flush()
-    return changed
+    return change_settings(
+        session,
+        target=village,
+        wanted=wanted,
+        effective_from=effective_from,
+        today=today,
+        actor_id=actor_id,
+        now=now,
+    )

@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from points import ledger
+from points.effective import change_settings, in_force, setting_on
 from points.errors import (
     BelowThresholdError,
     CancelNotAllowedError,
@@ -203,10 +204,14 @@ class Checkout:
 
 
 def get_window(session: Session, *, scheme: Scheme, now: datetime) -> Window:
-    """Return the redemption window of the period containing `now` (Beijing dates)."""
-    policy = _policy(session, scheme)
-    days = policy.window_days if policy else None
+    """Return the redemption window of the period containing `now` (Beijing dates), by the
+    window in force today (a change announced for a later date waits for its day)."""
     today = local_date(now)
+    days = setting_on(session, target=scheme, name="window_days", on=today)
+    return _window(scheme, today, days)
+
+
+def _window(scheme: Scheme, today: date, days: int | None) -> Window:
     pkey = period_key(scheme.period_kind, today)
     first = period_start(scheme.period_kind, pkey)
     end = next_period_start(scheme.period_kind, pkey)  # exclusive
@@ -221,11 +226,22 @@ def set_window(
     """Open redemption in the last `days` local days of each period; None: all period."""
     if days is not None and (not isinstance(days, int) or not 1 <= days <= 366):
         raise ValidationError("兑换天数必须是 1 到 366 之间的整数（全期开放则留空）")
+    # Through the dated settings, from today, so the history read "as of" a day stays whole.
+    today = local_date(now)
+    change_settings(
+        session,
+        target=scheme,
+        wanted={"window_days": days},
+        effective_from=today,
+        today=today,
+        actor_id=actor_id,
+        now=now,
+    )
     policy = _policy(session, scheme)
     if policy is None:
         policy = RedemptionPolicy(village_id=scheme.village_id, scheme_id=scheme.id)
         session.add(policy)
-    policy.window_days, policy.updated_at, policy.updated_by = days, now, actor_id
+    policy.updated_at, policy.updated_by = now, actor_id
     session.flush()
     return policy
 
@@ -238,16 +254,17 @@ def _policy(session: Session, scheme: Scheme) -> RedemptionPolicy | None:
 
 def _gate(session: Session, scheme: Scheme, household: Household, now: datetime):
     """Return (window, score, refusal): the window is checked first, then the threshold."""
-    window = get_window(session, scheme=scheme, now=now)
+    terms = in_force(session, target=scheme, on=local_date(now))
+    window = _window(scheme, local_date(now), terms["window_days"])
+    threshold = terms["redemption_threshold"]
     score = ledger.period_score(
         session, scheme=scheme, subject_id=household.id, period=window.period
     )
     if not window.open:
         return window, score, Refusal(OutsideRedemptionWindowError.code, window.describe())
-    if score < scheme.redemption_threshold:
+    if score < threshold:
         message = (
-            f"本期（{period_label(window.period)}）积分 {score} 分，"
-            f"未达到 {scheme.redemption_threshold} 分的兑换门槛"
+            f"本期（{period_label(window.period)}）积分 {score} 分，未达到 {threshold} 分的兑换门槛"
         )
         return window, score, Refusal(BelowThresholdError.code, message)
     return window, score, None

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
+from points.db import utcnow
 from points.models import AuditEvent, Household, Resident, User
+from points.periods import local_date
 from tests.api.conftest import PASSWORD
 from tests.api.shop_world import build_shop
 
@@ -302,6 +305,37 @@ def test_settings_change_is_audited_and_public(app, world):
     assert "redemption_threshold" in event.summary and "window_days" in event.summary
 
 
+def test_a_settings_change_dated_later_is_announced_and_waits_for_its_day(app, world):
+    client, _ = _signed_in(app, username="u-admin", password=PASSWORD)
+    code = world.a.code
+    page = client.get(f"/v/{code}/settings").get_data(as_text=True)
+    assert 'name="effective_from"' in page
+    later = (local_date(utcnow()) + timedelta(days=10)).isoformat()
+    data = {
+        "csrf_token": _token(page),
+        "privacy_mode": "masked",
+        "black_months": "6",
+        "board_top_n": "10",
+        "effective_from": later,
+    }
+    response = client.post(f"/v/{code}/settings", data=data, follow_redirects=True)
+    assert f"将于 {later} 起生效" in response.get_data(as_text=True)
+    rules = client.get(f"/public/{code}/rules").get_data(as_text=True)
+    # In force today: the old term; announced: the new one with its date.
+    assert "黑榜公布 3 个月" in rules
+    assert f"{later} 起，红黑榜黑榜公布期改为 6 个月" in rules
+    assert "已预告、尚未生效的修改" in client.get(f"/v/{code}/settings").get_data(as_text=True)
+    # A date in the past is refused in plain Chinese and nothing is written.
+    past = (local_date(utcnow()) - timedelta(days=1)).isoformat()
+    client.post(f"/v/{code}/settings", data={**data, "black_months": "9", "effective_from": past})
+    assert "早于今天" in client.get(f"/v/{code}/settings").get_data(as_text=True)
+    with app.extensions["points.sessionmaker"]() as s:
+        event = s.execute(
+            select(AuditEvent).where(AuditEvent.action == "village.settings")
+        ).scalar_one()
+    assert f"自 {later} 起生效" in event.summary and event.details["effective_from"] == later
+
+
 def _edited_catalog(data: bytes, **cells) -> bytes:
     book = load_workbook(io.BytesIO(data))
     sheet = book["积分标准"]
@@ -360,6 +394,34 @@ def test_catalog_edited_in_the_browser_problems_diff_dry_run_adopt(app, world):
     assert "admin" in history  # who recorded the adoption
     public = client.get(f"/public/{code}/rules").get_data(as_text=True)
     assert "第 2 版" in public and "+8" in public
+
+
+def test_a_village_adds_a_category_in_the_sheet_and_adopts_it(app, world):
+    client, _ = _signed_in(app, username="u-admin", password=PASSWORD)
+    code = world.a.code
+    page = client.get(f"/v/{code}/catalog").get_data(as_text=True)
+    link = re.search(r'href="(/v/[^"]+/catalog/household/v1\.xlsx)"', page).group(1)
+    book = load_workbook(io.BytesIO(client.get(link).data))
+    assert [c.value for c in book["类别"]["A"]][1:] == ["德治", "自治", "法治", "党建"]
+    book["类别"].append(["乡风文明", "移风易俗、红白喜事简办", "是"])
+    book["积分标准"]["C2"] = "乡风文明"
+    out = io.BytesIO()
+    book.save(out)
+    response = client.post(
+        f"/v/{code}/catalog/household/upload",
+        data={"csrf_token": _token(page), "file": (io.BytesIO(out.getvalue()), "c.xlsx")},
+    )
+    draft = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "+ 新增类别 乡风文明（移风易俗、红白喜事简办）" in draft
+    assert "类别 德治 → 乡风文明" in draft
+    client.post(
+        f"/v/{code}/catalog/household/adopt",
+        data={"csrf_token": _token(draft), "number": "2", "body": "村民代表大会",
+              "adopted_on": "2026-11-24", "effective_from": ""},
+    )  # fmt: skip
+    public = client.get(f"/public/{code}/rules").get_data(as_text=True)
+    assert "<strong>乡风文明</strong>：移风易俗、红白喜事简办（扣分上黑榜）" in public
+    assert "加分 · 乡风文明" in public
 
 
 def test_goods_cards_lost_and_reissued(app, world):

@@ -11,6 +11,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from api.catalog.files import (
+    CATEGORY_SHEET,
     HELP_SHEET,
     INFO_SHEET,
     SHEET,
@@ -123,7 +124,7 @@ def test_a_stored_version_round_trips_through_excel_into_an_identical_draft(tmp_
     write_xlsx(path, catalog_file(v1, village=village, scheme=scheme))
 
     book = load_workbook(path)
-    assert book.sheetnames == [SHEET, HELP_SHEET, INFO_SHEET]
+    assert book.sheetnames == [SHEET, CATEGORY_SHEET, HELP_SHEET, INFO_SHEET]
     sheet = book[SHEET]
     assert [c.value for c in sheet[1]] == HEADERS
     first = {h: c.value for h, c in zip(HEADERS, sheet[2], strict=True)}
@@ -245,7 +246,7 @@ def test_files_that_are_not_catalogs_are_refused(tmp_path):
     book[SHEET].title = "Sheet1"
     book.save(other)
     assert problems_of(other) == [
-        "工作表 积分标准：找不到“积分标准”工作表（现有：Sheet1、说明、版本信息）"
+        "工作表 积分标准：找不到“积分标准”工作表（现有：Sheet1、类别、说明、版本信息）"
     ]
 
     empty = tmp_path / "empty.xlsx"

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from points import claims, cycles, ledger
 from points.claims import ClaimInput, automatic
@@ -72,8 +72,33 @@ def w(session):
     act(x.homes[1], "MEI-51", date(2026, 8, 20))
     act(x.homes[2], "ZZ-01", date(2026, 10, 9))
     act(x.homes[2], "ZZ-01", date(2026, 11, 6))
+    # The scheduler has run all year: every period before November's is already evaluated.
+    evaluated_until(session, x.village, month="2026-10", quarter="2026-Q2")
     session.commit()
     return x
+
+
+def evaluated_until(session, village, *, month: str, quarter: str) -> None:
+    """Record the automatic rules' periods up to `month` / `quarter` as done, as a scheduler that
+    ran until then would have left them."""
+    done = [
+        f"household:{code}:2026-{m:02d}"
+        for code in ("AUTO-01", "AUTO-02")
+        for m in range(1, 13)
+        if f"2026-{m:02d}" <= month
+    ]
+    done += [f"household:AUTO-03:2026-Q{q}" for q in range(1, 5) if f"2026-Q{q}" <= quarter]
+    for key in done:
+        session.add(
+            CycleRun(
+                village_id=village.id,
+                kind=automatic.JOB,
+                key=key,
+                status="done",
+                started_at=bj(2026, 1, 1, 9),
+            )
+        )
+    session.flush()
 
 
 def auto_only(monkeypatch):
@@ -168,6 +193,61 @@ def test_a_deduction_still_in_review_at_evaluation_does_not_count(session, w, mo
     assert w.homes[2].id in {c.household_id for c in auto_claims(session, "AUTO-01")}
 
 
+def test_after_months_of_downtime_every_missed_period_is_caught_up_once(session, w, monkeypatch):
+    auto_only(monkeypatch)
+    # The scheduler stopped after evaluating July and comes back in mid-December.
+    session.execute(delete(CycleRun).where(CycleRun.kind == automatic.JOB))
+    evaluated_until(session, w.village, month="2026-07", quarter="2026-Q2")
+    report = cycles.reconcile(session, now=DEC_1)
+    session.commit()
+    keys = [r.item.key for r in report.results if r.status == "done"]
+    # Oldest first, each missed period once; nothing before the last evaluated period again.
+    assert keys == [
+        "household:AUTO-01:2026-08", "household:AUTO-02:2026-08",
+        "household:AUTO-01:2026-09", "household:AUTO-02:2026-09",
+        "household:AUTO-01:2026-10", "household:AUTO-02:2026-10",
+        "household:AUTO-01:2026-11", "household:AUTO-02:2026-11",
+        "household:AUTO-03:2026-Q3",
+    ]  # fmt: skip
+    h = [home.id for home in w.homes]
+    got = sorted((_code(session, c), c.rule_note[:7], c.household_id) for c in auto_claims(session))
+    expected = []
+    for month in ("2026-08", "2026-09", "2026-10", "2026-11"):
+        # 当月无违规: the August litterer misses August, the November gambler November.
+        expected += [
+            ("AUTO-01", month, home)
+            for home in h
+            if (month, home) not in {("2026-08", h[1]), ("2026-11", h[0])}
+        ]
+        # 连续三个月无违法 (法治): only the gambler misses, and only November.
+        expected += [("AUTO-02", month, home) for home in h if (month, home) != ("2026-11", h[0])]
+    assert got == sorted(expected)
+    # Each missed month's award is dated in its month, so statements and boards place it there.
+    aug = [c for c in auto_claims(session, "AUTO-01") if c.rule_note.startswith("2026-08")]
+    assert {c.occurred_on for c in aug} == {date(2026, 8, 31)}
+
+    # A restart, or the next tick, finds nothing left; a later month is evaluated alone.
+    assert cycles.reconcile(session, now=DEC_1 + timedelta(hours=1)).results == []
+    later = cycles.reconcile(session, now=bj(2027, 1, 15, 0, 5))
+    assert sorted(r.item.key for r in later.results) == [
+        "household:AUTO-01:2026-12", "household:AUTO-02:2026-12", "household:AUTO-03:2026-Q4",
+    ]  # fmt: skip
+
+
+def test_periods_before_an_automatic_rule_took_effect_are_never_back_filled(session, monkeypatch):
+    auto_only(monkeypatch)
+    village = make_village(session)
+    scheme = make_scheme(session, village, notice_days=7)
+    adopt_catalog(session, scheme, RULES, now=bj(2026, 10, 20, 9), adopted_on=date(2026, 10, 20))
+    make_household(session, village)
+    report = cycles.reconcile(session, now=DEC_1)
+    # October (its last day under the new catalog) and November; never September or Q3.
+    assert sorted(r.item.key for r in report.results) == [
+        "household:AUTO-01:2026-10", "household:AUTO-01:2026-11",
+        "household:AUTO-02:2026-10", "household:AUTO-02:2026-11",
+    ]  # fmt: skip
+
+
 # --- two reconcilers at once, as real processes ------------------------------------------------
 
 
@@ -202,7 +282,9 @@ def test_two_reconcilers_at_once_evaluate_each_rule_once(session, w, db_url):
     session.expire_all()
     assert len(auto_claims(session)) == 4
     n = session.scalar(
-        select(func.count()).select_from(CycleRun).where(CycleRun.kind == "rules_auto")
+        select(func.count())
+        .select_from(CycleRun)
+        .where(CycleRun.kind == "rules_auto", CycleRun.started_at == DEC_1)
     )
     assert n == 3
     session.rollback()  # end the read: on SQLite even a read holds the database

@@ -1,0 +1,60 @@
+"""categories as catalog data; scheme and village settings effective from a stated date
+
+Revision ID: 0015
+Revises: 0012
+Create Date: 2026-11-30 15:30:00
+
+catalog_versions gains a nullable `categories` (plain ADD COLUMN, no table rebuild: on SQLite a
+rebuild would drop the frozen-catalog triggers of 0003). Existing versions keep NULL, which reads
+as the four default categories 德治/自治/法治/党建 — adopted versions cannot be updated, and
+NULL says exactly what they were adopted with. `setting_changes` keeps every dated change of a
+scheme's or a village's settings.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from points.db import UTCDateTime
+
+revision = "0015"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("catalog_versions", sa.Column("categories", sa.JSON(), nullable=True))
+    op.create_table(
+        "setting_changes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("village_id", sa.Integer(), nullable=False),
+        sa.Column("scheme_id", sa.Integer(), nullable=True),
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("value", sa.JSON(), nullable=False),
+        sa.Column("effective_from", sa.Date(), nullable=False),
+        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.Integer(), nullable=True),
+        sa.Column("applied_at", UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["created_by"], ["users.id"], name=op.f("fk_setting_changes_created_by_users")
+        ),
+        sa.ForeignKeyConstraint(
+            ["scheme_id"], ["schemes.id"], name=op.f("fk_setting_changes_scheme_id_schemes")
+        ),
+        sa.ForeignKeyConstraint(
+            ["village_id"], ["villages.id"], name=op.f("fk_setting_changes_village_id_villages")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_setting_changes")),
+    )
+    op.create_index(
+        "ix_setting_changes_lookup",
+        "setting_changes",
+        ["village_id", "scheme_id", "name"],
+        unique=False,
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_setting_changes_lookup", table_name="setting_changes")
+    op.drop_table("setting_changes")
+    op.drop_column("catalog_versions", "categories")
