@@ -22,6 +22,7 @@ from points.db import utcnow
 from points.errors import ValidationError
 from points.ledger import statements
 from points.models.org import Role
+from points.org import get_village
 
 bp = Blueprint("claim_offline", __name__)
 
@@ -89,6 +90,7 @@ def queued(code):
 @bp.get("/v/<code>/manifest.webmanifest")
 def manifest(code):
     """The record page as an app on the phone's home screen (opens to 登记, works offline)."""
+    get_village(db(), code)  # an unknown village is a 404, not an app
     body = {
         "name": "村级积分 · 登记",
         "short_name": "积分登记",

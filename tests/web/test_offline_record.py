@@ -205,4 +205,34 @@ def test_three_records_made_offline_survive_a_restart_and_are_recorded_once(
         again = _claims(app, recorder_id)
         assert [c.id for c in again] == [c.id for c in made]
         assert f"事项 #{made[0].id}" in page.inner_text("#queue-items")
+
+        # On a shared phone, a record another recorder left waits for them: this session never
+        # sends it under its own name.
+        page.evaluate(
+            """(item) => new Promise((resolve, reject) => {
+                const open = indexedDB.open("points-offline", 1);
+                open.onsuccess = () => {
+                    const t = open.result.transaction("queue", "readwrite");
+                    t.objectStore("queue").put(item);
+                    t.oncomplete = () => { open.result.close(); resolve(); };
+                    t.onerror = () => reject(t.error);
+                };
+            })""",
+            {
+                "key": "rec-other",
+                "village": code,
+                "user": "999999",
+                "user_name": "李四",
+                "seq": 0,
+                "label": "别人的登记",
+                "data": {"household_id": w.home1.id, "rule_code": "MEI-01"},
+                "photos": [],
+                "state": "waiting",
+                "reason": "",
+            },
+        )
+        page.evaluate("window.pointsOffline.sync()")
+        _wait_states(page, ["waiting", "sent", "sent", "sent"])
+        assert "李四 登录后发送" in page.inner_text("#queue-items")
+        assert len(_claims(app, recorder_id)) == 3
         phone.close()

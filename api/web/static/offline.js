@@ -9,6 +9,10 @@
   var form = document.getElementById("record-form");
   if (!form || !window.indexedDB || !window.fetch || !window.Promise) return;
   var village = form.getAttribute("data-village");
+  // Records are sent only by whoever made them: on a shared phone, another recorder's session
+  // must not put its name to them.
+  var user = form.getAttribute("data-user");
+  var userName = form.getAttribute("data-user-name");
   var queueUrl = form.getAttribute("data-queue");
   var section = document.getElementById("offline-queue");
   var list = document.getElementById("queue-items");
@@ -84,6 +88,7 @@
         var text = item.label + " — " + STATE[item.state];
         if (item.state === "sent" && item.claim_id) text += "（事项 #" + item.claim_id + "）";
         if (item.reason) text += "：" + item.reason;
+        if (item.user !== user && item.state === "waiting") text += "（" + item.user_name + " 登录后发送）";
         li.appendChild(document.createTextNode(text));
         if (item.state === "sent" || item.state === "refused") {
           var remove = document.createElement("button");
@@ -169,6 +174,8 @@
       var item = {
         key: newKey(),
         village: village,
+        user: user,
+        user_name: userName,
         seq: Date.now() * 1000 + (counter++ % 1000),
         made_at: new Date().toISOString(),
         label: made.label,
@@ -250,7 +257,9 @@
   function sync() {
     if (syncing) return syncing;
     syncing = items().then(function (all) {
-      var todo = all.filter(function (i) { return i.state === "waiting" || i.state === "sending"; });
+      var todo = all.filter(function (i) {
+        return i.user === user && (i.state === "waiting" || i.state === "sending");
+      });
       return todo.reduce(function (going, item) {
         return going.then(function (go) { return go ? send(item) : false; });
       }, Promise.resolve(true));
@@ -290,6 +299,18 @@
       });
   }
 
+  // A copy of the page kept from an earlier day says that day is "today": the phone's date is
+  // the better guess (the server still refuses a date in the future).
+  var day = form.elements.occurred_on;
+  var now = new Date();
+  var today = [now.getFullYear(), now.getMonth() + 1, now.getDate()].map(function (n) {
+    return n < 10 ? "0" + n : String(n);
+  }).join("-");
+  if (day && day.max && today > day.max) {
+    day.max = today;
+    day.defaultValue = today;
+    day.value = today;
+  }
   // A copy of the page kept from an earlier visit may carry that visit's messages.
   if (!navigator.onLine) document.querySelectorAll("main .flash").forEach(function (f) { f.remove(); });
   // Signing out of a shared phone drops the kept copy (names of the grid); unsent records stay.
