@@ -7,7 +7,7 @@ import json
 from http import HTTPStatus
 
 import marshmallow as ma
-from flask import Flask, g, jsonify, request, send_from_directory
+from flask import Flask, current_app, g, jsonify, request, send_from_directory
 from flask.views import MethodView
 from flask_smorest import Api
 from sqlalchemy import select
@@ -64,7 +64,7 @@ class PointsApi(Api):
 
     def handle_http_exception(self, error: HTTPException):
         """Render any HTTP error raised under /api as the envelope (pages get the Chinese page)."""
-        if not request.path.startswith(PREFIX):
+        if not speaks_json():
             from api.web.helpers import render_http_error
 
             return render_http_error(error)
@@ -83,6 +83,22 @@ class PointsApi(Api):
 
 
 api = PointsApi()
+
+
+def json_endpoint(view):
+    """Mark a page view (session cookie and CSRF, not a bearer token) that answers JSON like the
+    API: its errors are the envelope and it honours Idempotency-Key. The offline record page's
+    queue syncs through one, since the API itself never accepts the page's cookie."""
+    view.json_endpoint = True
+    return view
+
+
+def speaks_json() -> bool:
+    """Return True when this request is answered as the API answers (envelope errors)."""
+    if request.path.startswith(PREFIX):
+        return True
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    return bool(getattr(view, "json_endpoint", False))
 
 
 def envelope(status: int, code: str, message: str, field_errors=None, headers=None):
@@ -178,7 +194,7 @@ def _handle_points_error(error: errors.PointsError):
     status = next(s for cls, s in STATUS.items() if isinstance(error, cls))
     _rollback()
     audit_refusal(error)
-    if not request.path.startswith(PREFIX):
+    if not speaks_json():
         from api.web.helpers import render_error
 
         return render_error(status, error.message)
@@ -233,7 +249,7 @@ def is_transient_db_error(error: BaseException | None) -> bool:
 def busy_response():
     """Answer 503 `busy` with Retry-After: the envelope under /api, a Chinese page elsewhere."""
     message = "系统繁忙，请稍后重试"
-    if request.path.startswith(PREFIX):
+    if speaks_json():
         return envelope(503, "busy", message, headers={"Retry-After": RETRY_AFTER})
     from api.web.helpers import render_error
 
@@ -253,7 +269,7 @@ def _handle_operational_error(error: DBAPIError):
 def _handle_data_error(error: DataError):
     # A value the column cannot hold (a number out of range) that no schema caught.
     _rollback()
-    if request.path.startswith(PREFIX):
+    if speaks_json():
         return envelope(400, "bad_request", "输入的数值超出允许范围")
     from api.web.helpers import render_error
 
@@ -265,7 +281,7 @@ def _handle_server_error(error: InternalServerError):
     after the view, a rollback on a dead connection) is still a 503, not a 500."""
     if is_transient_db_error(getattr(error, "original_exception", None)):
         return busy_response()
-    if request.path.startswith(PREFIX):
+    if speaks_json():
         return envelope(500, *HTTP_MESSAGES[500])
     from api.web.helpers import render_error
 
@@ -287,15 +303,31 @@ def _rollback() -> None:
 
 
 def _request_fingerprint() -> str:
-    body = request.get_data(cache=True) or b""
     head = f"{request.method} {request.path}?{request.query_string.decode()}\n".encode()
+    if request.mimetype == "multipart/form-data":
+        return _multipart_fingerprint(head)
+    body = request.get_data(cache=True) or b""
     return hashlib.sha256(head + body).hexdigest()
+
+
+def _multipart_fingerprint(head: bytes) -> str:
+    """Hash a multipart request's fields and files, not its bytes: a browser picks a new random
+    boundary each time it sends a FormData, so a retry would otherwise never match its first
+    send. The parsed request stays readable by the view (files are rewound)."""
+    digest = hashlib.sha256(head)
+    for name, value in sorted(request.form.items(multi=True)):
+        digest.update(f"f {len(name)}:{name} {len(value)}:".encode() + value.encode())
+    for name, upload in request.files.items(multi=True):
+        data = upload.stream.read()
+        upload.stream.seek(0)
+        digest.update(f"p {len(name)}:{name} {len(data)}:".encode() + data)
+    return digest.hexdigest()
 
 
 def _replay_idempotent():
     """Answer a repeated write with the stored first response; refuse a reused key."""
     key = request.headers.get("Idempotency-Key")
-    if request.method not in WRITE_METHODS or not key or not request.path.startswith(PREFIX):
+    if request.method not in WRITE_METHODS or not key or not speaks_json():
         return None
     if len(key) > 200:
         return envelope(400, "bad_request", "Idempotency-Key 不能超过 200 个字符")

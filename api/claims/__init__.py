@@ -8,8 +8,9 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register this feature's API blueprint and pages."""
-    from api.claims import pages, rest
+    from api.claims import offline, pages, rest
     from api.rest import api
 
     api.register_blueprint(rest.blp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(offline.bp)

@@ -96,6 +96,7 @@ def rule_groups(rules, recent_codes=(), *, staff: bool) -> list[dict]:
             needs.append(f"{r.review_threshold} 分及以上需审核")
         return {
             "code": r.code,
+            "id": r.id,
             "label": f"({value}) {r.name}" + (f" · {'，'.join(needs)}" if needs else ""),
             "evidence": r.evidence_required,
             "review": bool(staff and (r.review != "never" or r.sign < 0)),

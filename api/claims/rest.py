@@ -13,6 +13,7 @@ from marshmallow import missing
 from webargs.flaskparser import FlaskParser
 
 from api.claims.evidence import attach_photos, attach_stored, photo_path, store_uploads
+from api.claims.offline import record_one
 from api.claims.schemas import (
     AnomalySchema,
     BatchInSchema,
@@ -123,26 +124,11 @@ class Claims(ApiView):
         """Record one act for a household (grid workers: their own group only).
 
         Send JSON, or multipart/form-data with this JSON in a `data` field and up to three
-        JPG/PNG `photos` (required by rules marked evidence_required)."""
+        JPG/PNG `photos` (required by rules marked evidence_required). A record made offline
+        names the rule and grid it was made against (`expected_rule_id`, `expected_group_id`):
+        409 `rule_changed`, `household_moved`, `household_gone` or `member_gone` if they changed."""
         village = village_for(code, *RECORDERS)
-        photos = _photos()
-        scheme = statements.get_scheme(db(), village=village, code=data.pop("scheme"))
-        claim = claims.record(
-            db(),
-            village=village,
-            scheme=scheme,
-            actor=current_actor(),
-            item=claims.ClaimInput(has_evidence=bool(photos), **data),
-            now=utcnow(),
-        )
-        attach_photos(db(), claim, photos)  # appended to claim.evidence: no reload needed
-        audit(
-            village,
-            "claim.record",
-            claim,
-            f"登记 {claim.points:+d} 分（户 #{claim.household_id}），附照片 {len(photos)} 张",
-        )
-        return claim
+        return record_one(village, data, _photos())
 
 
 @blp.route("/villages/<code>/claims/batch")

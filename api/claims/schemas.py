@@ -18,6 +18,25 @@ class ClaimInSchema(In):
     proposed_points = f.Integer(allow_none=True, strict=True, validate=v.Range(1, 100000))
     description = f.String(load_default="", validate=v.Length(0, 1000))
     occurred_on = f.Date(required=True)
+    expected_rule_id = f.Integer(
+        strict=True,
+        metadata={
+            "description": "the catalog rule (one version's item) the recorder saw; if given, "
+            "a different rule in force for occurred_on is refused (409 rule_changed)"
+        },
+    )
+    expected_group_id = f.Integer(
+        strict=True,
+        metadata={
+            "description": "the household's grid when recorded (with expected_rule_id); a "
+            "household moved since is refused (409 household_moved), one gone 409 household_gone"
+        },
+    )
+
+    @ma.validates_schema
+    def _rule_with_group(self, data, **kwargs):
+        if "expected_group_id" in data and "expected_rule_id" not in data:
+            raise ma.ValidationError("请同时提供 expected_rule_id", "expected_rule_id")
 
 
 class SubjectInSchema(In):

@@ -2,13 +2,15 @@
 automatic (state-based) rules evaluated by the scheduler (automatic); who a 一票否决 bars from
 honours (veto); group and event awards with one notice row and one review (groups); the public
 notice list
-(notices) and the anomaly report (anomalies).
+(notices) and the anomaly report (anomalies); records queued offline refused when their rule or
+household changed meanwhile (offline).
 
 Other features use this package's names below (its public API), never a `_private` name."""
 
 from points.claims.automatic import evaluate as evaluate_automatic
 from points.claims.automatic import last_ended_period
 from points.claims.groups import group_households, record_group
+from points.claims.offline import ChangedSinceRecordedError, MadeAgainst, check_unchanged
 from points.claims.veto import vetoed
 from points.claims.workflow import (
     MAX_BATCH,
@@ -59,4 +61,7 @@ __all__ = [
     "vetoed",
     "record_group",
     "group_households",
+    "ChangedSinceRecordedError",
+    "MadeAgainst",
+    "check_unchanged",
 ]

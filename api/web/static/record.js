@@ -1,6 +1,7 @@
 // The record page: filter households without reloading, count the ticked ones in the sticky
 // submit bar, say what the chosen item needs, and submit in place so a refusal keeps everything
 // (photos included) on the page. Without JavaScript the form still posts and comes back filled.
+// Without a connection offline.js keeps the record on the phone instead.
 (function () {
   var form = document.getElementById("record-form");
   if (!form) return;
@@ -45,6 +46,9 @@
   form.addEventListener("submit", function (e) {
     if (!window.fetch || !window.FormData) return;
     e.preventDefault();
+    // No signal: the record is kept on the phone and sent later (offline.js).
+    var offline = window.pointsOffline;
+    if (offline && !navigator.onLine) { offline.keep(); return; }
     var button = document.getElementById("submit-record");
     button.disabled = true;
     // The last result's message goes: what shows next is about this submission.
@@ -64,7 +68,7 @@
           window.scrollTo(0, 0);
         });
       })
-      .catch(function () { form.submit(); })
+      .catch(function () { if (offline) offline.keep(); else form.submit(); })
       .finally(function () { button.disabled = false; });
   });
 })();
