@@ -13,7 +13,7 @@ from api.shop import qr as shop_qr
 from points.models import AuditEvent, Claim, ClaimBatch, Household, User, Village
 from points.models.claims import ClaimStatus
 from points.shop import credentials
-from tests.api.conftest import auth
+from tests.api.conftest import PASSWORD, auth
 from tests.api.shop_world import phone_code
 
 
@@ -271,3 +271,45 @@ def test_two_admins_closing_at_once_make_one_claim(app, client, world, event):
     with app.extensions["points.sessionmaker"]() as s:
         assert s.query(ClaimBatch).count() == 1
         assert s.query(Claim).filter(Claim.batch_id.isnot(None)).count() == 1
+
+
+def test_the_printed_poster_checks_a_resident_in(app, world, event):
+    """The A4 poster's QR, read from the printed page as a phone camera would, is the event's
+    check-in address; the page and poster are for staff at the door, not for residents."""
+    import io
+
+    import pypdfium2
+    import zxingcpp
+
+    from tests.api.test_pages import _login
+
+    staff = app.test_client()
+    _login(staff, username="u-clerk", password=PASSWORD)
+    poster = staff.get(f"/v/village-a/events/{event['id']}/poster.pdf")
+    assert poster.status_code == 200 and poster.mimetype == "application/pdf"
+    doc = pypdfium2.PdfDocument(io.BytesIO(poster.data))
+    try:
+        assert len(doc) == 1 and doc[0].get_size() == pytest.approx((595.3, 841.9), abs=1)
+        image = doc[0].render(scale=1.5).to_pil()
+    finally:
+        doc.close()
+    found = zxingcpp.read_barcodes(image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
+    assert [r.text for r in found] == [event["qr_url"]]
+
+    phone = app.test_client()
+    _login(phone, phone="13800001111", pin="123456")
+    path = event["qr_url"].split("://", 1)[1].split("/", 1)[1]
+    assert phone.get(f"/v/village-a/events/{event['id']}/poster.pdf").status_code == 403
+    page = phone.get("/" + path)
+    assert page.status_code == 200 and "签到（本户一次）" in page.get_data(as_text=True)
+    token = _token_of(page.get_data(as_text=True))
+    done = phone.post("/" + path, data={"csrf_token": token})
+    assert "签到成功" in done.get_data(as_text=True)
+    again = phone.post("/" + path, data={"csrf_token": token}, follow_redirects=True)
+    assert "本户已经签到过了" in again.get_data(as_text=True)
+
+
+def _token_of(html: str) -> str:
+    import re
+
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
