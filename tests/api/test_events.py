@@ -313,3 +313,36 @@ def _token_of(html: str) -> str:
     import re
 
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+# The door is the hot path (a queue of villagers with cards): its statements are counted.
+CARD_CHECKIN_BUDGET = 8  # sign-in, village, event, card, household, once?, insert, audit
+CLOSE_BUDGET = 14  # whatever the number of households: set-based
+
+
+def test_a_card_at_the_door_and_closing_twenty_stay_within_their_statement_budgets(
+    app, client, world, event
+):
+    from tests.api.test_statement_budget import StatementLog
+    from tests.factories import make_household
+
+    with app.extensions["points.sessionmaker"]() as s, s.begin():
+        from points.models import Group
+
+        village, group = s.get(Village, world.a.id), s.get(Group, world.group2.id)
+        homes = [make_household(s, village, group).id for _ in range(20)]
+    cards = [_card(app, world.a.id, h) for h in homes]
+    assert _door(client, world, event["id"], code=cards[0]).status_code == 201  # warm caches
+    with StatementLog(app) as log:
+        response = _door(client, world, event["id"], code=cards[1])
+    assert response.status_code == 201, response.json
+    assert len(log.statements) <= CARD_CHECKIN_BUDGET, log.report()
+    for card in cards[2:]:
+        assert _door(client, world, event["id"], code=card).status_code == 201
+    with StatementLog(app) as log:
+        closed = client.post(
+            f"/api/v1/villages/village-a/events/{event['id']}/close",
+            headers=auth(world.tokens["admin"]),
+        )
+    assert closed.status_code == 200 and len(closed.json["claims"]) == 20
+    assert len(log.statements) <= CLOSE_BUDGET, log.report()
