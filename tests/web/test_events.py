@@ -59,6 +59,7 @@ def test_qr_scan_and_two_cards_make_three_attendees_and_one_claim_on_notice(
     # The admin creates the meeting (today, all day) and finds its QR and poster.
     admin = sign_in(browser, base, username="u-admin", password=PASSWORD)
     admin.get_by_role("link", name="活动签到").click()
+    check(admin, "event-list")
     admin.fill("#ev-title", "冬季村民大会")
     admin.fill("#ev-place", "村委会会议室")
     admin.fill("input[name=start]", "00:00")
