@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from api.db import db
 from api.events import actions, poster
@@ -137,7 +147,10 @@ def event_poster(code, event_id):
     rule = (
         next((r for r in rules_of(version) if r.code == event.rule_code), None) if version else None
     )
-    earns = f"参加可得：{rule.name} {rule.points or ''} 分（每户一次）" if rule else ""
+    earns = ""
+    if rule is not None:
+        value = f" {rule.points} 分" if rule.points else ""
+        earns = f"参加可得：{rule.name}{value}（每户一次）"
     audience = events.AUDIENCE_NAMES.get(event.audience, event.audience)
     if event.audience == "groups":
         audience = "、".join(g.name for g in events.event_groups(db(), event=event))
@@ -234,6 +247,8 @@ def join(code, token):
     """The page an event's QR opens: the event, and one tap to check in."""
     village = org.get_village(db(), code)
     event = actions.event_from_scan(village, token)
+    if current_actor().roles_in(village):
+        g.village = village  # the menu of the signed-in user's own village
     done = None
     if request.method == "POST":
         with form_errors():

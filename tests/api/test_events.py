@@ -346,3 +346,44 @@ def test_a_card_at_the_door_and_closing_twenty_stay_within_their_statement_budge
         )
     assert closed.status_code == 200 and len(closed.json["claims"]) == 20
     assert len(log.statements) <= CLOSE_BUDGET, log.report()
+
+
+def test_menus_show_event_pages_only_to_roles_that_open_them(app, world, event):
+    from tests.api.test_pages import _login
+
+    for role, sees in (("admin", True), ("clerk", True), ("recorder", True), ("reviewer", False)):
+        staff = app.test_client()
+        _login(staff, username=f"u-{role}", password=PASSWORD)
+        home = staff.get("/v/village-a/events")
+        assert home.status_code == (200 if sees else 403), role
+        menu = staff.get(f"/v/village-a/events/{event['id']}" if sees else "/v/village-a/review")
+        assert ("活动签到" in menu.get_data(as_text=True)) is sees, role
+        if sees:
+            creating = "新建活动" in home.get_data(as_text=True)
+            assert creating is (role == "admin"), role
+    phone = app.test_client()
+    _login(phone, phone="13800001111", pin="123456")
+    mine = phone.get("/v/village-a/events/scan").get_data(as_text=True)
+    assert "扫码签到" in mine and "活动签到" not in mine
+    assert phone.get("/v/village-a/events").status_code == 403
+
+
+def test_a_walk_in_is_found_by_name_and_checked_in_at_the_door(app, world, event):
+    from tests.api.test_pages import _login
+
+    with app.extensions["points.sessionmaker"]() as s, s.begin():
+        person = s.get(Household, world.home2.id).members[1]
+        person.name = "王秀英"
+        person_id, number = person.id, s.get(Household, world.home2.id).number
+    clerk = app.test_client()
+    _login(clerk, username="u-clerk", password=PASSWORD)
+    page = clerk.get(f"/v/village-a/events/{event['id']}?q=秀英").get_data(as_text=True)
+    assert "王秀英" in page and f"户号 {number}" in page
+    done = clerk.post(
+        f"/v/village-a/events/{event['id']}/walkin",
+        data={"csrf_token": _token_of(page), "resident_id": str(person_id)},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert f"签到成功：户号 {number}" in done and "按姓名" in done and "王秀英" in done
+    missing = clerk.get(f"/v/village-a/events/{event['id']}?q=不存在的人").get_data(as_text=True)
+    assert "没有找到" in missing
