@@ -9,8 +9,6 @@ shop) and is audited the same way; nothing here prices or spends on its own.
 
 from __future__ import annotations
 
-import io
-
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
 from api.db import db
@@ -18,6 +16,7 @@ from api.shop import qr
 from api.shop.actions import audit_redemption, token_settings
 from api.web.helpers import page_audit, page_village, signed_in
 from api.web.identity import current_actor
+from api.web.qr import decode_frame
 from points import shop
 from points.db import utcnow
 from points.errors import PointsError, ValidationError
@@ -29,7 +28,6 @@ from points.shop.redemption import MAX_LINE_QUANTITY, METHOD_NAMES, BasketLine, 
 
 bp = Blueprint("counter", __name__, url_prefix="/v/<code>/counter", template_folder="templates")
 SHOPKEEPERS = (Role.ADMIN, Role.CLERK)
-MAX_FRAME = 3 * 1024 * 1024  # a camera frame as PNG or JPEG
 MOVE_KINDS = {"donation": "捐赠", "purchase": "采购", "adjustment": "调整（盘点）"}
 
 
@@ -241,23 +239,9 @@ def decode(code):
     shipped to the phone. The text goes through the same scan form as a USB scanner's.
     """
     page_village(code, Role.CLERK)
-    body = request.get_data(cache=False)
-    if not body or len(body) > MAX_FRAME:
-        return jsonify(text=None, error="图片为空或过大"), 400
-    import zxingcpp
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(body)) as image:
-            image.load()
-            if image.width * image.height > 4096 * 4096:
-                return jsonify(text=None, error="图片过大"), 400
-            found = zxingcpp.read_barcodes(
-                image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode
-            )
-    except (UnidentifiedImageError, OSError, ValueError):
-        return jsonify(text=None, error="无法读取图片"), 400
-    text = next((r.text for r in found if r.valid and r.text), None)
+    text, error = decode_frame(request.get_data(cache=False))
+    if error:
+        return jsonify(text=None, error=error), 400
     return jsonify(text=text)
 
 

@@ -31,6 +31,7 @@ STAFF_MENU: tuple[MenuItem, ...] = (
     _item("工作台", "dashboard.dashboard", A, V),
     _item("登记", "claim_pages.record", A, R),
     _item("审核", "claim_pages.review", A, V),
+    _item("活动签到", "event_pages.events_page", A, R, C),
     # The counter page opens for admins too, but only a clerk may scan and redeem there.
     _item("兑换", "counter.home", C),
     _item("库存", "counter.stock", A, C),
@@ -53,6 +54,7 @@ RESIDENT_MENU: tuple[MenuItem, ...] = (
     _item("兑换码", "shop_pages.my_qr", Role.RESIDENT),
     _item("积分超市", "shop_pages.shop_page", Role.RESIDENT),
     _item("申报", "claim_pages.declare", Role.RESIDENT),
+    _item("扫码签到", "event_pages.resident_scan", Role.RESIDENT),
     _item("公示", "claim_pages.notices_page", Role.RESIDENT),
 )
 

@@ -47,8 +47,10 @@ def record_group(
     household_ids: list[int],
     now: datetime,
     description: str = "",
+    has_evidence: bool = False,
 ) -> tuple[ClaimBatch, list[Claim]]:
-    """Record one award for a group or event, expanded to each member household."""
+    """Record one award for a group or event, expanded to each member household.
+    `has_evidence`: the award carries its proof (an event's attendance list)."""
     if scheme.subject_kind != "household":
         raise ValidationError("集体奖励只适用于农户积分", errors={"scheme": ["不是农户积分"]})
     batch, claims = record_batch(
@@ -62,6 +64,7 @@ def record_group(
         subjects=[(h, None) for h in household_ids],
         now=now,
         description=description,
+        has_evidence=has_evidence,
     )
     batch.grouped = True
     session.flush()

@@ -6,6 +6,7 @@ from points.models.boards import Board, BoardAppeal, BoardEntry
 from points.models.catalog import CatalogRule, CatalogVersion, Scheme, SettingChange
 from points.models.claims import Claim, ClaimBatch, Evidence, Objection
 from points.models.cycles import CycleRun, Lease, Period
+from points.models.events import Attendance, Event, EventGroup
 from points.models.ledger import Account, ChainHead, JournalEntry, Posting
 from points.models.org import Group, Household, Resident, RoleAssignment, User, Village
 from points.models.shop import (
@@ -23,6 +24,9 @@ from points.models.shop import (
 )
 
 __all__ = [
+    "Attendance",
+    "Event",
+    "EventGroup",
     "Backup",
     "MovedId",
     "VillageMove",

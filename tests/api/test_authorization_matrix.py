@@ -377,6 +377,73 @@ MATRIX.update(
         ("/api/v1/public/<code>/boards/<int:board_id>/board.xlsx", "GET"): ("public", 200, None),
     }
 )
+# Event check-in: each call gets a fresh event of village A, open now, so a check-in or a
+# close succeeds for every role allowed; the door takes a walk-in by name.
+DOOR = {"admin", "recorder", "clerk"}
+EVENTS = "/api/v1/villages/<code>/events"
+
+
+def _event(app, world) -> int:
+    from datetime import timedelta
+
+    from points import events
+    from points.db import utcnow
+    from points.ledger.statements import get_scheme
+    from points.models import Village
+    from points.org.access import load_actor
+
+    with app.extensions["points.sessionmaker"]() as s, s.begin():
+        village = s.get(Village, world.a.id)
+        return events.create_event(
+            s,
+            village=village,
+            scheme=get_scheme(s, village=village, code="household"),
+            actor=load_actor(s, world.users["admin"].id),
+            title=f"会议{next(_n)}",
+            place="会议室",
+            starts_at=utcnow() - timedelta(hours=1),
+            ends_at=utcnow() + timedelta(hours=1),
+            rule_code="ZZ-09",
+            audience="village",
+            now=utcnow(),
+        ).id
+
+
+def _event_code(w) -> dict:
+    from api.events import qr as event_qr
+    from points.models.events import Event
+
+    with w.app.extensions["points.sessionmaker"]() as s:
+        event = s.get(Event, _event(w.app, w))
+        return {"code": event_qr.sign(w.app.config["SECRET_KEY"], event)}
+
+
+MATRIX.update(
+    {
+        (EVENTS, "GET"): (DOOR, 200, None),
+        (EVENTS, "POST"): (
+            {"admin"},
+            201,
+            lambda: {
+                "title": "村民大会",
+                "place": "会议室",
+                "starts_at": "2026-11-30T09:00:00+08:00",
+                "ends_at": "2026-11-30T11:00:00+08:00",
+                "rule_code": "ZZ-09",
+            },
+        ),
+        (EVENTS + "/<int:event_id>", "GET"): (DOOR, 200, None),
+        (EVENTS + "/<int:event_id>/attendees", "GET"): (DOOR, 200, None),
+        (EVENTS + "/<int:event_id>/checkins", "POST"): (
+            DOOR,
+            201,
+            _with_world(lambda w: {"resident_id": w.members[w.home2.id][0]}),
+        ),
+        # A resident checks in with the event's QR; staff are not residents (403).
+        (EVENTS + "/checkin", "POST"): ({"resident"}, 201, _with_world(_event_code)),
+        (EVENTS + "/<int:event_id>/close", "POST"): ({"admin"}, 200, None),
+    }
+)
 CLAIM_STATE = {
     "/approve": "pending_review",
     "/reject": "pending_review",
@@ -443,6 +510,7 @@ def _url(rule, world, *, village, home=None):
         .replace("<int:order_id>", _fresh(rule, "<int:order_id>", pending_order, world))
         .replace("<int:redemption_id>", _fresh(rule, "<int:redemption_id>", redeemed, world))
         .replace("<int:card_id>", _fresh(rule, "<int:card_id>", _card, world))
+        .replace("<int:event_id>", _fresh(rule, "<int:event_id>", _event, world))
         .replace("<int:objection_id>", _fresh(rule, "<int:objection_id>", open_objection, world))
         .replace("<int:claim_id>", str(claim_id))
         .replace("<int:board_id>", board_id)

@@ -1,0 +1,95 @@
+"""Event check-in in the domain: the window's edges with the time passed in, the database's
+UNIQUE key as the last word on "once per household", and closing exactly once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from points import events
+from points.models.events import Attendance, CheckinMethod
+from tests.api.conftest import CLAIM_RULES
+from tests.factories import adopt_catalog, make_household, make_scheme, make_village
+from tests.shop_factories import make_actor, resident_actor
+
+
+@pytest.fixture
+def meeting(session, now):
+    village = make_village(session)
+    scheme = make_scheme(session, village)
+    adopt_catalog(session, scheme, CLAIM_RULES, now=now - timedelta(days=30))
+    admin = make_actor(session, village, "admin")
+    event = events.create_event(
+        session,
+        village=village,
+        scheme=scheme,
+        actor=admin,
+        title="村民大会",
+        place="礼堂",
+        starts_at=now,
+        ends_at=now + timedelta(hours=2),
+        rule_code="ZZ-09",
+        audience="village",
+        now=now - timedelta(days=1),
+    )
+    homes = [make_household(session, village) for _ in range(2)]
+    return village, scheme, admin, event, homes
+
+
+def test_the_window_opens_at_its_start_and_is_shut_at_its_end(session, now, meeting):
+    _village, _scheme, _admin, event, homes = meeting
+    for moment in (now - timedelta(seconds=1), now + timedelta(hours=2)):
+        with pytest.raises(events.CheckinClosedError) as refused:
+            events.check_in_self(
+                session, event=event, actor=resident_actor(session, homes[0]), now=moment
+            )
+        assert refused.value.code == "checkin_not_open"
+    row = events.check_in_self(
+        session, event=event, actor=resident_actor(session, homes[0]), now=now
+    )
+    assert row.method == CheckinMethod.SELF and row.resident_id == homes[0].head_id
+
+
+def test_the_database_refuses_a_second_attendance_of_a_household(session, now, meeting):
+    village, _scheme, _admin, event, homes = meeting
+    for _ in range(2):  # as two racing requests would, past any check in Python
+        session.add(
+            Attendance(
+                village_id=village.id,
+                event_id=event.id,
+                household_id=homes[0].id,
+                method="card",
+                checked_in_at=now,
+            )
+        )
+    with pytest.raises(IntegrityError):
+        session.flush()
+
+
+def test_a_second_scan_is_refused_and_the_first_stays(session, now, meeting):
+    _village, _scheme, admin, event, homes = meeting
+    events.check_in_by_name(
+        session, event=event, resident_id=homes[0].members[1].id, actor=admin, now=now
+    )
+    with pytest.raises(events.AlreadyCheckedInError):
+        events.check_in_self(session, event=event, actor=resident_actor(session, homes[0]), now=now)
+    assert [a.name for a in events.attendees(session, event=event)] == [homes[0].members[1].name]
+
+
+def test_closing_records_one_group_claim_once(session, now, meeting):
+    _village, scheme, admin, event, homes = meeting
+    for home in homes:
+        events.check_in_by_name(
+            session, event=event, resident_id=home.head_id, actor=admin, now=now
+        )
+    later = now + timedelta(hours=3)
+    event, batch, claims = events.close_event(
+        session, event=event, scheme=scheme, actor=admin, now=later
+    )
+    assert batch.grouped and event.batch_id == batch.id
+    assert sorted(c.household_id for c in claims) == sorted(h.id for h in homes)
+    assert all(c.status == "in_notice" for c in claims)
+    with pytest.raises(events.EventClosedError):
+        events.close_event(session, event=event, scheme=scheme, actor=admin, now=later)
