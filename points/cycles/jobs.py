@@ -29,7 +29,7 @@ Registering a job (the claims, boards, period and QR nonce modules do this in th
 
 then add the module's name to `JOB_MODULES` below, so every runner imports it. `order` sets the
 sequence: post claims whose 公示 ended (10), evaluate automatic rules (20), before closing periods (50) and opening the current
-one (55), then draft the month's board (70), then purge spent QR nonces (90).
+one (55), then draft the month's board (70) and the year's honour lists (75), then purge spent QR nonces (90).
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ JOB_MODULES: tuple[str, ...] = (
     "points.claims.automatic",
     "points.cycles.closing",
     "points.boards.monthly",
+    "points.honours.designate",
     "points.shop.credentials",
 )
 

@@ -6,6 +6,13 @@ from points.models.boards import Board, BoardAppeal, BoardEntry
 from points.models.catalog import CatalogRule, CatalogVersion, Scheme
 from points.models.claims import Claim, ClaimBatch, Evidence, Objection
 from points.models.cycles import CycleRun, Lease, Period
+from points.models.honours import (
+    HonourAppeal,
+    HonourEntry,
+    HonourList,
+    HonourRecord,
+    PartyReview,
+)
 from points.models.ledger import Account, ChainHead, JournalEntry, Posting
 from points.models.org import Group, Household, Resident, RoleAssignment, User, Village
 from points.models.shop import (
@@ -45,6 +52,11 @@ __all__ = [
     "Household",
     "JournalEntry",
     "Lease",
+    "HonourAppeal",
+    "HonourEntry",
+    "HonourList",
+    "HonourRecord",
+    "PartyReview",
     "Period",
     "Posting",
     "Resident",
