@@ -90,6 +90,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         cycles,
         dashboard,
         db,
+        honours,
         ledger,
         org,
         rest,
@@ -108,7 +109,19 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     rest.init_app(app)
     web.init_app(app)
     # Each feature registers its API blueprint and pages; this order is the OpenAPI order.
-    for feature in (auth, org, ledger, catalog, claims, shop, boards, cycles, dashboard, backups):
+    for feature in (
+        auth,
+        org,
+        ledger,
+        catalog,
+        claims,
+        shop,
+        boards,
+        honours,
+        cycles,
+        dashboard,
+        backups,
+    ):
         feature.init_app(app)
     return app
 

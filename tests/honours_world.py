@@ -38,6 +38,7 @@ PARTY_RULES = [
      "subjects": ["party_member"]},
 ]  # fmt: skip
 YEAR = 2025
+PASSWORD = "honour-pass-2025"
 START = datetime(2025, 1, 1, 2, tzinfo=UTC)
 NAMES = (("001", "张大山"), ("002", "李四"), ("003", "王五"), ("004", "赵六"))
 ACTS = {"001": 16, "002": 10, "003": 8, "004": 2}
@@ -78,6 +79,25 @@ class Year:
             session, self.village, "resident", resident=self.homes["002"].members[0]
         )
         session.flush()
+
+    def give_logins(self) -> dict:
+        """Give the staff passwords and 李四 (household 002) a phone sign-in; return the forms."""
+        from points.auth.passwords import hash_password
+        from points.models import User
+
+        forms = {}
+        for key in ("admin", "admin2", "reviewer"):
+            user = self.s.get(User, getattr(self, key).user_id)
+            user.username, user.password_hash = (
+                f"{self.village.code}-{key}",
+                hash_password(PASSWORD),
+            )
+            forms[key] = {"username": user.username, "password": PASSWORD}
+        user = self.s.get(User, self.resident_b.user_id)
+        user.phone, user.pin_hash = "13900002025", hash_password("602580")
+        forms["resident"] = {"phone": user.phone, "pin": "602580"}
+        self.s.flush()
+        return forms
 
     def member(self, number: str):
         return self.homes[number].members[0]
