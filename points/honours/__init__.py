@@ -1,5 +1,6 @@
 """Honours that last: 星级文明户, party 评星定级, yearly 表彰 and the 道德模范 roll — drafted
-from a year of scores (designate), approved by someone else, published and corrected (lists);
+from a year of scores (designate), approved by someone else, published and corrected (lists),
+read by staff, residents and the public (reads);
 the branch's 民主评议 and the town's counts (reviews); the pure rules (rules).
 
 Other features use this package's names below (its public API), never a `_private` name."""
@@ -16,22 +17,25 @@ from points.honours.lists import (
     appeal,
     approve_list,
     get_entry,
+    nominate,
+    publish_list,
+    record_ref,
+    remove_entry,
+    resolve_appeal,
+    withdraw_list,
+)
+from points.honours.reads import (
     get_list,
     get_public_list,
+    honour_labels,
     household_honours,
     kind_text,
     list_appeals,
     list_lists,
     model_roll,
-    nominate,
     public_record,
     public_view,
-    publish_list,
-    record_ref,
-    remove_entry,
-    resolve_appeal,
     staff_view,
-    withdraw_list,
 )
 from points.honours.reviews import list_reviews, record_review, town_counts
 from points.honours.rules import GRADES, MODEL, STARS, TITLES, honour_rules
@@ -63,6 +67,7 @@ __all__ = [
     "public_view",
     "staff_view",
     "household_honours",
+    "honour_labels",
     "public_record",
     "record_ref",
     "model_roll",

@@ -178,12 +178,13 @@ def test_awards_the_roll_and_the_towns_counts(village):
 
     # The town sees counts only, on a page and in Excel.
     with app.extensions["points.sessionmaker"]() as s, s.begin():
-        from points.models import RoleAssignment, User
         from points.auth.passwords import hash_password
+        from points.models import RoleAssignment, User
 
         s.add(User(username="town-sup", display_name="镇督导", password_hash=hash_password("town-pass-99"),
                    roles=[RoleAssignment(role="supervisor", town="城关镇")]))  # fmt: skip
     supervisor = _login(app, {"username": "town-sup", "password": "town-pass-99"})
+    assert "各村评星与表彰数量" in supervisor.get("/town/城关镇").get_data(as_text=True)
     page = supervisor.get(f"/town/城关镇/honours?year={YEAR}").get_data(as_text=True)
     assert "东山村" in page and "道德模范 1" in page and "赵" not in page
     sheet = load_workbook(io.BytesIO(supervisor.get(f"/town/城关镇/honours.xlsx?year={YEAR}").data))
