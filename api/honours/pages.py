@@ -20,6 +20,7 @@ from api.web.helpers import (
 )
 from api.web.identity import current_actor
 from points import honours, org
+from points.boards import party_scheme
 from points.db import utcnow
 from points.errors import NotFoundError, PermissionDeniedError, ValidationError
 from points.models.honours import HonourAppeal, HonourKind
@@ -90,6 +91,8 @@ def _act(village, action: str) -> int | None:
             db(), item=item, actor=actor, entry_id=_int("entry_id") or 0,
             reason=form.get("reason", ""),
         )  # fmt: skip
+    elif action == "redraft":
+        honours.redraft_list(db(), item=item, now=now, actor_id=actor.user_id)
     elif action == "approve":
         honours.approve_list(db(), item=item, actor=actor, now=now)
     elif action == "publish":
@@ -150,6 +153,11 @@ def reviews(code):
     """民主评议: the branch secretary records each party member's score or grade for a year."""
     village = page_village(code, Role.ADMIN)
     year = _year()
+    if request.method == "POST" and request.form.get("form") == "rules":
+        with form_errors():
+            _save_rules(village)
+            flash("已保存党员星级合成规则，重新起草时生效", "ok")
+        return redirect(url_for("honour_pages.reviews", code=code, year=year))
     if request.method == "POST":
         with form_errors():
             honours.record_review(
@@ -166,11 +174,33 @@ def reviews(code):
             )
         return redirect(url_for("honour_pages.reviews", code=code, year=year))
     members, rules = honours.party_scores(db(), village, year)
+    try:
+        scheme = party_scheme(db(), village=village)
+    except NotFoundError:
+        scheme = None
     names = {p.id: p.name for p in org.list_residents(db(), village=village, actor=current_actor())}
     return render_template(
         "staff/honour_reviews.html", village=village, year=year, members=members, names=names,
         grades=honours.GRADES, reviews=honours.list_reviews(db(), village=village, year=year),
+        rules=rules, scheme=scheme,
     )  # fmt: skip
+
+
+def _save_rules(village) -> None:
+    """Save the party scheme's combining rule from the 民主评议 page's form."""
+    scheme = party_scheme(db(), village=village)
+    caps = {}
+    for grade in honours.GRADES:
+        value = _int(f"cap_{grade}")
+        if value is not None:
+            caps[grade] = value
+    rules = {
+        key: _int(key)
+        for key in ("party_weight", "review_weight", "award_top_n", "award_min_stars")
+    }
+    rules["grade_caps"] = caps
+    honours.set_rules(db(), village=village, actor=current_actor(), scheme=scheme, rules=rules)
+    page_audit(village, "honour.rules", scheme, f"修改党员星级合成规则：{rules}", "scheme")
 
 
 def _published_entry(village, list_id: int, entry_id: int):

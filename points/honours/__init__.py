@@ -12,6 +12,7 @@ from points.honours.designate import (
     household_scores,
     live_list,
     party_scores,
+    redraft_list,
 )
 from points.honours.lists import (
     appeal,
@@ -37,7 +38,7 @@ from points.honours.reads import (
     public_view,
     staff_view,
 )
-from points.honours.reviews import list_reviews, record_review, town_counts
+from points.honours.reviews import list_reviews, record_review, set_rules, town_counts
 from points.honours.rules import GRADES, MODEL, STARS, TITLES, honour_rules
 
 __all__ = [
@@ -52,6 +53,8 @@ __all__ = [
     "household_scores",
     "party_scores",
     "live_list",
+    "redraft_list",
+    "set_rules",
     "nominate",
     "remove_entry",
     "get_entry",

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from points.boards import stars
 from points.claims.veto import vetoed
 from points.cycles.jobs import Job, WorkItem, register_job
-from points.errors import ValidationError
+from points.errors import ConflictError, ValidationError
 from points.honours.rules import (
     STARS,
     average_score,
@@ -247,8 +247,14 @@ def draft_list(
     )
     session.add(item)
     session.flush()
-    rows = _rows(session, village, kind, year)
+    _fill(session, village, item)
+    return item
+
+
+def _fill(session: Session, village: Village, item: HonourList) -> None:
+    rows = _rows(session, village, item.kind, item.year)
     if rows:
+        # One bulk INSERT, not one per household.
         session.execute(
             insert(HonourEntry),
             [
@@ -264,6 +270,26 @@ def draft_list(
             ],
         )
     session.refresh(item)
+
+
+def redraft_list(
+    session: Session, *, item: HonourList, now: datetime, actor_id: int | None = None
+) -> HonourList:
+    """Recompute a draft's entries from the ledger and 民主评议 as they are now.
+
+    Nominations stay; the computed rows (removals included) are replaced. Whoever recomputes
+    becomes the list's maker, so they cannot approve it either.
+    """
+    if item.status != HonourStatus.DRAFT:
+        raise ConflictError("只有草稿可以重新计算", reason="wrong_status", status=item.status)
+    session.execute(
+        delete(HonourEntry).where(HonourEntry.list_id == item.id, HonourEntry.source == "auto")
+    )
+    if actor_id is not None:
+        item.created_by = actor_id
+    item.created_at = now
+    session.flush()
+    _fill(session, session.get(Village, item.village_id), item)
     return item
 
 

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from points.errors import ConflictError, NotFoundError, ValidationError
-from points.honours.designate import live_list
-from points.honours.rules import GRADES, STARS
-from points.models import Resident, Village
+from points.honours.designate import live_list, redraft_list
+from points.honours.rules import GRADES, STARS, honour_rules
+from points.models import Resident, Scheme, Village
 from points.models.honours import (
     HonourEntry,
     HonourKind,
@@ -64,7 +64,46 @@ def record_review(
     row.score, row.grade = score, grade or None
     row.recorded_by, row.recorded_at = actor.user_id, now
     session.flush()
+    if party is not None:
+        # The year's draft follows the review at once (its maker is now the secretary).
+        redraft_list(session, item=party, now=now, actor_id=actor.user_id)
     return row
+
+
+def set_rules(
+    session: Session, *, village: Village, actor: Actor, scheme: Scheme, rules: dict
+) -> dict:
+    """Save a scheme's honour rules (weights, grade caps, 表彰 sizes); return them filled in."""
+    actor.require(village, Role.ADMIN)
+    if scheme.village_id != village.id:
+        raise NotFoundError("找不到该积分方案")
+    limits = {
+        "party_weight": (0, 100),
+        "review_weight": (0, 100),
+        "award_top_n": (0, 50),
+        "award_min_stars": (0, 5),
+    }
+    saved = dict(scheme.honour_rules or {})
+    for key, (low, high) in limits.items():
+        value = rules.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, int) or not low <= value <= high:
+            raise ValidationError(f"应在 {low}–{high} 之间", errors={key: [f"应在 {low}–{high}"]})
+        saved[key] = value
+    caps = rules.get("grade_caps")
+    if caps is not None:
+        if any(
+            g not in GRADES or not isinstance(n, int) or not 0 <= n <= 5 for g, n in caps.items()
+        ):
+            raise ValidationError("等次封顶星级应为 0–5", errors={"grade_caps": ["应为 0–5"]})
+        saved["grade_caps"] = caps
+    filled = honour_rules(saved)
+    if filled["party_weight"] + filled["review_weight"] <= 0:
+        raise ValidationError("两项权重不能都为 0", errors={"party_weight": ["不能都为 0"]})
+    scheme.honour_rules = saved
+    session.flush()
+    return filled
 
 
 def list_reviews(session: Session, *, village: Village, year: int) -> dict[int, PartyReview]:

@@ -153,6 +153,19 @@ def test_awards_the_roll_and_the_towns_counts(village):
     manage = f"/v/{code}/honours?year={YEAR}"
     secretary, director = _login(app, forms["admin"]), _login(app, forms["admin2"])
     reviewer = _login(app, forms["reviewer"])
+    # The combining rule is edited with the 民主评议 and kept on the party scheme.
+    saved = _post(
+        secretary, f"/v/{code}/honours/reviews?year={YEAR}", form="rules", party_weight="60",
+        review_weight="40", award_top_n="3", award_min_stars="4", **{"cap_不合格": "0"},
+    ).get_data(as_text=True)  # fmt: skip
+    assert (
+        "已保存党员星级合成规则" in saved
+        and 'name="party_weight" inputmode="numeric" size="4" value="60"' in saved
+    )
+    bad = _post(
+        secretary, f"/v/{code}/honours/reviews?year={YEAR}", form="rules", party_weight="101"
+    )
+    assert "应在 0–100 之间" in bad.get_data(as_text=True)
     for kind in ("awards", "models"):
         text = _post(secretary, manage, action="draft", kind=kind, year=YEAR).get_data(as_text=True)
         list_id = int(re.search(r'name="list_id" value="(\d+)"', text).group(1))

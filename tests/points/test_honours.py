@@ -149,3 +149,26 @@ def test_the_combining_rule_is_data():
     assert party_stars(rules, None, 120, 100, None) == (110, 3)
     assert party_stars(rules, None, 150, 100, "不合格") == (125, 0)
     assert party_stars(honour_rules(None), None, 150, None, None) == (150, 5)
+
+
+def test_a_review_after_drafting_updates_the_draft_and_the_rule_is_scheme_data(session, y):
+    s, v = session, y.village
+    party = honours.draft_list(s, village=v, kind=HonourKind.PARTY_STARS, year=YEAR, now=JAN20)
+    # No review yet: the party score alone (150 and 90).
+    assert {n: e["stars"] for n, e in _by_name(s, party).items()} == {"张大山": 5, "李四": 2}
+    honours.record_review(
+        s, village=v, actor=y.admin, resident_id=y.member("002").id, year=YEAR, grade="不合格",
+        now=JAN20,
+    )  # fmt: skip
+    members = _by_name(s, party)
+    assert "李四" not in members  # 不合格: no stars, so off the list
+    assert party.created_by == y.admin.user_id  # the secretary recomputed it: not its checker
+    honours.set_rules(
+        s, village=v, actor=y.admin, scheme=y.party,
+        rules={"party_weight": 50, "review_weight": 50, "grade_caps": {}},
+    )  # fmt: skip
+    honours.redraft_list(s, item=party, now=JAN20)
+    # 李四: (90 + 0) / 2 = 45, below one star even without the cap.
+    assert "李四" not in _by_name(s, party)
+    with pytest.raises(ValidationError):
+        honours.set_rules(s, village=v, actor=y.admin, scheme=y.party, rules={"party_weight": 101})
