@@ -8,9 +8,11 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register this feature's pages."""
-    from api.honours import pages
+    """Register this feature's API blueprint and pages."""
+    from api.honours import pages, rest
+    from api.rest import api
     from points.honours import kind_text
 
+    api.register_blueprint(rest.blp)
     app.register_blueprint(pages.bp)
     app.jinja_env.filters["honour_kind"] = kind_text

@@ -204,3 +204,42 @@ def test_awards_the_roll_and_the_towns_counts(village):
     rows = list(sheet.active.iter_rows(values_only=True))
     assert rows[1][-1] == "道德模范" and rows[2][1] == "东山村" and rows[2][-1] == 1
     assert supervisor.get(f"/town/河西镇/honours?year={YEAR}").status_code == 403
+
+
+def test_the_same_year_over_the_api(village):
+    app, forms, ids = village
+    code, client = ids["code"], app.test_client()
+
+    def token(who):
+        return {
+            "Authorization": "Bearer "
+            + client.post("/api/v1/auth/token", json=forms[who]).json["token"]
+        }
+
+    secretary, director, resident = token("admin"), token("admin2"), token("resident")
+    review = client.post(
+        f"/api/v1/villages/{code}/party-reviews", headers=secretary,
+        json={"resident_id": ids["li"], "year": YEAR, "grade": "合格"},
+    )  # fmt: skip
+    assert review.status_code == 201 and review.json["grade"] == "合格"
+    drafted = client.post(
+        f"/api/v1/villages/{code}/honours", headers=secretary,
+        json={"kind": "party_stars", "year": YEAR},
+    ).json  # fmt: skip
+    stars = {e["name"].split("（")[0]: e["stars"] for e in drafted["entries"]}
+    assert stars == {"张大山": 5, "李四": 2}  # 李四: (70×90 + 30×80) / 100 = 87
+    base = f"/api/v1/villages/{code}/honours/{drafted['id']}"
+    refused = client.post(f"{base}/approve", headers=secretary)
+    assert refused.status_code == 403 and "起草" in refused.json["message"]
+    assert client.post(f"{base}/approve", headers=director).status_code == 200
+    published = client.post(f"{base}/publish", headers=director).json
+    assert published["status"] == "published" and "民主评议得分" in published["rule"]
+    public = client.get(f"/api/v1/public/{code}/honours/{drafted['id']}").json
+    assert sorted(e["who"] for e in public["entries"]) == ["张*山", "李*"]
+    assert "name" not in public["entries"][0]  # real names stay with staff
+    mine = client.get(f"/api/v1/villages/{code}/my/honours", headers=resident).json
+    assert [(m["year"], m["label"]) for m in mine] == [(YEAR, "2星党员")]
+    bad = client.post(
+        f"/api/v1/villages/{code}/honours", headers=secretary, json={"kind": "x", "year": 1}
+    )
+    assert bad.status_code == 422 and set(bad.json["errors"]) == {"kind", "year"}
