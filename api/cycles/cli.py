@@ -152,6 +152,7 @@ def cycle_statement(out: Path, village_code, period, scheme_code, household_numb
     """Write period statements (期末对账单) for a closed period to OUT.pdf or OUT.xlsx."""
     from api.cycles.statements import write_pdf, write_xlsx
     from points.cycles.statements import period_statements
+    from points.honours import honour_labels
 
     writers = {".pdf": write_pdf, ".xlsx": write_xlsx}
     if out.suffix.lower() not in writers:
@@ -166,9 +167,13 @@ def cycle_statement(out: Path, village_code, period, scheme_code, household_numb
                 scheme_code=scheme_code,
                 household_number=household_number,
             )
+            labels = honour_labels(s, village=v)
     except PointsError as exc:
         raise click.ClickException(exc.message) from exc
-    out.write_bytes(writers[out.suffix.lower()](stmts))
+    if out.suffix.lower() == ".pdf":
+        out.write_bytes(write_pdf(stmts, labels))
+    else:
+        out.write_bytes(write_xlsx(stmts))
     seq, hash_ = stmts.head
     click.echo(f"已写出 {len(stmts.lines)} 户的对账单: {out}")
     click.echo(f"账本链头 (ledger head): {seq}:{hash_}")

@@ -78,7 +78,10 @@ def statement(code):
     )
     name = f"{village.code}-{stmts.period}{'-' + household if household else ''}.{kind}"
     if kind == "pdf":
-        return _download(write_pdf(stmts), "application/pdf", name)
+        from points.honours import honour_labels
+
+        labels = honour_labels(db(), village=village)
+        return _download(write_pdf(stmts, labels), "application/pdf", name)
     return _download(write_xlsx(stmts), XLSX, name)
 
 

@@ -81,8 +81,9 @@ def write_xlsx(stmts: PeriodStatements) -> bytes:
     return out.getvalue()
 
 
-def write_pdf(stmts: PeriodStatements) -> bytes:
-    """Return an A4 PDF in large type, one page per household, the ledger head on each page."""
+def write_pdf(stmts: PeriodStatements, honours: dict[int, list[str]] | None = None) -> bytes:
+    """Return an A4 PDF in large type, one page per household, the ledger head on each page;
+    `honours` ({household id: labels}) adds each household's published honours."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
@@ -96,7 +97,10 @@ def write_pdf(stmts: PeriodStatements) -> bytes:
         TableStyle,
     )
 
-    font = cjk_font(Path(__file__).read_text(encoding="utf-8"), repr(stmts), _head_text(stmts))
+    honours = honours or {}
+    font = cjk_font(
+        Path(__file__).read_text(encoding="utf-8"), repr(stmts), _head_text(stmts), repr(honours)
+    )
     # Large type for elderly readers; CJK wrapping breaks lines between characters.
     title = ParagraphStyle("title", fontName=font, fontSize=22, leading=32, wordWrap="CJK")
     body = ParagraphStyle("body", fontName=font, fontSize=15, leading=24, wordWrap="CJK")
@@ -136,6 +140,8 @@ def write_pdf(stmts: PeriodStatements) -> bytes:
                 body,
             )
         )
+        if honours.get(line.household_id):
+            story.append(Paragraph("本户荣誉：" + "；".join(honours[line.household_id]), body))
     out = io.BytesIO()
     doc = SimpleDocTemplate(
         out,

@@ -7,7 +7,7 @@ from flask import Blueprint, render_template
 from api.db import db
 from api.web.helpers import my_household, page_village, signed_in
 from api.web.identity import current_actor
-from points import boards, claims
+from points import boards, claims, honours
 from points.db import utcnow
 from points.errors import NotFoundError
 from points.ledger import statements
@@ -35,6 +35,7 @@ def home(code):
         lines=lines,
         claims=[c for c in mine if c.status != "posted"],
         party=_my_party(village),
+        honours=honours.household_honours(db(), village=village, household_id=home.id)[:6],
     )
 
 

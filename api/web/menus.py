@@ -36,6 +36,8 @@ STAFF_MENU: tuple[MenuItem, ...] = (
     _item("兑换", "counter.home", C),
     _item("库存", "counter.stock", A, C),
     _item("红黑榜", "board_pages.boards", A),
+    _item("评星表彰", "honour_pages.manage", A, V),
+    _item("民主评议", "honour_pages.reviews", A),
     _item("花名册", "org_pages.roster", A),
     _item("农户", "org_pages.households", A),
     _item("账号", "org_pages.staff", A),
@@ -56,6 +58,7 @@ RESIDENT_MENU: tuple[MenuItem, ...] = (
     _item("申报", "claim_pages.declare", Role.RESIDENT),
     _item("扫码签到", "event_pages.resident_scan", Role.RESIDENT),
     _item("公示", "claim_pages.notices_page", Role.RESIDENT),
+    _item("我家荣誉", "honour_pages.mine", Role.RESIDENT),
 )
 
 

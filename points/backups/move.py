@@ -52,6 +52,8 @@ DEFERRED = {
     ("claims", "entry_id"),
     ("boards", "correction_of"),
     ("boards", "corrected_by"),
+    ("honour_lists", "correction_of"),
+    ("honour_lists", "corrected_by"),
 }
 # Columns written with a placeholder and set at the end: rules can be inserted only into a draft
 # catalog version (a trigger freezes adopted ones); a posted claim must name its entry, which is

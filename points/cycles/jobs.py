@@ -28,8 +28,9 @@ Registering a job (the claims, boards, period and QR nonce modules do this in th
     register_job(Job("claims_post", _due, _run, order=10))
 
 then add the module's name to `JOB_MODULES` below, so every runner imports it. `order` sets the
-sequence: apply settings changes whose day has come (5), post claims whose 公示 ended (10), evaluate automatic rules (20), before closing periods (50) and opening the current
-one (55), then draft the month's board (70), then purge spent QR nonces (90).
+sequence: apply settings changes whose day has come (5), post claims whose 公示 ended (10), evaluate
+automatic rules (20), before closing periods (50) and opening the current one (55), then draft the month's
+board (70) and the year's honour lists (75), then purge spent QR nonces (90).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ JOB_MODULES: tuple[str, ...] = (
     "points.claims.automatic",
     "points.cycles.closing",
     "points.boards.monthly",
+    "points.honours.designate",
     "points.shop.credentials",
 )
 

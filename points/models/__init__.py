@@ -7,6 +7,13 @@ from points.models.catalog import CatalogRule, CatalogVersion, Scheme, SettingCh
 from points.models.claims import Claim, ClaimBatch, Evidence, Objection
 from points.models.cycles import CycleRun, Lease, Period
 from points.models.events import Attendance, Event, EventGroup
+from points.models.honours import (
+    HonourAppeal,
+    HonourEntry,
+    HonourList,
+    HonourRecord,
+    PartyReview,
+)
 from points.models.ledger import Account, ChainHead, JournalEntry, Posting
 from points.models.org import Group, Household, Resident, RoleAssignment, User, Village
 from points.models.shop import (
@@ -49,6 +56,11 @@ __all__ = [
     "Household",
     "JournalEntry",
     "Lease",
+    "HonourAppeal",
+    "HonourEntry",
+    "HonourList",
+    "HonourRecord",
+    "PartyReview",
     "Period",
     "Posting",
     "Resident",

@@ -68,6 +68,10 @@ class Scheme(Base):
     redeemable: Mapped[bool] = mapped_column(Boolean, default=False)
     # Period scores at which 1..5 stars begin (星级文明户 / 党员一至五星); None: the defaults.
     star_thresholds: Mapped[list | None] = mapped_column(JSON)
+    # Honours (migration 0013): how party stars combine the party score with 民主评议, and
+    # how many 最美家庭 / 优秀党员 the yearly 表彰 nominates from scores; None: the defaults
+    # in points.honours.rules.
+    honour_rules: Mapped[dict | None] = mapped_column(JSON)
 
 
 class CatalogStatus(StrEnum):

@@ -15,6 +15,7 @@ from openpyxl import Workbook
 from tests.api.boards_world import board_ids, open_appeal
 from tests.api.claims_world import evidence_of, make_claim, make_draft, open_objection
 from tests.api.conftest import auth, build_world, make_app
+from tests.api.honours_world import honour_ids, open_honour_appeal
 from tests.api.shop_world import build_shop, live_card, pending_order, phone_code, redeemed
 
 ROLES = ("anon", "admin", "reviewer", "recorder", "clerk", "resident", "supervisor")
@@ -442,6 +443,58 @@ MATRIX.update(
         # A resident checks in with the event's QR; staff are not residents (403).
         (EVENTS + "/checkin", "POST"): ({"resident"}, 201, _with_world(_event_code)),
         (EVENTS + "/<int:event_id>/close", "POST"): ({"admin"}, 200, None),
+# Honours: lists are made fresh per call in the state the route needs, like boards.
+HONOUR_STAFF = {"admin", "reviewer"}
+MATRIX.update(
+    {
+        ("/api/v1/villages/<code>/honours", "GET"): (HONOUR_STAFF, 200, None),
+        ("/api/v1/villages/<code>/honours", "POST"): (
+            {"admin"},
+            201,
+            lambda: {"kind": "models", "year": 2024},
+        ),
+        ("/api/v1/villages/<code>/honours/<int:list_id>", "GET"): (HONOUR_STAFF, 200, None),
+        ("/api/v1/villages/<code>/honours/<int:list_id>/nominations", "POST"): (
+            HONOUR_STAFF,
+            201,
+            _with_world(
+                lambda w: {
+                    "household_id": w.home2.id,
+                    "resident_id": w.members[w.home2.id][0],
+                    "title": "优秀群众",
+                    "text": "热心公益",
+                }
+            ),
+        ),
+        ("/api/v1/villages/<code>/honours/<int:list_id>/approve", "POST"): ({"admin"}, 200, None),
+        ("/api/v1/villages/<code>/honours/<int:list_id>/publish", "POST"): ({"admin"}, 200, None),
+        ("/api/v1/villages/<code>/honours/<int:list_id>/withdraw", "POST"): (
+            {"admin"},
+            200,
+            lambda: {"reason": "名单有误"},
+        ),
+        (
+            "/api/v1/villages/<code>/honours/<int:list_id>/entries/<int:honour_entry_id>/appeals",
+            "POST",
+        ): ({"resident"}, 201, lambda: {"reason": "不属实"}),
+        ("/api/v1/villages/<code>/honour-appeals", "GET"): (HONOUR_STAFF, 200, None),
+        ("/api/v1/villages/<code>/honour-appeals/<int:honour_appeal_id>/resolve", "POST"): (
+            HONOUR_STAFF,
+            200,
+            lambda: {"uphold": False, "resolution": "经核实属实"},
+        ),
+        ("/api/v1/villages/<code>/party-reviews", "POST"): (
+            {"admin"},
+            201,
+            _with_world(
+                lambda w: {"resident_id": w.members[w.home1.id][2], "year": 2024, "score": 90}
+            ),
+        ),
+        ("/api/v1/villages/<code>/my/honours", "GET"): ({"resident"}, 200, None),
+        ("/api/v1/towns/<town>/honours", "GET"): ({"supervisor"}, 200, None),
+        ("/api/v1/public/<code>/honours", "GET"): ("public", 200, None),
+        ("/api/v1/public/<code>/honours/<int:list_id>", "GET"): ("public", 200, None),
+        ("/api/v1/public/<code>/honours/records/<ref>", "GET"): ("public", 200, None),
     }
 )
 CLAIM_STATE = {
@@ -496,6 +549,7 @@ def test_every_route_has_a_row(env):
 def _url(rule, world, *, village, home=None):
     claim_id = _claim_for(rule, world, home or world.home1)
     board_id, entry_id = board_ids(world.app, world, rule)
+    list_id, honour_entry_id, ref = honour_ids(world.app, world, rule)
     home = home or (world.home1 if village is world.a else world.home_b)
     return (
         rule.replace("<code>", village.code)
@@ -516,6 +570,13 @@ def _url(rule, world, *, village, home=None):
         .replace("<int:board_id>", board_id)
         .replace("<int:entry_id>", entry_id)
         .replace("<int:appeal_id>", _fresh(rule, "<int:appeal_id>", open_appeal, world))
+        .replace("<int:list_id>", list_id)
+        .replace("<int:honour_entry_id>", honour_entry_id)
+        .replace("<ref>", ref)
+        .replace(
+            "<int:honour_appeal_id>",
+            _fresh(rule, "<int:honour_appeal_id>", open_honour_appeal, world),
+        )
         .replace("<scheme_code>", "household")
         .replace("<int:number>", _fresh(rule, "<int:number>", make_draft, world))
         .replace("<int:evidence_id>", str(evidence_of(world.app, claim_id) if claim_id else 0))
