@@ -1,7 +1,7 @@
 """events: staff-created events residents check in to by QR; closing them records one group claim
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-11-30 15:00:00
 """
 
@@ -12,7 +12,7 @@ import points.db
 
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

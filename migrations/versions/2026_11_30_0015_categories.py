@@ -1,7 +1,7 @@
 """categories as catalog data; scheme and village settings effective from a stated date
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 Create Date: 2026-11-30 15:30:00
 
 catalog_versions gains a nullable `categories` (plain ADD COLUMN, no table rebuild: on SQLite a
@@ -17,7 +17,7 @@ from alembic import op
 from points.db import UTCDateTime
 
 revision = "0015"
-down_revision = "0012"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
