@@ -67,6 +67,22 @@ def _wait_states(page, expected: list[str]) -> None:
     )
 
 
+def _put(page, item: dict) -> None:
+    """Put an item straight into the page's IndexedDB queue (as another visit would have)."""
+    page.evaluate(
+        """(item) => new Promise((resolve, reject) => {
+            const open = indexedDB.open("points-offline", 1);
+            open.onsuccess = () => {
+                const t = open.result.transaction("queue", "readwrite");
+                t.objectStore("queue").put(item);
+                t.oncomplete = () => { open.result.close(); resolve(); };
+                t.onerror = () => reject(t.error);
+            };
+        })""",
+        item,
+    )
+
+
 def _claims(app, recorder_id):
     from points.models import Claim
 
@@ -206,18 +222,42 @@ def test_three_records_made_offline_survive_a_restart_and_are_recorded_once(
         assert [c.id for c in again] == [c.id for c in made]
         assert f"事项 #{made[0].id}" in page.inner_text("#queue-items")
 
+        # A record made against an item that has changed since is refused, with the reason shown,
+        # and nothing is recorded; the recorder can remove it from the list.
+        _put(
+            page,
+            {
+                "key": "rec-stale",
+                "village": code,
+                "user": str(recorder_id),
+                "user_name": "recorder",
+                "seq": 9e15,
+                "label": "旧标准的登记",
+                "data": {
+                    "scheme": "household",
+                    "household_id": w.home1.id,
+                    "rule_code": "MEI-01",
+                    "occurred_on": made[0].occurred_on.isoformat(),
+                    "expected_rule_id": 2**31 - 1,
+                    "expected_group_id": w.group1.id,
+                },
+                "photos": [],
+                "state": "waiting",
+                "reason": "",
+            },
+        )
+        page.evaluate("window.pointsOffline.sync()")
+        _wait_states(page, ["sent", "sent", "sent", "refused"])
+        refused = page.locator("#queue-items li[data-state=refused]")
+        assert "积分标准已更新" in refused.inner_text()
+        assert len(_claims(app, recorder_id)) == 3
+        refused.locator("button").click()
+        _wait_states(page, ["sent", "sent", "sent"])
+
         # On a shared phone, a record another recorder left waits for them: this session never
         # sends it under its own name.
-        page.evaluate(
-            """(item) => new Promise((resolve, reject) => {
-                const open = indexedDB.open("points-offline", 1);
-                open.onsuccess = () => {
-                    const t = open.result.transaction("queue", "readwrite");
-                    t.objectStore("queue").put(item);
-                    t.oncomplete = () => { open.result.close(); resolve(); };
-                    t.onerror = () => reject(t.error);
-                };
-            })""",
+        _put(
+            page,
             {
                 "key": "rec-other",
                 "village": code,
