@@ -25,7 +25,7 @@ SHOWN = (HonourStatus.PUBLISHED, HonourStatus.WITHDRAWN, HonourStatus.SUPERSEDED
 KIND_TEXT = {
     HonourKind.HOUSEHOLD_STARS: "星级文明户",
     HonourKind.PARTY_STARS: "党员评星定级",
-    HonourKind.AWARDS: "年度表彰",
+    HonourKind.AWARDS: "表彰",
     HonourKind.MODELS: "道德模范",
 }
 
@@ -187,7 +187,7 @@ def model_roll(session: Session, *, village: Village) -> list[dict]:
 
 
 def honour_labels(session: Session, *, village: Village) -> dict[int, list[str]]:
-    """Return {household id: ['2025年度 3星星级文明户', …]} of every published honour, newest
+    """Return {household id: ['2025年度 三星级文明户', …]} of every published honour, newest
     year first, in one statement (for statements printed for the whole village)."""
     rows = session.execute(
         select(HonourEntry.household_id, HonourEntry.id, HonourList)
@@ -210,6 +210,5 @@ def honour_labels(session: Session, *, village: Village) -> dict[int, list[str]]
 def _label(item: HonourList, frozen: dict) -> str:
     if frozen["title"] != STARS:
         return frozen["title"]
-    return f"{frozen['stars']}星" + (
-        "星级文明户" if item.kind == HonourKind.HOUSEHOLD_STARS else "党员"
-    )
+    number = "零一二三四五"[frozen["stars"] or 0]
+    return f"{number}星级文明户" if item.kind == HonourKind.HOUSEHOLD_STARS else f"{number}星党员"

@@ -122,7 +122,7 @@ def test_a_year_of_scores_to_plaques_an_appeal_and_its_correction(village):
 
     # The resident sees the star on their own page and appeals it.
     home = resident.get(f"/v/{code}/my/").get_data(as_text=True)
-    assert "我家荣誉" in home and "3星星级文明户" in home
+    assert "我家荣誉" in home and "三星级文明户" in home
     mine = f"/v/{code}/my/honours"
     sent = _post(resident, mine, list_id=list_id, entry_id=entry_id, reason="三月的好人好事漏记")
     assert "申诉已提交" in sent.get_data(as_text=True)
@@ -140,7 +140,7 @@ def test_a_year_of_scores_to_plaques_an_appeal_and_its_correction(village):
     new = app.test_client().get(f"/public/{code}/honours/{fixed}").get_data(as_text=True)
     assert "核实属实，改为四星" in new
     assert "★★★★" in app.test_client().get(record).get_data(as_text=True)
-    assert "4星星级文明户" in resident.get(mine).get_data(as_text=True)
+    assert "四星级文明户" in resident.get(mine).get_data(as_text=True)
     # The poster of the correction carries the head it was published with.
     poster = app.test_client().get(f"/public/{code}/honours/{fixed}/poster.pdf")
     _codes, words, _ = _read(poster.data)
@@ -238,7 +238,7 @@ def test_the_same_year_over_the_api(village):
     assert sorted(e["who"] for e in public["entries"]) == ["张*山", "李*"]
     assert "name" not in public["entries"][0]  # real names stay with staff
     mine = client.get(f"/api/v1/villages/{code}/my/honours", headers=resident).json
-    assert [(m["year"], m["label"]) for m in mine] == [(YEAR, "2星党员")]
+    assert [(m["year"], m["label"]) for m in mine] == [(YEAR, "二星党员")]
     bad = client.post(
         f"/api/v1/villages/{code}/honours", headers=secretary, json={"kind": "x", "year": 1}
     )

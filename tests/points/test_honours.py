@@ -98,10 +98,10 @@ def test_draft_approve_by_another_publish_appeal_correct_and_withdraw(session, y
     assert sorted(e["stars"] for e in honours.public_view(fixed)["entries"]) == [4, 5]
     assert honours.public_view(fixed)["correction"]["reason"] == "核实属实，改为四星"
     mine = honours.household_honours(s, village=v, household_id=y.homes["002"].id)
-    assert [(m["year"], m["stars"], m["label"]) for m in mine] == [(YEAR, 4, "4星星级文明户")]
+    assert [(m["year"], m["stars"], m["label"]) for m in mine] == [(YEAR, 4, "四星级文明户")]
     # Statements print the same, for every household at once.
     labels = honours.honour_labels(s, village=v)
-    assert labels[y.homes["002"].id] == [f"{YEAR}年度 4星星级文明户"]
+    assert labels[y.homes["002"].id] == [f"{YEAR}年度 四星级文明户"]
 
     honours.withdraw_list(s, item=fixed, actor=y.admin, reason="名单需重新核对", now=now)
     gone = honours.public_view(fixed)
