@@ -48,9 +48,11 @@ def record_group(
     now: datetime,
     description: str = "",
     has_evidence: bool = False,
+    members: dict[int, int] | None = None,
 ) -> tuple[ClaimBatch, list[Claim]]:
     """Record one award for a group or event, expanded to each member household.
-    `has_evidence`: the award carries its proof (an event's attendance list)."""
+    `has_evidence`: the award carries its proof (an event's attendance list); `members`: the
+    person who took part, per household id, named on the household's history."""
     if scheme.subject_kind != "household":
         raise ValidationError("集体奖励只适用于农户积分", errors={"scheme": ["不是农户积分"]})
     batch, claims = record_batch(
@@ -61,7 +63,7 @@ def record_group(
         title=title,
         rule_code=rule_code,
         occurred_on=occurred_on,
-        subjects=[(h, None) for h in household_ids],
+        subjects=[(h, (members or {}).get(h)) for h in household_ids],
         now=now,
         description=description,
         has_evidence=has_evidence,

@@ -454,6 +454,11 @@ def close_event(
         now=now,
         description=attendance_evidence(event, present),
         has_evidence=True,  # the attendance list is the 签到表 the rule may ask for
+        members={
+            a.attendance.household_id: a.attendance.resident_id
+            for a in present
+            if a.attendance.resident_id is not None
+        },
     )
     event.batch_id = batch.id
     session.flush()

@@ -91,5 +91,7 @@ def test_closing_records_one_group_claim_once(session, now, meeting):
     assert batch.grouped and event.batch_id == batch.id
     assert sorted(c.household_id for c in claims) == sorted(h.id for h in homes)
     assert all(c.status == "in_notice" for c in claims)
+    # Each household's claim names the member who came (shown on its history).
+    assert {c.household_id: c.resident_id for c in claims} == {h.id: h.head_id for h in homes}
     with pytest.raises(events.EventClosedError):
         events.close_event(session, event=event, scheme=scheme, actor=admin, now=later)
