@@ -18,8 +18,8 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen import canvas
 
+from api.web import qr as qr_codes
 from api.web.pdf_fonts import cjk_font
-from api.web.pdf_qr import draw_qr
 from points.honours import STARS, kind_text
 
 RED = (0.72, 0.05, 0.05)
@@ -75,7 +75,7 @@ def plaque_pdf(village_name: str, year: int, kind: str, entry: dict, url: str, s
     pdf.drawString(margin * 1.5, margin * 1.5 + 24 * scale, f"{village_name}村民委员会 授")
     pdf.setFont(font, 8 * scale)
     pdf.drawString(margin * 1.5, margin * 1.5 + 6 * scale, "扫码查看本户荣誉档案")
-    draw_qr(pdf, url, width - margin * 1.5 - qr, (height - qr) / 2, qr)
+    qr_codes.draw_pdf(pdf, url, width - margin * 1.5 - qr, (height - qr) / 2, qr)
     pdf.showPage()
     pdf.save()
     return buf.getvalue()
@@ -119,7 +119,7 @@ def certificate_pdf(
     pdf.setFont(font, 18)
     pdf.drawRightString(width - 35 * mm, 40 * mm, signer)
     pdf.drawRightString(width - 35 * mm, 30 * mm, when)
-    draw_qr(pdf, url, 25 * mm, 22 * mm, 28 * mm)
+    qr_codes.draw_pdf(pdf, url, 25 * mm, 22 * mm, 28 * mm)
     pdf.showPage()
     pdf.save()
     return buf.getvalue()

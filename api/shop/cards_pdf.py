@@ -16,7 +16,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas
 from sqlalchemy.orm import Session
 
-from api.shop import qr
+from api.web import qr
 from api.web.pdf_fonts import cjk_font
 from points import org
 from points.models import HouseholdCard, Village
@@ -102,30 +102,10 @@ def _card(pdf: canvas.Canvas, card: CardFace, x: float, y: float, font: str) -> 
     pdf.drawString(text_x, y + pad + 10, f"No. {format_serial(card.serial)}")
     pdf.setFont(font, 7)
     pdf.drawString(text_x, y + pad, "凭卡兑换，遗失请到村委会挂失补办")
-    _qr(
-        pdf, qr.card_payload(card.serial), x + CARD_W - QR_SIZE - 3 * mm, y + (CARD_H - QR_SIZE) / 2
+    qr.draw_pdf(
+        pdf,
+        qr.card_payload(card.serial),
+        x + CARD_W - QR_SIZE - 3 * mm,
+        y + (CARD_H - QR_SIZE) / 2,
+        QR_SIZE,
     )
-
-
-def _qr(pdf: canvas.Canvas, data: str, x: float, y: float) -> None:
-    modules = qr.matrix(data)
-    size = QR_SIZE / len(modules)
-    pdf.setFillColorRGB(0, 0, 0)
-    for row, line in enumerate(modules):
-        # Runs of dark modules as one rectangle each: fewer path operations, same picture.
-        col = 0
-        while col < len(line):
-            if not line[col]:
-                col += 1
-                continue
-            start = col
-            while col < len(line) and line[col]:
-                col += 1
-            pdf.rect(
-                x + start * size,
-                y + QR_SIZE - (row + 1) * size,
-                (col - start) * size,
-                size,
-                stroke=0,
-                fill=1,
-            )
