@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from points import cycles
 from points.models import Village
-from points.periods import local_date, month_key
+from points.periods import LOCAL_TZ, local_date, month_key
 from tests.api.conftest import auth
 from tests.api.test_cli import _points
 from tests.processes import run
@@ -122,11 +122,13 @@ def test_demo_month_is_drafted_on_the_first_and_its_head_matches_verify(db_url):
     from points.db import make_engine, make_sessionmaker
 
     engine = make_engine(db_url)
-    now = datetime.now(UTC)
-    month = month_key(local_date(now))
-    first = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
+    today = local_date(datetime.now(UTC))
+    month = month_key(today)
+    # 00:30 on the 1st of the next month in Beijing (from the local date: late on a month's
+    # last day in UTC it is already the 1st in Beijing).
+    first = datetime(today.year + today.month // 12, today.month % 12 + 1, 1, tzinfo=LOCAL_TZ)
     with make_sessionmaker(engine)() as s:
-        report = cycles.reconcile(s, now=first - timedelta(hours=8) + timedelta(minutes=30))
+        report = cycles.reconcile(s, now=first + timedelta(minutes=30))
         assert [r.item.key for r in report.done if r.item.job == "board_draft"] == [
             f"board:{month}"
         ]
