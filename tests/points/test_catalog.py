@@ -318,6 +318,18 @@ def test_the_database_refuses_to_change_a_retired_catalog(engine, session, schem
         assert "immutable" in refused(engine, sql, v=old.id)
 
 
+def test_retiring_a_catalog_cannot_rewrite_its_categories(engine, session, scheme, now):
+    # Retiring (adopted -> retired) may set status and effective_to only: the categories its
+    # entries were judged by (黑榜 or not) stay as adopted.
+    version = adopted(session, scheme, now, date(2026, 1, 1))
+    session.commit()
+    sql = (
+        "UPDATE catalog_versions SET status = 'retired', effective_to = '2026-06-30', "
+        "categories = '[]' WHERE id = :v"
+    )
+    assert "immutable" in refused(engine, sql, v=version.id)
+
+
 def test_the_database_allows_editing_a_draft_and_one_adopted_version_per_scheme(
     engine, session, scheme, now
 ):
