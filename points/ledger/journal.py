@@ -1059,7 +1059,7 @@ def _system_account(session: Session, village_id: int, kind: AccountKind) -> int
     return _ensure_accounts(session, village_id, [{"key": key, "kind": kind.value}])[key]
 
 
-def _in(session: Session, column, values):
+def in_values(session: Session, column, values):
     """`column IN values`; on PostgreSQL `column = ANY(:array)`, one parameter.
 
     An IN list of n parameters is a new statement for each n, costly for psycopg to parse; and
@@ -1073,6 +1073,9 @@ def _in(session: Session, column, values):
         return column == any_(bindparam(None, values, type_=postgresql.ARRAY(item)))
     # One expanding parameter: `in_(list)` would coerce each of up to 500 values on building.
     return column.in_(bindparam(None, values, expanding=True, type_=column.type))
+
+
+_in = in_values  # the name the ledger's own lookups use
 
 
 def _require_positive(points: int) -> None:

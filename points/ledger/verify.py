@@ -8,7 +8,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from points.db import Base
-from points.ledger.journal import GENESIS_HASH, HASHED_FIELDS, HASHED_REFERENCES, _in, entry_hash
+from points.ledger.journal import (
+    GENESIS_HASH,
+    HASHED_FIELDS,
+    HASHED_REFERENCES,
+    entry_hash,
+    in_values,
+)
 from points.models import (
     Account,
     ChainHead,
@@ -209,7 +215,7 @@ def _check_chain(session: Session, village: Village, report: VerifyReport) -> tu
         for entry_id, account_id, amount in session.execute(
             # One array parameter on PostgreSQL (ANY), not an IN list of 2,000 parameters.
             select(Posting.entry_id, Posting.account_id, Posting.amount).where(
-                _in(session, Posting.entry_id, [r[0] for r in rows])
+                in_values(session, Posting.entry_id, [r[0] for r in rows])
             )
         ):
             postings.setdefault(entry_id, []).append((account_id, amount))
