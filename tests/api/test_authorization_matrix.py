@@ -443,6 +443,8 @@ MATRIX.update(
         # A resident checks in with the event's QR; staff are not residents (403).
         (EVENTS + "/checkin", "POST"): ({"resident"}, 201, _with_world(_event_code)),
         (EVENTS + "/<int:event_id>/close", "POST"): ({"admin"}, 200, None),
+    }
+)
 # Honours: lists are made fresh per call in the state the route needs, like boards.
 HONOUR_STAFF = {"admin", "reviewer"}
 MATRIX.update(
