@@ -4,6 +4,10 @@ against the raw SQL that computes the same result, interleaved.
     python bench/county.py                                   # SQLite, 200 villages x 500 households
     python bench/county.py --villages 20 --households 100    # a quick run
     python bench/county.py --url postgresql://root@127.0.0.1/test
+    python bench/county.py --citus --url postgresql://postgres@127.0.0.1:6432/postgres
+                                  # a Citus coordinator (scripts/citus-cluster.sh start): the
+                                  # database is emptied, migrated, distributed, and kept after the
+                                  # run so that `points verify` can check it (docs/deploy.md)
 
 The county: `--villages` villages in towns of 10, each with one redeemable household scheme
 (quarterly, `reset`) and a roster of `--households` households of three residents imported with
@@ -356,6 +360,26 @@ def run_ops(bench: Bench, args) -> None:
     bench.pair("period statements, village", statements_one, raw_statements_one)
 
 
+def open_citus(url: str | None):
+    """The coordinator's database as it is (a new one would need the extension on every node):
+    drop what an earlier run left there; keep this run's county for `points verify`."""
+    if not url:
+        raise SystemExit("--citus needs --url of the coordinator's database")
+    engine = make_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for sql in (
+            "SELECT 'DROP TABLE IF EXISTS ' || string_agg(quote_ident(tablename), ', ') "
+            "|| ' CASCADE' FROM pg_tables WHERE schemaname = 'public' HAVING count(*) > 0",
+            "SELECT 'DROP FUNCTION ' || string_agg(oid::regprocedure::text, ', ') "
+            "FROM pg_proc WHERE pronamespace = 'public'::regnamespace HAVING count(*) > 0",
+        ):
+            drop = conn.execute(text(sql)).scalar()
+            if drop:
+                conn.execute(text(drop))
+    engine.dispose()
+    return url, lambda: None
+
+
 def open_database(url: str | None):
     if url is None or url.startswith("sqlite"):
         if url is None:
@@ -384,11 +408,16 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="interleaved runs of each side")
     p.add_argument("--progress", type=int, default=20, help="report every K villages built")
     p.add_argument("--build-only", action="store_true", help="build the county, time it, stop")
+    p.add_argument(
+        "--citus",
+        action="store_true",
+        help="--url is a Citus coordinator database: empty it, distribute, keep it afterwards",
+    )
     args = p.parse_args(argv)
-    url, cleanup = open_database(args.url)
+    url, cleanup = open_citus(args.url) if args.citus else open_database(args.url)
     engine = make_engine(url)
     try:
-        upgrade(engine)
+        upgrade(engine, distributed="citus" if args.citus else "")
         print(
             f"{platform.node()} {platform.processor() or platform.machine()}, "
             f"{engine.dialect.name}, {args.villages} villages x {args.households} households"

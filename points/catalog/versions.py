@@ -447,7 +447,10 @@ def find_rule(
     `also`: a column the caller needs evaluated in the same statement (a lock), or None."""
     # One statement (recording's hot path): the version in force, and its rule if it has one.
     q = select(CatalogVersion, CatalogRule).outerjoin(
-        CatalogRule, (CatalogRule.version_id == CatalogVersion.id) & (CatalogRule.code == code)
+        CatalogRule,
+        (CatalogRule.version_id == CatalogVersion.id)
+        & (CatalogRule.village_id == CatalogVersion.village_id)
+        & (CatalogRule.code == code),
     )
     if also is not None:
         q = q.add_columns(also)
@@ -461,7 +464,10 @@ def find_rule(
 
 
 def _version_query(q, scheme: Scheme, on: date | None):
-    q = q.where(CatalogVersion.scheme_id == scheme.id)
+    # The village too: on Citus that makes it a query of one worker (decision 0018).
+    q = q.where(
+        CatalogVersion.scheme_id == scheme.id, CatalogVersion.village_id == scheme.village_id
+    )
     if on is None:
         q = q.where(CatalogVersion.status == CatalogStatus.ADOPTED)
     else:

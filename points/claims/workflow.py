@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -246,7 +246,9 @@ class _Subjects:
 
         def read(model, ids, counted: bool):
             windows = _used_sums(scheme, row, on, statuses, None, model.id) if counted else []
-            q = select(model, *(col for _, col in windows)).where(model.id.in_(ids))
+            q = select(model, *(col for _, col in windows)).where(
+                model.id.in_(ids), model.village_id == village.id
+            )
             found = {}
             for obj, *sums in session.execute(q):
                 found[obj.id] = obj
@@ -468,17 +470,28 @@ def due_claims(session: Session, *, now: datetime, village_id: int | None = None
 def _due(now: datetime, village_id: int | None):
     open_objection = (
         select(Objection.id)
-        .where(Objection.claim_id == Claim.id, Objection.status == ObjectionStatus.OPEN)
+        .where(
+            Objection.claim_id == Claim.id,
+            Objection.village_id == Claim.village_id,
+            Objection.status == ObjectionStatus.OPEN,
+        )
         .exists()
     )
     sibling = aliased(Claim)
     group_objection = (
         select(Objection.id)
-        .join(sibling, sibling.id == Objection.claim_id)
-        .join(ClaimBatch, ClaimBatch.id == sibling.batch_id)
+        .join(
+            sibling,
+            and_(sibling.id == Objection.claim_id, sibling.village_id == Objection.village_id),
+        )
+        .join(
+            ClaimBatch,
+            and_(ClaimBatch.id == sibling.batch_id, ClaimBatch.village_id == sibling.village_id),
+        )
         .where(
             ClaimBatch.grouped.is_(True),
             sibling.batch_id == Claim.batch_id,
+            sibling.village_id == Claim.village_id,
             Objection.status == ObjectionStatus.OPEN,
         )
         .exists()
@@ -607,7 +620,10 @@ def list_claims(
     """Return claims of the households the actor may see, newest first."""
     q = (
         select(Claim)
-        .join(Household, Household.id == Claim.household_id)
+        .join(
+            Household,
+            and_(Household.id == Claim.household_id, Household.village_id == Claim.village_id),
+        )
         .where(Claim.village_id == village.id, actor.household_scope(village))
     )
     if status:
@@ -622,7 +638,10 @@ def recent_rule_codes(
     so a recorder finds the few items they use every week at the top of a long catalog."""
     rows = session.execute(
         select(CatalogRule.code, func.max(Claim.id).label("last"))
-        .join(CatalogRule, CatalogRule.id == Claim.rule_id)
+        .join(
+            CatalogRule,
+            and_(CatalogRule.id == Claim.rule_id, CatalogRule.village_id == Claim.village_id),
+        )
         .where(
             Claim.village_id == village.id,
             Claim.scheme_id == scheme.id,
@@ -676,7 +695,10 @@ def _earlier(session, scheme, rule: rules.Rule, household_id, resident, d: date)
         q = (
             select(func.count())
             .select_from(Claim)
-            .join(CatalogRule, CatalogRule.id == Claim.rule_id)
+            .join(
+                CatalogRule,
+                and_(CatalogRule.id == Claim.rule_id, CatalogRule.village_id == Claim.village_id),
+            )
             .where(
                 Claim.scheme_id == scheme.id,
                 CatalogRule.code == rule.code,
@@ -755,7 +777,10 @@ def _group_objection(session: Session, claim: Claim) -> bool:
     return (
         session.execute(
             select(Objection.id)
-            .join(Claim, Claim.id == Objection.claim_id)
+            .join(
+                Claim,
+                and_(Claim.id == Objection.claim_id, Claim.village_id == Objection.village_id),
+            )
             .where(Claim.batch_id == claim.batch_id, Objection.status == ObjectionStatus.OPEN)
             .limit(1)
         ).first()
@@ -832,8 +857,12 @@ def _used_sums(scheme, row: CatalogRule, d: date, statuses, exclude_id, subject)
         start, end = _window_bounds(window, scheme, d)
         q = (
             select(func.coalesce(func.sum(func.abs(Claim.points)), 0))
-            .join(CatalogRule, CatalogRule.id == Claim.rule_id)
+            .join(
+                CatalogRule,
+                and_(CatalogRule.id == Claim.rule_id, CatalogRule.village_id == Claim.village_id),
+            )
             .where(
+                Claim.village_id == scheme.village_id,
                 Claim.scheme_id == scheme.id,
                 CatalogRule.code == row.code,
                 Claim.status.in_([str(s) for s in statuses]),

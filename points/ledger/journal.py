@@ -668,7 +668,7 @@ def _post(
         savepoint = session.begin_nested()
         try:
             drafts = plan(pending)
-            _apply(session, drafts)
+            _apply(session, village_id, drafts)
         except _Contention:
             savepoint.rollback()
             continue
@@ -744,7 +744,7 @@ def _replay(entry: JournalEntry, req: _Req) -> JournalEntry:
     return entry
 
 
-def _apply(session: Session, drafts: list[_Draft]) -> None:
+def _apply(session: Session, village_id: int, drafts: list[_Draft]) -> None:
     """Apply subject postings to cached balances, in account order (no deadlock cycles).
 
     The WHERE clause is the guarantee: a lot never goes below zero and an owed account never
@@ -768,7 +768,8 @@ def _apply(session: Session, drafts: list[_Draft]) -> None:
             continue
         stmt = (
             update(Account)
-            .where(Account.id == bindparam("acc"), cond)
+            # the village too: one shard's row on Citus (decision 0018)
+            .where(Account.village_id == village_id, Account.id == bindparam("acc"), cond)
             .values(balance=Account.balance + bindparam("d"))
         )
         if session.connection().execute(stmt, rows).rowcount != len(rows):

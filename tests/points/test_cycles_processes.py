@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, func, select, text
 
 from points import cycles, ledger
 from points.ledger.verify import verify
@@ -78,8 +78,16 @@ def populate(session, households: int) -> tuple[object, dict[int, int]]:
 def expired_by_household(session, scheme) -> dict[int, int]:
     rows = session.execute(
         select(Account.household_id, func.sum(Posting.amount))
-        .join(Posting, Posting.account_id == Account.id)
-        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .join(
+            Posting,
+            and_(Posting.account_id == Account.id, Posting.village_id == Account.village_id),
+        )
+        .join(
+            JournalEntry,
+            and_(
+                JournalEntry.id == Posting.entry_id, JournalEntry.village_id == Posting.village_id
+            ),
+        )
         .where(JournalEntry.kind == "expiry", Account.scheme_id == scheme.id)
         .group_by(Account.household_id)
     ).all()
