@@ -90,6 +90,8 @@ def _distribute(engine: Engine) -> None:
     with engine.connect() as conn:
         distribute(conn, shard_count=int(shards) if shards else None)
         conn.commit()
+    # The step set database-wide Citus settings: connections opened before it lack them.
+    engine.dispose()
 
 
 def _needs_backup(engine: Engine, revision: str) -> bool:

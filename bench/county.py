@@ -178,7 +178,7 @@ SELECT je.household_id, h.number,
        SUM(CASE WHEN je.month = :m THEN je.score_delta ELSE 0 END) AS ms,
        SUM(CASE WHEN je.month = :m AND je.kind = 'deduction' THEN 1 ELSE 0 END) AS ded,
        SUM(CASE WHEN je.period_key = :p AND je.resident_id IS NULL THEN je.score_delta ELSE 0 END)
-FROM journal_entries je JOIN households h ON h.id = je.household_id
+FROM journal_entries je JOIN households h ON h.id = je.household_id AND h.village_id = je.village_id
 WHERE je.scheme_id IN ({schemes}) AND (je.month = :m OR je.period_key = :p) AND h.active
 GROUP BY je.scheme_id, je.household_id, h.number
 HAVING SUM(CASE WHEN je.month = :m THEN je.score_delta ELSE 0 END) > 0
@@ -192,7 +192,8 @@ SELECT v.code, v.name,
        coalesce(sum(CASE WHEN je.kind = 'award' THEN je.score_delta ELSE 0 END), 0),
        coalesce(sum(CASE WHEN je.kind = 'deduction' THEN -je.score_delta ELSE 0 END), 0),
        (SELECT coalesce(sum(p.amount), 0) FROM postings p
-          JOIN journal_entries e ON e.id = p.entry_id JOIN accounts a ON a.id = p.account_id
+          JOIN journal_entries e ON e.id = p.entry_id AND e.village_id = p.village_id
+          JOIN accounts a ON a.id = p.account_id AND a.village_id = p.village_id
          WHERE e.village_id = v.id AND e.month = :m AND a.kind = 'redemptions')
 FROM villages v LEFT JOIN journal_entries je ON je.village_id = v.id AND je.month = :m
 WHERE v.town = :t GROUP BY v.id, v.code, v.name ORDER BY v.code
@@ -236,10 +237,15 @@ RAW_CLOSE = [
 
 RAW_STATEMENTS = """
 SELECT a.household_id, je.kind, je.category, sum(p.amount)
-FROM postings p JOIN accounts a ON a.id = p.account_id JOIN journal_entries je ON je.id = p.entry_id
+FROM postings p JOIN accounts a ON a.id = p.account_id AND a.village_id = p.village_id
+JOIN journal_entries je ON je.id = p.entry_id AND je.village_id = p.village_id
 WHERE a.scheme_id = :s AND a.household_id IS NOT NULL
 GROUP BY a.household_id, je.kind, je.category
 """
+
+
+# (The joins name village_id too, as the project's own queries do, so that on Citus both sides
+# run as colocated queries: the same result on one server.)
 
 
 # --- timing -------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 #                                    cluster, stop (the cluster is stopped even when tests fail)
 #   scripts/citus-cluster.sh ci      the same with the subset CI runs (CI_TESTS below)
 #   scripts/citus-cluster.sh url     print the coordinator URL the application connects to
+#   scripts/citus-cluster.sh createdb NAME   another database on the running cluster (bench)
 #
 # Environment: CITUS_TARBALL (default: ../shared/vendor/citus-13.2.2.tar.gz from the repository, then
 # /work/shared/vendor/...), CITUS_DATA (default /tmp/citus-data), CITUS_PYTHON (default: python3 of the
@@ -121,6 +122,21 @@ CONF
   step "cluster up: coordinator $COORD_URL, workers ${PORTS[1]} ${PORTS[2]}"
 }
 
+createdb() {
+  # Another database on the running cluster (e.g. for bench/county.py beside the tests): created
+  # on every node with the extension, the coordinator told about the workers.
+  local name=$1 p
+  for p in "${PORTS[@]}"; do
+    psql -qX -h 127.0.0.1 -p "$p" -U postgres -c "create database \"$name\"" >/dev/null
+    psql -qX -h 127.0.0.1 -p "$p" -U postgres -d "$name" -c "create extension citus" >/dev/null
+  done
+  psql -qX -h 127.0.0.1 -p "${PORTS[0]}" -U postgres -d "$name" -v ON_ERROR_STOP=1 \
+    -c "select citus_set_coordinator_host('127.0.0.1', ${PORTS[0]})" \
+    -c "select citus_add_node('127.0.0.1', ${PORTS[1]})" \
+    -c "select citus_add_node('127.0.0.1', ${PORTS[2]})" >/dev/null
+  step "database $name: postgresql://postgres@127.0.0.1:${PORTS[0]}/$name"
+}
+
 stop() {
   local p
   for p in "${PORTS[@]}"; do
@@ -160,6 +176,7 @@ build) build ;;
 start) start ;;
 stop) stop ;;
 url) echo "$COORD_URL" ;;
+createdb) createdb "${2:?name}" ;;
 test | ci)
   build
   start
@@ -167,7 +184,7 @@ test | ci)
   if [ "$1" = ci ]; then run_tests "$CI_TESTS"; else run_tests "$FULL_TESTS"; fi
   ;;
 *)
-  sed -n '2,22p' "$0"
+  sed -n '2,23p' "$0"
   exit 2
   ;;
 esac
