@@ -186,17 +186,28 @@ ORDER BY ms DESC, ded
 """
 
 RAW_TOWN = """
-SELECT v.code, v.name,
-       (SELECT count(*) FROM households h WHERE h.village_id = v.id),
-       count(DISTINCT CASE WHEN je.kind = 'award' THEN je.household_id END),
-       coalesce(sum(CASE WHEN je.kind = 'award' THEN je.score_delta ELSE 0 END), 0),
-       coalesce(sum(CASE WHEN je.kind = 'deduction' THEN -je.score_delta ELSE 0 END), 0),
-       (SELECT coalesce(sum(p.amount), 0) FROM postings p
-          JOIN journal_entries e ON e.id = p.entry_id AND e.village_id = p.village_id
-          JOIN accounts a ON a.id = p.account_id AND a.village_id = p.village_id
-         WHERE e.village_id = v.id AND e.month = :m AND a.kind = 'redemptions')
-FROM villages v LEFT JOIN journal_entries je ON je.village_id = v.id AND je.month = :m
-WHERE v.town = :t GROUP BY v.id, v.code, v.name ORDER BY v.code
+SELECT v.code, v.name, coalesce(h.n, 0), coalesce(j.active, 0), coalesce(j.awarded, 0),
+       coalesce(j.deducted, 0), coalesce(r.redeemed, 0)
+FROM villages v
+LEFT JOIN (SELECT village_id, count(*) AS n FROM households
+           WHERE village_id IN (SELECT id FROM villages WHERE town = :t) GROUP BY village_id) h
+       ON h.village_id = v.id
+LEFT JOIN (SELECT village_id,
+                  count(DISTINCT CASE WHEN kind = 'award' THEN household_id END) AS active,
+                  sum(CASE WHEN kind = 'award' THEN score_delta ELSE 0 END) AS awarded,
+                  sum(CASE WHEN kind = 'deduction' THEN -score_delta ELSE 0 END) AS deducted
+           FROM journal_entries
+           WHERE village_id IN (SELECT id FROM villages WHERE town = :t) AND month = :m
+           GROUP BY village_id) j
+       ON j.village_id = v.id
+LEFT JOIN (SELECT p.village_id, sum(p.amount) AS redeemed FROM postings p
+             JOIN journal_entries e ON e.id = p.entry_id AND e.village_id = p.village_id
+             JOIN accounts a ON a.id = p.account_id AND a.village_id = p.village_id
+           WHERE e.village_id IN (SELECT id FROM villages WHERE town = :t) AND e.month = :m
+             AND a.kind = 'redemptions'
+           GROUP BY p.village_id) r
+       ON r.village_id = v.id
+WHERE v.town = :t ORDER BY v.code
 """
 
 RAW_READ_ENTRIES = "SELECT * FROM journal_entries {where} ORDER BY village_id, seq"

@@ -154,10 +154,10 @@ FULL_TESTS="tests/points/test_ledger.py tests/points/test_ledger_concurrency.py 
   tests/points/test_redemption.py tests/points/test_redemption_concurrency.py tests/api/test_shop_api.py
   tests/api/test_shop_pages.py tests/points/test_cycles.py tests/points/test_cycles_processes.py
   tests/api/test_cycles_cli.py"
-# What CI runs (a few minutes): one file per suite plus the concurrency tests of the ledger and
-# the shop; the full list above is `test`.
-CI_TESTS="tests/points/test_ledger.py tests/points/test_ledger_concurrency.py tests/points/test_claims.py
-  tests/points/test_redemption.py tests/points/test_redemption_concurrency.py tests/points/test_cycles.py"
+# What CI runs (about 3 minutes here): the ledger, claims and cycle domain suites and the shop's
+# concurrent redemptions (double spend, stock, quotas); the full list above is `test`.
+CI_TESTS="tests/points/test_ledger.py tests/points/test_claims.py tests/points/test_cycles.py
+  tests/points/test_redemption_concurrency.py"
 
 run_tests() {
   local py=${CITUS_PYTHON:-python3}
