@@ -513,7 +513,9 @@ def expire_lots(session: Session, *, lot_ids: Sequence[int], now: datetime) -> l
     ids = _post(session, village_id, requests, plan)
     for chunk in _chunks(list(lot_ids), 500):
         session.execute(
-            update(Account).where(_in(session, Account.id, chunk)).values(closed_at=now)
+            update(Account)
+            .where(Account.village_id == village_id, _in(session, Account.id, chunk))
+            .values(closed_at=now)
         )
     return ids
 

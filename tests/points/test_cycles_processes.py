@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import and_, func, select, text
 
 from points import cycles, ledger
+from points.db import on_citus
 from points.ledger.verify import verify
 from points.models import Account, CycleRun, JournalEntry, Period, Posting
 from tests.factories import make_group, make_household, make_scheme, make_village
@@ -119,13 +120,18 @@ def wait_until_blocked(session, name: str) -> None:
     """On PostgreSQL, wait until the backend of `name` waits on a lock (the UNIQUE key)."""
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
-        waiting = session.execute(
-            text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE application_name = :n AND wait_event_type = 'Lock'"
-            ),
-            {"n": name},
-        ).scalar_one()
+        if on_citus(session):
+            # The wait is on a worker (the coordinator's backend waits for the worker's reply):
+            # Citus's cluster-wide view of lock waits; only the two reconcilers run here.
+            waiting = session.execute(text("SELECT count(*) FROM citus_lock_waits")).scalar_one()
+        else:
+            waiting = session.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE application_name = :n AND wait_event_type = 'Lock'"
+                ),
+                {"n": name},
+            ).scalar_one()
         session.rollback()
         if waiting:
             return
