@@ -62,6 +62,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_configure(config):
+    if CITUS and (getattr(config.option, "numprocesses", None) or 0) > 1:
+        raise pytest.UsageError("on Citus the tests share one database: run them with -n 0")
     # One screenshot folder for the whole run (tests/web fills it), named here, before pytest-xdist
     # starts its workers: they inherit the environment, so they all write to the same folder.
     if not hasattr(config, "workerinput"):
