@@ -97,6 +97,7 @@ def migrate_command() -> None:
         engine(),
         backup_dir=current_app.config.get("BACKUP_DIR"),
         evidence_root=current_app.config.get("EVIDENCE_DIR"),
+        distributed=current_app.config.get("DISTRIBUTED") or None,
     )
     if backup is not None:
         click.echo(f"升级前已备份到 {backup} (backed up before migrating)")

@@ -26,6 +26,7 @@ def init_app(app: Flask) -> None:
             engine,
             backup_dir=app.config.get("BACKUP_DIR"),
             evidence_root=app.config.get("EVIDENCE_DIR"),
+            distributed=app.config.get("DISTRIBUTED") or None,
         )
 
     @app.after_request

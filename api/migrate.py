@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from alembic import command
@@ -35,6 +36,7 @@ def upgrade(
     *,
     backup_dir: str | Path | None = None,
     evidence_root: str | Path | None = None,
+    distributed: str | None = None,
 ) -> Path | None:
     """Upgrade the database behind `engine` to `revision`, in one transaction.
 
@@ -43,7 +45,13 @@ def upgrade(
     backup's path (None when none was needed). Should the folder be missing (a USB stick not
     plugged in), the backup goes to `backups/` beside the database file instead: an update is
     never applied to an embedded database without a copy of it.
+
+    `distributed` ("citus", default: the POINTS_DISTRIBUTED environment variable) distributes
+    the schema on a Citus coordinator after migrating (points.distribution; decision 0018).
     """
+    mode = distributed if distributed is not None else os.environ.get("POINTS_DISTRIBUTED", "")
+    if mode not in ("", "citus"):
+        raise ValueError(f"POINTS_DISTRIBUTED={mode!r}: the only distributed mode is 'citus'")
     taken = None
     if backup_dir is not None and _needs_backup(engine, revision):
         taken = _backup_before(engine, Path(backup_dir), evidence_root)
@@ -55,11 +63,15 @@ def upgrade(
 
         heads = set(ScriptDirectory.from_config(cfg).get_heads())
         if heads == {current_revision(read_only(engine))}:
+            if mode:
+                _distribute(engine)
             return
     with engine.connect() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
         conn.commit()
+    if mode:
+        _distribute(engine)
     if taken is not None:
         from points import backups
         from points.db import make_sessionmaker, utcnow
@@ -68,6 +80,18 @@ def upgrade(
             backups.record_backup(session, taken=taken, now=utcnow(), reason=backups.MIGRATION)
         return taken.path
     return None
+
+
+def _distribute(engine: Engine) -> None:
+    """Distribute, on the Citus coordinator, every table not yet distributed (idempotent)."""
+    from points.distribution import distribute
+
+    shards = os.environ.get("POINTS_CITUS_SHARD_COUNT")
+    with engine.connect() as conn:
+        distribute(conn, shard_count=int(shards) if shards else None)
+        conn.commit()
+    # The step set database-wide Citus settings: connections opened before it lack them.
+    engine.dispose()
 
 
 def _needs_backup(engine: Engine, revision: str) -> bool:

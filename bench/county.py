@@ -4,6 +4,10 @@ against the raw SQL that computes the same result, interleaved.
     python bench/county.py                                   # SQLite, 200 villages x 500 households
     python bench/county.py --villages 20 --households 100    # a quick run
     python bench/county.py --url postgresql://root@127.0.0.1/test
+    python bench/county.py --citus --url postgresql://postgres@127.0.0.1:6432/postgres
+                                  # a Citus coordinator (scripts/citus-cluster.sh start): the
+                                  # database is emptied, migrated, distributed, and kept after the
+                                  # run so that `points verify` can check it (docs/deploy.md)
 
 The county: `--villages` villages in towns of 10, each with one redeemable household scheme
 (quarterly, `reset`) and a roster of `--households` households of three residents imported with
@@ -190,7 +194,7 @@ SELECT je.household_id, h.number,
        SUM(CASE WHEN je.month = :m THEN je.score_delta ELSE 0 END) AS ms,
        SUM(CASE WHEN je.month = :m AND je.kind = 'deduction' THEN 1 ELSE 0 END) AS ded,
        SUM(CASE WHEN je.period_key = :p AND je.resident_id IS NULL THEN je.score_delta ELSE 0 END)
-FROM journal_entries je JOIN households h ON h.id = je.household_id
+FROM journal_entries je JOIN households h ON h.id = je.household_id AND h.village_id = je.village_id
 WHERE je.scheme_id IN ({schemes}) AND (je.month = :m OR je.period_key = :p) AND h.active
 GROUP BY je.scheme_id, je.household_id, h.number
 HAVING SUM(CASE WHEN je.month = :m THEN je.score_delta ELSE 0 END) > 0
@@ -198,16 +202,28 @@ ORDER BY ms DESC, ded
 """
 
 RAW_TOWN = """
-SELECT v.code, v.name,
-       (SELECT count(*) FROM households h WHERE h.village_id = v.id),
-       count(DISTINCT CASE WHEN je.kind = 'award' THEN je.household_id END),
-       coalesce(sum(CASE WHEN je.kind = 'award' THEN je.score_delta ELSE 0 END), 0),
-       coalesce(sum(CASE WHEN je.kind = 'deduction' THEN -je.score_delta ELSE 0 END), 0),
-       (SELECT coalesce(sum(p.amount), 0) FROM postings p
-          JOIN journal_entries e ON e.id = p.entry_id JOIN accounts a ON a.id = p.account_id
-         WHERE e.village_id = v.id AND e.month = :m AND a.kind = 'redemptions')
-FROM villages v LEFT JOIN journal_entries je ON je.village_id = v.id AND je.month = :m
-WHERE v.town = :t GROUP BY v.id, v.code, v.name ORDER BY v.code
+SELECT v.code, v.name, coalesce(h.n, 0), coalesce(j.active, 0), coalesce(j.awarded, 0),
+       coalesce(j.deducted, 0), coalesce(r.redeemed, 0)
+FROM villages v
+LEFT JOIN (SELECT village_id, count(*) AS n FROM households
+           WHERE village_id IN (SELECT id FROM villages WHERE town = :t) GROUP BY village_id) h
+       ON h.village_id = v.id
+LEFT JOIN (SELECT village_id,
+                  count(DISTINCT CASE WHEN kind = 'award' THEN household_id END) AS active,
+                  sum(CASE WHEN kind = 'award' THEN score_delta ELSE 0 END) AS awarded,
+                  sum(CASE WHEN kind = 'deduction' THEN -score_delta ELSE 0 END) AS deducted
+           FROM journal_entries
+           WHERE village_id IN (SELECT id FROM villages WHERE town = :t) AND month = :m
+           GROUP BY village_id) j
+       ON j.village_id = v.id
+LEFT JOIN (SELECT p.village_id, sum(p.amount) AS redeemed FROM postings p
+             JOIN journal_entries e ON e.id = p.entry_id AND e.village_id = p.village_id
+             JOIN accounts a ON a.id = p.account_id AND a.village_id = p.village_id
+           WHERE e.village_id IN (SELECT id FROM villages WHERE town = :t) AND e.month = :m
+             AND a.kind = 'redemptions'
+           GROUP BY p.village_id) r
+       ON r.village_id = v.id
+WHERE v.town = :t ORDER BY v.code
 """
 
 RAW_READ_ENTRIES = "SELECT * FROM journal_entries {where} ORDER BY village_id, seq"
@@ -248,10 +264,15 @@ RAW_CLOSE = [
 
 RAW_STATEMENTS = """
 SELECT a.household_id, je.kind, je.category, sum(p.amount)
-FROM postings p JOIN accounts a ON a.id = p.account_id JOIN journal_entries je ON je.id = p.entry_id
+FROM postings p JOIN accounts a ON a.id = p.account_id AND a.village_id = p.village_id
+JOIN journal_entries je ON je.id = p.entry_id AND je.village_id = p.village_id
 WHERE a.scheme_id = :s AND a.household_id IS NOT NULL
 GROUP BY a.household_id, je.kind, je.category
 """
+
+
+# (The joins name village_id too, as the project's own queries do, so that on Citus both sides
+# run as colocated queries: the same result on one server.)
 
 
 # --- timing -------------------------------------------------------------------------------------
@@ -416,6 +437,26 @@ def run_ops(bench: Bench, args) -> None:
     bench.pair("period statements, village", statements_one, raw_statements_one)
 
 
+def open_citus(url: str | None):
+    """The coordinator's database as it is (a new one would need the extension on every node):
+    drop what an earlier run left there; keep this run's county for `points verify`."""
+    if not url:
+        raise SystemExit("--citus needs --url of the coordinator's database")
+    engine = make_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for sql in (
+            "SELECT 'DROP TABLE IF EXISTS ' || string_agg(quote_ident(tablename), ', ') "
+            "|| ' CASCADE' FROM pg_tables WHERE schemaname = 'public' HAVING count(*) > 0",
+            "SELECT 'DROP FUNCTION ' || string_agg(oid::regprocedure::text, ', ') "
+            "FROM pg_proc WHERE pronamespace = 'public'::regnamespace HAVING count(*) > 0",
+        ):
+            drop = conn.execute(text(sql)).scalar()
+            if drop:
+                conn.execute(text(drop))
+    engine.dispose()
+    return url, lambda: None
+
+
 def open_database(url: str | None):
     if url is None or url.startswith("sqlite"):
         if url is None:
@@ -444,11 +485,16 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="interleaved runs of each side")
     p.add_argument("--progress", type=int, default=20, help="report every K villages built")
     p.add_argument("--build-only", action="store_true", help="build the county, time it, stop")
+    p.add_argument(
+        "--citus",
+        action="store_true",
+        help="--url is a Citus coordinator database: empty it, distribute, keep it afterwards",
+    )
     args = p.parse_args(argv)
-    url, cleanup = open_database(args.url)
+    url, cleanup = open_citus(args.url) if args.citus else open_database(args.url)
     engine = make_engine(url)
     try:
-        upgrade(engine)
+        upgrade(engine, distributed="citus" if args.citus else "")
         print(
             f"{platform.node()} {platform.processor() or platform.machine()}, "
             f"{engine.dialect.name}, {args.villages} villages x {args.households} households"

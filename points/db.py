@@ -127,7 +127,24 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("isolation_level", "READ COMMITTED")
         kwargs.setdefault("pool_pre_ping", True)
         engine = create_engine(url, **kwargs)
+        _detect_citus(engine)
     return engine
+
+
+def _detect_citus(engine: Engine) -> None:
+    # Once per new connection, outside any unit of work: is this a Citus coordinator? (Then a
+    # lock may not ride along in a statement that Citus sends to a worker: see below.)
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, record):
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_extension WHERE extname = 'citus'")
+            record.info["citus"] = bool(cur.fetchone()[0])
+        dbapi_conn.rollback()
+
+
+def on_citus(session: Session) -> bool:
+    """True when the session's database is a Citus coordinator (decision 0018)."""
+    return bool(session.connection().info.get("citus"))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -179,12 +196,21 @@ def lock_subjects(session: Session, *, household_ids=(), resident_ids=()) -> Non
             )
 
 
-def subject_lock_key(*, dialect: str, household_id=None, resident_id=None):
+def subject_lock_key(session: Session, *, household_id=None, resident_id=None):
     """The key of `lock_subjects`' lock for one subject, for a statement the caller runs anyway
     to take it (`catalog.find_rule(lock=...)`; None on SQLite): recording one claim then
     spends no statement on it. The lock is held from that statement on; later statements read
-    what earlier holders committed (READ COMMITTED takes a fresh snapshot per statement)."""
-    if dialect != "postgresql":
+    what earlier holders committed (READ COMMITTED takes a fresh snapshot per statement).
+    On Citus the lock is taken at once by a statement of its own and None is returned."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    if on_citus(session):
+        # Citus would run the statement, and so the lock, on the village's worker, while the
+        # batch path locks on the coordinator: take it on the coordinator, in a statement.
+        if resident_id is not None:
+            lock_subjects(session, resident_ids=[resident_id])
+        else:
+            lock_subjects(session, household_ids=[household_id])
         return None
     return (4, resident_id) if resident_id is not None else (3, household_id)
 

@@ -20,6 +20,7 @@ from sqlalchemy import make_url, text
 import points.auth.passwords
 from api.migrate import upgrade
 from points.db import make_engine, make_sessionmaker
+from points.distribution import GLOBAL, TABLES
 from tests import processes
 
 # Cheap scrypt in tests (the cost is stored in each hash, so checking still works): sign-in
@@ -27,6 +28,9 @@ from tests import processes
 points.auth.passwords._N = 2**10
 
 PG_URL = os.environ.get("POINTS_TEST_DATABASE_URL")
+# On a Citus coordinator (scripts/citus-cluster.sh test): one database, distributed once per run
+# and emptied before each test, since a new database would need the extension on every node.
+CITUS = bool(PG_URL) and os.environ.get("POINTS_DISTRIBUTED") == "citus"
 # A fixed, ordinary moment: Wednesday 2026-11-25 13:00 in Beijing.
 NOW = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
 
@@ -58,6 +62,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_configure(config):
+    if CITUS and (getattr(config.option, "numprocesses", None) or 0) > 1:
+        raise pytest.UsageError("on Citus the tests share one database: run them with -n 0")
     # One screenshot folder for the whole run (tests/web fills it), named here, before pytest-xdist
     # starts its workers: they inherit the environment, so they all write to the same folder.
     if not hasattr(config, "workerinput"):
@@ -95,6 +101,8 @@ class _Databases:
         return f"sqlite:///{self.tmp / (name + '.db')}"
 
     def _build_template(self) -> str:
+        if CITUS:
+            return self._build_citus()
         name = f"points_t_{self.run}_tpl"
         if PG_URL:
             self._pg(f'CREATE DATABASE "{name}"')
@@ -104,7 +112,72 @@ class _Databases:
         engine.dispose()
         return name
 
+    def _build_citus(self) -> str:
+        """Drop whatever an earlier run left, then migrate and distribute (POINTS_DISTRIBUTED)."""
+        with self.admin.connect() as conn:
+            for sql in (
+                "SELECT 'DROP TABLE IF EXISTS ' || string_agg(quote_ident(tablename), ', ') "
+                "|| ' CASCADE' FROM pg_tables WHERE schemaname = 'public' HAVING count(*) > 0",
+                "SELECT 'DROP FUNCTION ' || string_agg(oid::regprocedure::text, ', ') "
+                "FROM pg_proc WHERE pronamespace = 'public'::regnamespace HAVING count(*) > 0",
+            ):
+                drop = conn.execute(text(sql)).scalar()
+                if drop:
+                    conn.execute(text(drop))
+        engine = make_engine(PG_URL)
+        upgrade(engine)
+        with engine.connect() as conn:
+            self.tables = list(
+                conn.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                        "AND tablename <> 'alembic_version' ORDER BY 1"
+                    )
+                ).scalars()
+            )
+        engine.dispose()
+        self.shape = self._citus_shape()
+        return make_url(PG_URL).database
+
+    def _citus_shape(self) -> tuple:
+        """The triggers and foreign keys: tamper tests drop some, and then the schema is rebuilt."""
+        with self.admin.connect() as conn:
+            return tuple(
+                conn.execute(
+                    text(
+                        "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal UNION ALL "
+                        "SELECT conname FROM pg_constraint WHERE connamespace = "
+                        "'public'::regnamespace ORDER BY 1"
+                    )
+                ).scalars()
+            )
+
+    def _empty_citus(self) -> None:
+        """Empty every table and restart the ids (rebuild the schema when a test dropped a guard)."""
+        if self._citus_shape() != self.shape:
+            self._build_citus()
+            return
+        # DELETE, not TRUNCATE (seconds on a cluster): with the session replication role set on
+        # every node for this transaction, neither the append-only guards nor foreign keys fire.
+        with self.admin.connect() as conn:
+            conn.execute(text("SET citus.propagate_set_commands = 'local'"))
+            conn.execute(text("BEGIN"))
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            # reference tables first: Citus refuses them after a parallel write to a distributed one
+            for table in sorted(self.tables, key=lambda t: TABLES.get(t) != GLOBAL):
+                conn.execute(text(f'DELETE FROM "{table}"'))
+            conn.execute(text("COMMIT"))
+            conn.execute(
+                text(
+                    "SELECT setval(c.oid, 1, false) FROM pg_class c JOIN pg_namespace n "
+                    "ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND n.nspname = 'public'"
+                )
+            )
+
     def fresh(self) -> str:
+        if CITUS:
+            self._empty_citus()
+            return PG_URL
         name = f"points_t_{self.run}_{len(self.created)}"
         if PG_URL:
             self._pg(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
@@ -114,11 +187,13 @@ class _Databases:
         return self._url_for(name)
 
     def drop(self, url: str) -> None:
-        if PG_URL:
+        if PG_URL and not CITUS:
             self._pg(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 
     def close(self) -> None:
-        if PG_URL:
+        if CITUS:
+            self.admin.dispose()
+        elif PG_URL:
             self._pg(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
             self.admin.dispose()
 

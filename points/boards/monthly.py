@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import and_, case, func, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from points import ledger
@@ -195,7 +195,13 @@ def _top(session: Session, village: Village, month: str, barred) -> list[dict]:
     period_score = func.sum(case((in_period, JournalEntry.score_delta), else_=0))
     rows = session.execute(
         select(Household.id, Household.number, month_score, deductions, period_score)
-        .join(Household, Household.id == JournalEntry.household_id)
+        .join(
+            Household,
+            and_(
+                Household.id == JournalEntry.household_id,
+                Household.village_id == JournalEntry.village_id,
+            ),
+        )
         .where(
             JournalEntry.scheme_id == scheme.id,
             in_month | (JournalEntry.period_key == period),
@@ -233,14 +239,30 @@ def _number_key(number: str) -> tuple:
 
 def _not_reversed():
     reversal = aliased(JournalEntry)
-    return ~select(reversal.id).where(reversal.reverses_id == JournalEntry.id).exists()
+    return ~(
+        select(reversal.id)
+        .where(
+            reversal.reverses_id == JournalEntry.id,
+            reversal.village_id == JournalEntry.village_id,
+        )
+        .exists()
+    )
 
 
 def _posted(session: Session, village: Village, months: list[str], *conditions):
     return session.execute(
         select(JournalEntry, Claim, CatalogRule)
-        .join(Claim, Claim.id == JournalEntry.claim_id)
-        .join(CatalogRule, CatalogRule.id == JournalEntry.rule_id)
+        .join(
+            Claim,
+            and_(Claim.id == JournalEntry.claim_id, Claim.village_id == JournalEntry.village_id),
+        )
+        .join(
+            CatalogRule,
+            and_(
+                CatalogRule.id == JournalEntry.rule_id,
+                CatalogRule.village_id == JournalEntry.village_id,
+            ),
+        )
         .where(
             JournalEntry.village_id == village.id,
             JournalEntry.month.in_(months),

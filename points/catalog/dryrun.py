@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from points.catalog.conditions import add_months, condition_met, condition_window, watches
@@ -327,7 +327,10 @@ def scheme_subjects(
     if scheme.subject_kind == SubjectKind.HOUSEHOLD:
         rows = session.execute(
             select(Household.id, Household.number, Resident.name)
-            .outerjoin(Resident, Resident.id == Household.head_id)
+            .outerjoin(
+                Resident,
+                and_(Resident.id == Household.head_id, Resident.village_id == Household.village_id),
+            )
             .where(Household.village_id == scheme.village_id, Household.active)
             .order_by(Household.number)
         ).all()

@@ -498,7 +498,7 @@ def find_rule(
     statement (PostgreSQL), or None."""
     # One statement (recording's hot path): the version in force, and its rule if it has one.
     # Built once per shape with bound parameters: building it cost as much as running it.
-    params = {"scheme_id": scheme.id, "code": code, "on": on}
+    params = {"scheme_id": scheme.id, "village_id": scheme.village_id, "code": code, "on": on}
     if lock is not None:
         params["lock_k1"], params["lock_key"] = lock
     found = session.execute(_rule_statement(lock is not None), params).first()
@@ -514,7 +514,9 @@ def find_rule(
 def _rule_statement(locked: bool):
     q = select(CatalogVersion, CatalogRule).outerjoin(
         CatalogRule,
-        (CatalogRule.version_id == CatalogVersion.id) & (CatalogRule.code == bindparam("code")),
+        (CatalogRule.version_id == CatalogVersion.id)
+        & (CatalogRule.village_id == CatalogVersion.village_id)
+        & (CatalogRule.code == bindparam("code")),
     )
     if locked:
         q = q.add_columns(
@@ -522,15 +524,21 @@ def _rule_statement(locked: bool):
                 bindparam("lock_k1", type_=Integer), bindparam("lock_key", type_=Integer)
             ).label("subject_lock")
         )
-    return _in_force(q, bindparam("scheme_id", type_=Integer), bindparam("on", type_=Date))
+    return _in_force(
+        q,
+        bindparam("scheme_id", type_=Integer),
+        bindparam("village_id", type_=Integer),
+        bindparam("on", type_=Date),
+    )
 
 
 def _version_query(q, scheme: Scheme, on: date | None):
-    return _in_force(q, scheme.id, on)
+    return _in_force(q, scheme.id, scheme.village_id, on)
 
 
-def _in_force(q, scheme_id, on):
-    q = q.where(CatalogVersion.scheme_id == scheme_id)
+def _in_force(q, scheme_id, village_id, on):
+    # The village too: on Citus that makes it a query of one worker (decision 0018).
+    q = q.where(CatalogVersion.scheme_id == scheme_id, CatalogVersion.village_id == village_id)
     if on is None:
         q = q.where(CatalogVersion.status == CatalogStatus.ADOPTED)
     else:

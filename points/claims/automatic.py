@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, aliased
 
 from points.catalog import rule_of
@@ -124,7 +124,13 @@ def _subjects(session: Session, scheme: Scheme) -> list[tuple[int, int | None]]:
     if scheme.subject_kind == "resident":
         q = (
             select(Resident.household_id, Resident.id)
-            .join(Household, Household.id == Resident.household_id)
+            .join(
+                Household,
+                and_(
+                    Household.id == Resident.household_id,
+                    Household.village_id == Resident.village_id,
+                ),
+            )
             .where(
                 Resident.village_id == scheme.village_id,
                 Resident.is_party_member.is_(True),
@@ -146,13 +152,18 @@ def _counts(session: Session, scheme: Scheme, rule, start: date, end: date) -> d
     subject = Claim.resident_id if scheme.subject_kind == "resident" else Claim.household_id
     rows = session.execute(
         select(subject, CatalogRule.code, CatalogRule.category, Claim.points)
-        .join(CatalogRule, CatalogRule.id == Claim.rule_id)
+        .join(
+            CatalogRule,
+            and_(CatalogRule.id == Claim.rule_id, CatalogRule.village_id == Claim.village_id),
+        )
         .where(
             Claim.scheme_id == scheme.id,
             Claim.status == ClaimStatus.POSTED,
             Claim.occurred_on >= start,
             Claim.occurred_on < end,
-            ~select(reversal.id).where(reversal.reverses_id == Claim.entry_id).exists(),
+            ~select(reversal.id)
+            .where(reversal.reverses_id == Claim.entry_id, reversal.village_id == Claim.village_id)
+            .exists(),
         )
     ).all()
     out: dict[int, list[int]] = defaultdict(lambda: [0, 0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, aliased
 
 from points.claims.workflow import open_notices
@@ -92,7 +92,13 @@ def public_notices(session: Session, *, village: Village, now: datetime) -> list
     since = now - timedelta(days=REVERSALS_SHOWN_DAYS)
     rows = session.execute(
         select(JournalEntry, original)
-        .join(original, original.id == JournalEntry.reverses_id)
+        .join(
+            original,
+            and_(
+                original.id == JournalEntry.reverses_id,
+                original.village_id == JournalEntry.village_id,
+            ),
+        )
         .where(
             JournalEntry.village_id == village.id,
             JournalEntry.created_at >= since,

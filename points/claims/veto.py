@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, aliased
 
 from points.catalog.rules import Window
@@ -37,13 +37,18 @@ def vetoed(session: Session, *, scheme: Scheme, on: date) -> dict[int, str]:
     reversal = aliased(JournalEntry)
     rows = session.execute(
         select(Claim.household_id, Claim.resident_id, Claim.occurred_on, CatalogRule)
-        .join(CatalogRule, CatalogRule.id == Claim.rule_id)
+        .join(
+            CatalogRule,
+            and_(CatalogRule.id == Claim.rule_id, CatalogRule.village_id == Claim.village_id),
+        )
         .where(
             Claim.scheme_id == scheme.id,
             Claim.status == ClaimStatus.POSTED,
             CatalogRule.veto.is_not(None),
             Claim.occurred_on <= on.replace(month=12, day=31),
-            ~select(reversal.id).where(reversal.reverses_id == Claim.entry_id).exists(),
+            ~select(reversal.id)
+            .where(reversal.reverses_id == Claim.entry_id, reversal.village_id == Claim.village_id)
+            .exists(),
         )
         .order_by(Claim.occurred_on)
     ).all()

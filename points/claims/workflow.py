@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -86,7 +86,7 @@ def record(
     # The subject's lock (caps, once-only and repeats are reserved at recording) is taken by
     # the rule's own statement, before the subject's cap use is read.
     lock = subject_lock_key(
-        dialect=session.get_bind().dialect.name,
+        session,
         household_id=item.household_id,
         resident_id=item.resident_id if scheme.subject_kind == "resident" else None,
     )
@@ -246,7 +246,7 @@ class _Subjects:
 
         def read(model, ids, counted: bool):
             windows = tuple(rules.Window(name) for name in row.caps or {}) if counted else ()
-            params: dict = {"ids": sorted(ids)}
+            params: dict = {"ids": sorted(ids), "village_id": village.id}
             if windows:
                 params |= {"scheme_id": scheme.id, "code": row.code}
                 for window in windows:
@@ -298,8 +298,12 @@ def _subjects_statement(model, windows: tuple[rules.Window, ...]):
     for window in windows:
         used = (
             select(func.coalesce(func.sum(func.abs(Claim.points)), 0))
-            .join(CatalogRule, CatalogRule.id == Claim.rule_id)
+            .join(
+                CatalogRule,
+                and_(CatalogRule.id == Claim.rule_id, CatalogRule.village_id == Claim.village_id),
+            )
             .where(
+                Claim.village_id == model.village_id,
                 Claim.scheme_id == bindparam("scheme_id"),
                 CatalogRule.code == bindparam("code"),
                 Claim.status.in_(statuses),
@@ -309,7 +313,11 @@ def _subjects_statement(model, windows: tuple[rules.Window, ...]):
             )
         )
         columns.append(used.scalar_subquery().label(f"used_{window.value}"))
-    return select(model, *columns).where(model.id.in_(bindparam("ids", expanding=True)))
+    # The village too: on Citus that makes it a query of one worker (decision 0018).
+    return select(model, *columns).where(
+        model.id.in_(bindparam("ids", expanding=True)),
+        model.village_id == bindparam("village_id"),
+    )
 
 
 def _rule_or_refusal(session, scheme, code, on, lock=None):
@@ -501,17 +509,28 @@ def due_claims(session: Session, *, now: datetime, village_id: int | None = None
 def _due(now: datetime, village_id: int | None):
     open_objection = (
         select(Objection.id)
-        .where(Objection.claim_id == Claim.id, Objection.status == ObjectionStatus.OPEN)
+        .where(
+            Objection.claim_id == Claim.id,
+            Objection.village_id == Claim.village_id,
+            Objection.status == ObjectionStatus.OPEN,
+        )
         .exists()
     )
     sibling = aliased(Claim)
     group_objection = (
         select(Objection.id)
-        .join(sibling, sibling.id == Objection.claim_id)
-        .join(ClaimBatch, ClaimBatch.id == sibling.batch_id)
+        .join(
+            sibling,
+            and_(sibling.id == Objection.claim_id, sibling.village_id == Objection.village_id),
+        )
+        .join(
+            ClaimBatch,
+            and_(ClaimBatch.id == sibling.batch_id, ClaimBatch.village_id == sibling.village_id),
+        )
         .where(
             ClaimBatch.grouped.is_(True),
             sibling.batch_id == Claim.batch_id,
+            sibling.village_id == Claim.village_id,
             Objection.status == ObjectionStatus.OPEN,
         )
         .exists()
@@ -640,7 +659,10 @@ def list_claims(
     """Return claims of the households the actor may see, newest first."""
     q = (
         select(Claim)
-        .join(Household, Household.id == Claim.household_id)
+        .join(
+            Household,
+            and_(Household.id == Claim.household_id, Household.village_id == Claim.village_id),
+        )
         .where(Claim.village_id == village.id, actor.household_scope(village))
     )
     if status:
@@ -655,7 +677,10 @@ def recent_rule_codes(
     so a recorder finds the few items they use every week at the top of a long catalog."""
     rows = session.execute(
         select(CatalogRule.code, func.max(Claim.id).label("last"))
-        .join(CatalogRule, CatalogRule.id == Claim.rule_id)
+        .join(
+            CatalogRule,
+            and_(CatalogRule.id == Claim.rule_id, CatalogRule.village_id == Claim.village_id),
+        )
         .where(
             Claim.village_id == village.id,
             Claim.scheme_id == scheme.id,
@@ -709,7 +734,10 @@ def _earlier(session, scheme, rule: rules.Rule, household_id, resident, d: date)
         q = (
             select(func.count())
             .select_from(Claim)
-            .join(CatalogRule, CatalogRule.id == Claim.rule_id)
+            .join(
+                CatalogRule,
+                and_(CatalogRule.id == Claim.rule_id, CatalogRule.village_id == Claim.village_id),
+            )
             .where(
                 Claim.scheme_id == scheme.id,
                 CatalogRule.code == rule.code,
@@ -788,7 +816,10 @@ def _group_objection(session: Session, claim: Claim) -> bool:
     return (
         session.execute(
             select(Objection.id)
-            .join(Claim, Claim.id == Objection.claim_id)
+            .join(
+                Claim,
+                and_(Claim.id == Objection.claim_id, Claim.village_id == Objection.village_id),
+            )
             .where(Claim.batch_id == claim.batch_id, Objection.status == ObjectionStatus.OPEN)
             .limit(1)
         ).first()
@@ -865,8 +896,12 @@ def _used_sums(scheme, row: CatalogRule, d: date, statuses, exclude_id, subject)
         start, end = _window_bounds(window, scheme, d)
         q = (
             select(func.coalesce(func.sum(func.abs(Claim.points)), 0))
-            .join(CatalogRule, CatalogRule.id == Claim.rule_id)
+            .join(
+                CatalogRule,
+                and_(CatalogRule.id == Claim.rule_id, CatalogRule.village_id == Claim.village_id),
+            )
             .where(
+                Claim.village_id == scheme.village_id,
                 Claim.scheme_id == scheme.id,
                 CatalogRule.code == row.code,
                 Claim.status.in_([str(s) for s in statuses]),

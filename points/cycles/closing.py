@@ -183,6 +183,7 @@ def close_period(session: Session, *, scheme: Scheme, period: str, now: datetime
             session.execute(
                 select(Account.id)
                 .where(
+                    Account.village_id == scheme.village_id,
                     Account.scheme_id == scheme.id,
                     Account.kind == AccountKind.LOT,
                     Account.closed_at.is_(None),
@@ -249,10 +250,13 @@ def _ensure_period(session: Session, scheme: Scheme, key: str, now: datetime) ->
         lots_closed=0,
         points_expired=0,
     )
-    session.connection().execute(ins.on_conflict_do_nothing(index_elements=["scheme_id", "key"]))
+    # No conflict target: the key is (scheme_id, key), or (village_id, scheme_id, key) on Citus.
+    session.connection().execute(ins.on_conflict_do_nothing())
     return session.execute(
         select(Period)
-        .where(Period.scheme_id == scheme.id, Period.key == key)
+        .where(
+            Period.village_id == scheme.village_id, Period.scheme_id == scheme.id, Period.key == key
+        )
         .execution_options(populate_existing=True)
     ).scalar_one()
 

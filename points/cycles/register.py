@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from points.models import Household, JournalEntry, Resident, Scheme, Village
@@ -45,16 +45,34 @@ def month_register(session: Session, *, village: Village, month: str) -> list[Re
     subject_kinds = [AccountKind.LOT.value, AccountKind.OWED.value]
     moved = (
         select(Posting.entry_id, func.sum(Posting.amount).label("points"))
-        .join(Account, Account.id == Posting.account_id)
+        .join(
+            Account,
+            and_(Account.id == Posting.account_id, Account.village_id == Posting.village_id),
+        )
         .where(Posting.village_id == village.id, Account.kind.in_(subject_kinds))
         .group_by(Posting.entry_id)
         .subquery()
     )
     rows = session.execute(
         select(JournalEntry, Household.number, Resident.name, Scheme.name, moved.c.points)
-        .outerjoin(Household, Household.id == JournalEntry.household_id)
-        .outerjoin(Resident, Resident.id == JournalEntry.resident_id)
-        .outerjoin(Scheme, Scheme.id == JournalEntry.scheme_id)
+        .outerjoin(
+            Household,
+            and_(
+                Household.id == JournalEntry.household_id,
+                Household.village_id == JournalEntry.village_id,
+            ),
+        )
+        .outerjoin(
+            Resident,
+            and_(
+                Resident.id == JournalEntry.resident_id,
+                Resident.village_id == JournalEntry.village_id,
+            ),
+        )
+        .outerjoin(
+            Scheme,
+            and_(Scheme.id == JournalEntry.scheme_id, Scheme.village_id == JournalEntry.village_id),
+        )
         .outerjoin(moved, moved.c.entry_id == JournalEntry.id)
         .where(
             JournalEntry.village_id == village.id,

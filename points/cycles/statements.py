@@ -22,7 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from points import ledger
@@ -216,8 +216,11 @@ def _households(session, village_id: int, scheme_id: int, period: str) -> dict:
     )
     rows = session.execute(
         select(Household.id, Household.number, Resident.name, Group.name)
-        .join(Group, Group.id == Household.group_id)
-        .outerjoin(Resident, Resident.id == Household.head_id)
+        .join(Group, and_(Group.id == Household.group_id, Group.village_id == Household.village_id))
+        .outerjoin(
+            Resident,
+            and_(Resident.id == Household.head_id, Resident.village_id == Household.village_id),
+        )
         .where(
             Household.village_id == village_id,
             or_(Household.active.is_(True), Household.id.in_(with_entries)),
@@ -267,9 +270,23 @@ def _flows(session, scheme: Scheme, closes) -> list[tuple[int, str, str, str, in
             stmt_period.label("stmt_period"),
             func.sum(Posting.amount),
         )
-        .join(Posting, Posting.entry_id == JournalEntry.id)
-        .join(Account, Account.id == Posting.account_id)
-        .outerjoin(original, original.id == JournalEntry.reverses_id)
+        .join(
+            Posting,
+            and_(
+                Posting.entry_id == JournalEntry.id, Posting.village_id == JournalEntry.village_id
+            ),
+        )
+        .join(
+            Account,
+            and_(Account.id == Posting.account_id, Account.village_id == Posting.village_id),
+        )
+        .outerjoin(
+            original,
+            and_(
+                original.id == JournalEntry.reverses_id,
+                original.village_id == JournalEntry.village_id,
+            ),
+        )
         .where(
             JournalEntry.village_id == scheme.village_id,
             JournalEntry.scheme_id == scheme.id,

@@ -524,7 +524,9 @@ def expire_lots(session: Session, *, lot_ids: Sequence[int], now: datetime) -> l
         # Core, not an ORM-enabled UPDATE: no RETURNING of 500 ids to synchronise objects
         # (the lots were read as rows; an Account loaded elsewhere is expired at commit).
         session.connection().execute(
-            update(Account).where(_in(session, Account.id, chunk)).values(closed_at=now)
+            update(Account)
+            .where(Account.village_id == village_id, _in(session, Account.id, chunk))
+            .values(closed_at=now)
         )
     return ids
 
@@ -679,7 +681,7 @@ def _post(
         savepoint = session.begin_nested()
         try:
             drafts = plan(pending)
-            _apply(session, drafts)
+            _apply(session, village_id, drafts)
         except _Contention:
             savepoint.rollback()
             continue
@@ -755,7 +757,7 @@ def _replay(entry: JournalEntry, req: _Req) -> JournalEntry:
     return entry
 
 
-def _apply(session: Session, drafts: list[_Draft]) -> None:
+def _apply(session: Session, village_id: int, drafts: list[_Draft]) -> None:
     """Apply subject postings to cached balances, in account order (no deadlock cycles).
 
     The WHERE clause is the guarantee: a lot never goes below zero and an owed account never
@@ -770,7 +772,9 @@ def _apply(session: Session, drafts: list[_Draft]) -> None:
         kinds.update(_account_kinds(session, chunk))
     for bound, stmt in _BALANCE_UPDATES:
         rows = [
-            {"acc": a, "d": deltas[a]} for a in sorted(deltas) if deltas[a] and kinds[a] == bound
+            {"v": village_id, "acc": a, "d": deltas[a]}
+            for a in sorted(deltas)
+            if deltas[a] and kinds[a] == bound
         ]
         if not rows:
             continue
@@ -783,7 +787,8 @@ _BALANCE_UPDATES = tuple(
     (
         bound,
         update(Account)
-        .where(Account.id == bindparam("acc"), cond)
+        # the village too: one shard's row on Citus (decision 0018)
+        .where(Account.village_id == bindparam("v"), Account.id == bindparam("acc"), cond)
         .values(balance=Account.balance + bindparam("d")),
     )
     for bound, cond in (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import case, func, inspect, select
+from sqlalchemy import and_, case, func, inspect, select
 from sqlalchemy.orm import Session, aliased
 
 from points.errors import NotFoundError
@@ -73,17 +73,31 @@ def subject_lines(
     column = JournalEntry.household_id if subject.household_id else JournalEntry.resident_id
     subject_amount = (
         select(func.coalesce(func.sum(Posting.amount), 0))
-        .join(Account, Account.id == Posting.account_id)
-        .where(Posting.entry_id == JournalEntry.id, Account.kind.in_(("lot", "owed")))
+        .join(
+            Account,
+            and_(Account.id == Posting.account_id, Account.village_id == Posting.village_id),
+        )
+        .where(
+            Posting.entry_id == JournalEntry.id,
+            Posting.village_id == JournalEntry.village_id,
+            Account.kind.in_(("lot", "owed")),
+        )
         .scalar_subquery()
     )
     reversal = aliased(JournalEntry)
     reversed_by = (
-        select(reversal.id).where(reversal.reverses_id == JournalEntry.id).scalar_subquery()
+        select(reversal.id)
+        .where(
+            reversal.reverses_id == JournalEntry.id, reversal.village_id == JournalEntry.village_id
+        )
+        .scalar_subquery()
     )
     stmt = (
         select(JournalEntry, subject_amount, reversed_by, Claim.occurred_on)
-        .outerjoin(Claim, Claim.id == JournalEntry.claim_id)
+        .outerjoin(
+            Claim,
+            and_(Claim.id == JournalEntry.claim_id, Claim.village_id == JournalEntry.village_id),
+        )
         .where(JournalEntry.scheme_id == scheme.id, column == subject_id)
         .order_by(JournalEntry.seq.desc())
         .limit(limit)
@@ -132,33 +146,67 @@ def balance_view(
 def town_summary(session: Session, *, town: str, month: str) -> list[dict]:
     """Return each village of a town: households, participation and totals (no personal data).
 
-    One statement: each figure is a subquery correlated on the village, read from the
-    village's month through `ix_journal_entries_village_month`.
+    One statement: per-village aggregates (grouped by village_id, so that on a Citus cluster
+    each is one distributed query run on every worker at once, decision 0018) joined to the
+    town's villages; the month's rows are read through `ix_journal_entries_village_month`.
     """
-    in_month = (JournalEntry.village_id == Village.id, JournalEntry.month == month)
-
-    def month_sum(value):
-        return select(func.coalesce(func.sum(value), 0)).where(*in_month).scalar_subquery()
-
-    households = select(func.count()).where(Household.village_id == Village.id).scalar_subquery()
-    active = (
-        select(func.count(func.distinct(JournalEntry.household_id)))
-        .where(*in_month, JournalEntry.kind == "award")
-        .scalar_subquery()
+    town_ids = select(Village.id).where(Village.town == town)
+    households = (
+        select(Household.village_id, func.count().label("n"))
+        .where(Household.village_id.in_(town_ids))
+        .group_by(Household.village_id)
+        .subquery()
     )
-    awarded = month_sum(case((JournalEntry.kind == "award", JournalEntry.score_delta), else_=0))
-    deducted = month_sum(
-        case((JournalEntry.kind == "deduction", -JournalEntry.score_delta), else_=0)
+    award, deduction = JournalEntry.kind == "award", JournalEntry.kind == "deduction"
+    month_rows = (
+        select(
+            JournalEntry.village_id,
+            func.count(func.distinct(case((award, JournalEntry.household_id)))).label("active"),
+            func.coalesce(func.sum(case((award, JournalEntry.score_delta), else_=0)), 0).label(
+                "awarded"
+            ),
+            func.coalesce(func.sum(case((deduction, -JournalEntry.score_delta), else_=0)), 0).label(
+                "deducted"
+            ),
+        )
+        .where(JournalEntry.village_id.in_(town_ids), JournalEntry.month == month)
+        .group_by(JournalEntry.village_id)
+        .subquery()
     )
     redeemed = (
-        select(func.coalesce(func.sum(Posting.amount), 0))
-        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
-        .join(Account, Account.id == Posting.account_id)
-        .where(*in_month, Account.kind == "redemptions")
-        .scalar_subquery()
+        select(JournalEntry.village_id, func.sum(Posting.amount).label("redeemed"))
+        .join(
+            Posting,
+            and_(
+                Posting.entry_id == JournalEntry.id, Posting.village_id == JournalEntry.village_id
+            ),
+        )
+        .join(
+            Account,
+            and_(Account.id == Posting.account_id, Account.village_id == Posting.village_id),
+        )
+        .where(
+            JournalEntry.village_id.in_(town_ids),
+            JournalEntry.month == month,
+            Account.kind == "redemptions",
+        )
+        .group_by(JournalEntry.village_id)
+        .subquery()
     )
+    zero = 0
     rows = session.execute(
-        select(Village.code, Village.name, households, active, awarded, deducted, redeemed)
+        select(
+            Village.code,
+            Village.name,
+            func.coalesce(households.c.n, zero),
+            func.coalesce(month_rows.c.active, zero),
+            func.coalesce(month_rows.c.awarded, zero),
+            func.coalesce(month_rows.c.deducted, zero),
+            func.coalesce(redeemed.c.redeemed, zero),
+        )
+        .outerjoin(households, households.c.village_id == Village.id)
+        .outerjoin(month_rows, month_rows.c.village_id == Village.id)
+        .outerjoin(redeemed, redeemed.c.village_id == Village.id)
         .where(Village.town == town)
         .order_by(Village.code)
     ).all()

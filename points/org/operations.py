@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from points.auth import check_new_pin, hash_password, revoke_all_sessions, unlock
@@ -261,7 +261,12 @@ def list_residents(
     """Return residents of the households the actor may see."""
     stmt = (
         select(Resident)
-        .join(Household, Household.id == Resident.household_id)
+        .join(
+            Household,
+            and_(
+                Household.id == Resident.household_id, Household.village_id == Resident.village_id
+            ),
+        )
         .where(Resident.village_id == village.id, actor.household_scope(village))
         .order_by(Resident.id)
     )

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, select, update
 from sqlalchemy.orm import Session
 
 from points.cycles.jobs import Job, WorkItem, register_job
@@ -158,7 +158,13 @@ def list_cards(
     """Return the village's cards (live ones by default) in household-number order."""
     stmt = (
         select(HouseholdCard)
-        .join(Household, Household.id == HouseholdCard.household_id)
+        .join(
+            Household,
+            and_(
+                Household.id == HouseholdCard.household_id,
+                Household.village_id == HouseholdCard.village_id,
+            ),
+        )
         .where(HouseholdCard.village_id == village.id)
     )
     if live_only:

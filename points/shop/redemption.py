@@ -822,9 +822,10 @@ def _take_quota(session, village, good: Good, household_id: int, pkey: str, quan
             household_id=household_id,
             period_key=pkey,
             quantity=0,
-        ).on_conflict_do_nothing(index_elements=["good_id", "household_id", "period_key"])
+        ).on_conflict_do_nothing()  # the quota's key (with village_id first on Citus)
     )
     where = (
+        RedemptionQuota.village_id == village.id,
         RedemptionQuota.good_id == good.id,
         RedemptionQuota.household_id == household_id,
         RedemptionQuota.period_key == pkey,

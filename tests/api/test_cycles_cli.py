@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
 from api.cli import main
 from api.scheduler import LEASE_NAME, Ticker, reconcile_now, start_in_process
@@ -65,8 +65,17 @@ def _expired(app) -> dict[int, int]:
     with app.extensions["points.sessionmaker"]() as s:
         rows = s.execute(
             select(Account.household_id, func.sum(Posting.amount))
-            .join(Posting, Posting.account_id == Account.id)
-            .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+            .join(
+                Posting,
+                and_(Posting.account_id == Account.id, Posting.village_id == Account.village_id),
+            )
+            .join(
+                JournalEntry,
+                and_(
+                    JournalEntry.id == Posting.entry_id,
+                    JournalEntry.village_id == Posting.village_id,
+                ),
+            )
             .where(JournalEntry.kind == "expiry", Account.kind == "lot")
             .group_by(Account.household_id)
         ).all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
 from points import cycles, ledger
 from points.cycles import leases
@@ -51,8 +51,17 @@ def expired_of(session, scheme, home) -> int:
     return -int(
         session.execute(
             select(func.coalesce(func.sum(Posting.amount), 0))
-            .join(JournalEntry, JournalEntry.id == Posting.entry_id)
-            .join(Account, Account.id == Posting.account_id)
+            .join(
+                JournalEntry,
+                and_(
+                    JournalEntry.id == Posting.entry_id,
+                    JournalEntry.village_id == Posting.village_id,
+                ),
+            )
+            .join(
+                Account,
+                and_(Account.id == Posting.account_id, Account.village_id == Posting.village_id),
+            )
             .where(
                 JournalEntry.kind == "expiry",
                 Account.scheme_id == scheme.id,

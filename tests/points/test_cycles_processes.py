@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, func, select, text
 
 from points import cycles, ledger
+from points.db import on_citus
 from points.ledger.verify import verify
 from points.models import Account, CycleRun, JournalEntry, Period, Posting
 from tests.factories import make_group, make_household, make_scheme, make_village
@@ -78,8 +79,16 @@ def populate(session, households: int) -> tuple[object, dict[int, int]]:
 def expired_by_household(session, scheme) -> dict[int, int]:
     rows = session.execute(
         select(Account.household_id, func.sum(Posting.amount))
-        .join(Posting, Posting.account_id == Account.id)
-        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .join(
+            Posting,
+            and_(Posting.account_id == Account.id, Posting.village_id == Account.village_id),
+        )
+        .join(
+            JournalEntry,
+            and_(
+                JournalEntry.id == Posting.entry_id, JournalEntry.village_id == Posting.village_id
+            ),
+        )
         .where(JournalEntry.kind == "expiry", Account.scheme_id == scheme.id)
         .group_by(Account.household_id)
     ).all()
@@ -111,13 +120,18 @@ def wait_until_blocked(session, name: str) -> None:
     """On PostgreSQL, wait until the backend of `name` waits on a lock (the UNIQUE key)."""
     deadline = time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
-        waiting = session.execute(
-            text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE application_name = :n AND wait_event_type = 'Lock'"
-            ),
-            {"n": name},
-        ).scalar_one()
+        if on_citus(session):
+            # The wait is on a worker (the coordinator's backend waits for the worker's reply):
+            # Citus's cluster-wide view of lock waits; only the two reconcilers run here.
+            waiting = session.execute(text("SELECT count(*) FROM citus_lock_waits")).scalar_one()
+        else:
+            waiting = session.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE application_name = :n AND wait_event_type = 'Lock'"
+                ),
+                {"n": name},
+            ).scalar_one()
         session.rollback()
         if waiting:
             return

@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, func, select, text
 
 from points import ledger
 from points.ledger.verify import verify
@@ -109,7 +109,13 @@ def check_after_crash(session_factory, village, now, lines: int, *, expect: str 
         orphans = s.execute(
             select(func.count())
             .select_from(JournalEntry)
-            .outerjoin(Posting, Posting.entry_id == JournalEntry.id)
+            .outerjoin(
+                Posting,
+                and_(
+                    Posting.entry_id == JournalEntry.id,
+                    Posting.village_id == JournalEntry.village_id,
+                ),
+            )
             .where(Posting.id.is_(None))
         ).scalar_one()
         assert orphans == 0, "an entry without its postings"

@@ -89,7 +89,8 @@ def recompute_cached_balances(engine) -> None:
     sql(
         engine,
         "UPDATE accounts SET balance = (SELECT COALESCE(SUM(amount), 0) FROM postings "
-        "WHERE postings.account_id = accounts.id) WHERE balance IS NOT NULL",
+        "WHERE postings.account_id = accounts.id AND postings.village_id = accounts.village_id) "
+        "WHERE balance IS NOT NULL",
     )
 
 

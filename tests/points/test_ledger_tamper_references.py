@@ -40,6 +40,9 @@ def delete_with_foreign_keys_off(engine, entry_id: int) -> None:
     )
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
+            # (On Citus the setting must reach the workers too; elsewhere the first line only
+            # sets a placeholder.)
+            conn.execute(text("SET LOCAL citus.propagate_set_commands = 'local'"))
             conn.execute(text("SET LOCAL session_replication_role = replica"))
             for statement in statements:
                 conn.execute(text(statement), {"e": entry_id})
