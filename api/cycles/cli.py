@@ -173,7 +173,7 @@ def cycle_statement(out: Path, village_code, period, scheme_code, household_numb
     if out.suffix.lower() == ".pdf":
         out.write_bytes(write_pdf(stmts, labels))
     else:
-        out.write_bytes(write_xlsx(stmts))
+        out.write_bytes(write_xlsx(stmts, labels))
     seq, hash_ = stmts.head
     click.echo(f"已写出 {len(stmts.lines)} 户的对账单: {out}")
     click.echo(f"账本链头 (ledger head): {seq}:{hash_}")

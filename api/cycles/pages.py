@@ -77,12 +77,12 @@ def statement(code):
         "village",
     )
     name = f"{village.code}-{stmts.period}{'-' + household if household else ''}.{kind}"
-    if kind == "pdf":
-        from points.honours import honour_labels
+    from points.honours import honour_labels
 
-        labels = honour_labels(db(), village=village)
+    labels = honour_labels(db(), village=village)
+    if kind == "pdf":
         return _download(write_pdf(stmts, labels), "application/pdf", name)
-    return _download(write_xlsx(stmts), XLSX, name)
+    return _download(write_xlsx(stmts, labels), XLSX, name)
 
 
 @bp.get("/v/<code>/periods/register.xlsx")

@@ -26,8 +26,9 @@ def _closed_text(stmts: PeriodStatements) -> str:
     return stmts.closed_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
 
 
-def write_xlsx(stmts: PeriodStatements) -> bytes:
-    """Return an xlsx workbook: one row per household, the head and period above the table."""
+def write_xlsx(stmts: PeriodStatements, honours: dict[int, list[str]] | None = None) -> bytes:
+    """Return an xlsx workbook: one row per household, the head and period above the table.
+    `honours` ({household id: labels}) fills the last column, 本户荣誉, as on the PDF."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
@@ -54,6 +55,8 @@ def write_xlsx(stmts: PeriodStatements) -> bytes:
     headers = ["户号", "户主", "小组", "期初余额"]
     headers += [f"加分·{c}" for c in stmts.categories]
     headers += ["加分合计", "扣分", "兑换", "到期清零", "其他", "期末余额", "本期得分", "排名"]
+    headers += ["本户荣誉"]
+    honours = honours or {}
     ws.append(headers)
     header_row = ws.max_row
     for cell in ws[header_row]:
@@ -71,6 +74,7 @@ def write_xlsx(stmts: PeriodStatements) -> bytes:
                 line.closing,
                 line.score,
                 line.rank,
+                "；".join(honours.get(line.household_id, [])),
             ]
         )
     ws.freeze_panes = ws.cell(row=header_row + 1, column=4)

@@ -146,6 +146,25 @@ def test_a_year_of_scores_to_plaques_an_appeal_and_its_correction(village):
     _codes, words, _ = _read(poster.data)
     assert "星级文明户 光荣榜" in words and "账本校验码" in words
 
+    # The period statements (期末对账单) carry the household's published honours, in Excel and
+    # in the PDF: the corrected four stars, not the withdrawn three.
+    from datetime import date, timedelta
+
+    from points import cycles
+    from points.periods import PeriodKind, period_end_utc, period_key
+
+    period = period_key(PeriodKind.QUARTER, date(YEAR, 12, 31))
+    with app.extensions["points.sessionmaker"]() as s, s.begin():
+        cycles.reconcile(s, now=period_end_utc(PeriodKind.QUARTER, period) + timedelta(minutes=5))
+    statement = f"/v/{code}/periods/statement?period={period}&scheme=household&household=002"
+    sheet = load_workbook(io.BytesIO(secretary.get(statement + "&format=xlsx").data)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    header = next(r for r in rows if r and r[0] == "户号")
+    line = next(r for r in rows if r and r[0] == "002")
+    assert line[header.index("本户荣誉")] == f"{YEAR}年度 四星级文明户"
+    _codes, words, _ = _read(secretary.get(statement + "&format=pdf").data)
+    assert f"本户荣誉：{YEAR}年度 四星级文明户" in words and "三星级文明户" not in words
+
 
 def test_awards_the_roll_and_the_towns_counts(village):
     app, forms, ids = village
