@@ -29,6 +29,10 @@ FEATURE_COMMANDS: dict[str, tuple[tuple[str, ...], str]] = {
         "Run the scheduler in this process: reconcile at start, then every few minutes.",
     ),
     "board": (("api.boards.cli",), "红黑榜: draft, approve, publish and show a month's board."),
+    "honours": (
+        ("api.honours.cli",),
+        "评星与表彰: draft a year's or a period's honour lists, list and show them.",
+    ),
     "backup": (
         (BACKUPS,),
         "Back up the database and photos now, to FOLDER or the backup folder (POINTS_BACKUP_DIR).",

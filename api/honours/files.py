@@ -42,13 +42,21 @@ def _fit(pdf, font: str, text: str, width: float, pt: float) -> float:
     return pt
 
 
-def plaque_pdf(village_name: str, year: int, kind: str, entry: dict, url: str, size="a6") -> bytes:
-    """Return a door plaque: the honour in large type, the holder, and a QR to `url`."""
+def _when(year: int | str) -> str:
+    """'2025' → '2025年度'; a period already said ('2025年第三季度') unchanged."""
+    return f"{year}年度" if isinstance(year, int) or str(year).isdigit() else str(year)
+
+
+def plaque_pdf(
+    village_name: str, year: int | str, kind: str, entry: dict, url: str, size="a6"
+) -> bytes:
+    """Return a door plaque: the honour in large type, the holder, and a QR to `url`; `year`
+    is the list's year or its period as said (honours.when_text)."""
     page = landscape(A5 if size == "a5" else A6)
     scale = 1.41 if size == "a5" else 1.0
     width, height = page
     name = honour_name(entry, kind)
-    font = cjk_font(_SOURCE, village_name, entry["who"], name, str(year))
+    font = cjk_font(_SOURCE, village_name, entry["who"], name, _when(year))
     buf = io.BytesIO()
     pdf = canvas.Canvas(buf, pagesize=page)
     pdf.setTitle(f"{village_name} {year} {name}")
@@ -70,7 +78,7 @@ def plaque_pdf(village_name: str, year: int, kind: str, entry: dict, url: str, s
         )
     pdf.setFillColorRGB(0, 0, 0)
     pdf.setFont(font, 13 * scale)
-    pdf.drawString(margin * 1.5, margin * 1.5 + 44 * scale, f"{year}年度 · {entry['who']}")
+    pdf.drawString(margin * 1.5, margin * 1.5 + 44 * scale, f"{_when(year)} · {entry['who']}")
     pdf.setFont(font, 11 * scale)
     pdf.drawString(margin * 1.5, margin * 1.5 + 24 * scale, f"{village_name}村民委员会 授")
     pdf.setFont(font, 8 * scale)
@@ -82,15 +90,13 @@ def plaque_pdf(village_name: str, year: int, kind: str, entry: dict, url: str, s
 
 
 def certificate_pdf(
-    village_name: str, year: int, kind: str, entry: dict, url: str, when: str
+    village_name: str, year: int | str, kind: str, entry: dict, url: str, when: str
 ) -> bytes:
     """Return a 奖状 (A4 landscape): who, what for, the village's name and the date."""
     page = landscape(A4)
     width, height = page
     name = honour_name(entry, kind)
-    body = (
-        f"{entry['who']}：在{year}年度{kind_text(kind)}评选中被评为“{name}”，特发此证，以资鼓励。"
-    )
+    body = f"{entry['who']}：在{_when(year)}{kind_text(kind)}评选中被评为“{name}”，特发此证，以资鼓励。"
     signer = f"{village_name}村民委员会"
     font = cjk_font(_SOURCE, village_name, body, signer, when, entry.get("text") or "")
     buf = io.BytesIO()
@@ -180,7 +186,7 @@ def list_poster(village_name: str, view: dict) -> bytes:
     if view.get("rule"):
         foot.append(view["rule"])
     foot.append(f"账本校验码（发布时的账本末笔 序号:哈希）：{view['head_seq']}:{view['head_hash']}")
-    title = f"{view['year']}年度 {kind_text(view['kind'])} 光荣榜"
+    title = f"{view.get('when') or _when(view['year'])} {kind_text(view['kind'])} 光荣榜"
     return poster_pdf(village_name, title, sorted(groups.items(), reverse=True), foot)
 
 

@@ -54,18 +54,30 @@ def _act(village, action: str) -> int | None:
     """Do one staff action from the form; return the list id to show next."""
     actor, form, now = current_actor(), request.form, utcnow()
     if action == "draft":
+        period = (form.get("period") or "").strip()
         item = honours.draft_list(
-            db(), village=village, kind=form.get("kind", ""), year=_year(), now=now,
-            actor_id=actor.user_id,
+            db(), village=village, kind=form.get("kind", ""), year=None if period else _year(),
+            period=period, now=now, actor_id=actor.user_id,
         )  # fmt: skip
         page_audit(
             village,
             "honour.draft",
             item,
-            f"起草 {item.year} 年度{honours.kind_text(item.kind)}",
+            f"起草{honours.when_text(item)}{honours.kind_text(item.kind)}",
             "honour_list",
         )
         return item.id
+    if action == "cadence":
+        cadence = form.get("cadence", "")
+        scheme = honours.set_household_cadence(db(), village=village, actor=actor, cadence=cadence)
+        page_audit(
+            village,
+            "honour.cadence",
+            scheme,
+            "星级文明户改为" + ("按积分周期评定" if cadence == "period" else "按年度评定"),
+            "scheme",
+        )
+        return None
     if action == "resolve":
         appeal = db().get(HonourAppeal, _int("appeal_id") or 0)
         if appeal is None or appeal.village_id != village.id:
@@ -105,7 +117,7 @@ def _act(village, action: str) -> int | None:
         village,
         f"honour.{action}",
         item,
-        f"{item.year} 年度{honours.kind_text(item.kind)}：{action}",
+        f"{honours.when_text(item)}{honours.kind_text(item.kind)}：{action}",
         "honour_list",
     )
     return item.id
@@ -128,6 +140,7 @@ def manage(code):
     view = None
     if chosen:
         view = honours.staff_view(db(), honours.get_list(db(), village=village, list_id=chosen))
+    household = honours.household_scheme(db(), village)
     people = []
     if view and view["status"] == "draft" and view["kind"] in ("awards", "models"):
         people = [
@@ -144,6 +157,8 @@ def manage(code):
         appeals=honours.list_appeals(db(), village=village, status="open"),
         is_admin=current_actor().has(village, Role.ADMIN),
         titles=honours.TITLES,
+        cadence=honours.household_cadence(household),
+        period_example=honours.period_example(household),
     )
 
 
@@ -227,7 +242,8 @@ def plaque(code, list_id, entry_id):
     village = page_village(code, Role.ADMIN)
     item, entry, url = _published_entry(village, list_id, entry_id)
     size = "a5" if request.args.get("size") == "a5" else "a6"
-    data = files.plaque_pdf(village.name, item.year, item.kind, entry, url, size=size)
+    when = honours.when_text(item)
+    data = files.plaque_pdf(village.name, when, item.kind, entry, url, size=size)
     return _pdf(data, f"plaque-{village.code}-{item.year}-{entry_id}.pdf")
 
 
@@ -238,7 +254,7 @@ def certificate(code, list_id, entry_id):
     village = page_village(code, Role.ADMIN)
     item, entry, url = _published_entry(village, list_id, entry_id)
     when = localtime(item.published_at)[:10]
-    data = files.certificate_pdf(village.name, item.year, item.kind, entry, url, when)
+    data = files.certificate_pdf(village.name, honours.when_text(item), item.kind, entry, url, when)
     return _pdf(data, f"certificate-{village.code}-{item.year}-{entry_id}.pdf")
 
 
@@ -294,7 +310,7 @@ def poster(code, list_id):
     if item.status == "withdrawn":
         abort(404)
     data = files.list_poster(village.name, honours.public_view(item))
-    return _pdf(data, f"honours-{village.code}-{item.year}-{item.kind}.pdf")
+    return _pdf(data, f"honours-{village.code}-{item.period or item.year}-{item.kind}.pdf")
 
 
 @bp.get("/public/<code>/honours/models")

@@ -52,7 +52,7 @@ def _step(code, list_id, action, fn, roles=(Role.ADMIN,), **kwargs):
         village,
         f"honour.{action}",
         item,
-        f"{item.year} 年度{honours.kind_text(item.kind)}：{action}",
+        f"{honours.when_text(item)}{honours.kind_text(item.kind)}：{action}",
     )
     db().refresh(item)
     return honours.staff_view(db(), item)
@@ -72,13 +72,19 @@ class Lists(ApiView):
     @blp.response(201, HonourListSchema)
     @_doc(401, 403, 404, 422)
     def post(self, data, code):
-        """Draft an ended year's list of a kind from scores (the scheduler does it in January)."""
+        """Draft an ended year's list of a kind from scores (the scheduler does it in January),
+        or a closed period's 星级文明户 when the household scheme designates per period."""
         village = village_for(code, Role.ADMIN)
         item = honours.draft_list(
-            db(), village=village, kind=data["kind"], year=data["year"], now=utcnow(),
-            actor_id=current_actor().user_id,
+            db(), village=village, kind=data["kind"], year=data.get("year"),
+            period=data.get("period", ""), now=utcnow(), actor_id=current_actor().user_id,
         )  # fmt: skip
-        audit(village, "honour.draft", item, f"起草 {item.year} 年度{honours.kind_text(item.kind)}")
+        audit(
+            village,
+            "honour.draft",
+            item,
+            f"起草{honours.when_text(item)}{honours.kind_text(item.kind)}",
+        )
         return honours.staff_view(db(), item)
 
 

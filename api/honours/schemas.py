@@ -18,7 +18,16 @@ class HonourYearQuerySchema(In):
 
 class HonourDraftInSchema(In):
     kind = f.String(required=True, validate=v.OneOf(KINDS))
-    year = f.Integer(required=True, strict=True, validate=YEAR)
+    year = f.Integer(
+        strict=True, validate=YEAR, metadata={"description": "required without period"}
+    )
+    period = f.String(
+        validate=v.Length(1, 16),
+        metadata={
+            "description": "a closed scoring period ('2025-Q3') of the household scheme: "
+            "星级文明户 when the scheme designates per period"
+        },
+    )
 
 
 class HonourNominationInSchema(In):
@@ -72,6 +81,7 @@ class HonourListSummarySchema(ma.Schema):
     id = f.Integer(required=True)
     kind = f.String(required=True)
     year = f.Integer(required=True)
+    period = f.String(required=True, metadata={"description": "'' for a yearly list"})
     status = f.String(required=True)
     published_at = f.DateTime(allow_none=True)
     correction_of = f.Integer(allow_none=True)
@@ -95,6 +105,8 @@ class HonourListSchema(PublicHonourListSchema):
 
 class HouseholdHonourSchema(HonourEntrySchema):
     year = f.Integer(required=True)
+    period = f.String(required=True)
+    when = f.String(required=True, metadata={"description": "'2025年度' or '2025年第三季度'"})
     kind = f.String(required=True)
     list_id = f.Integer(required=True)
     label = f.String(required=True)

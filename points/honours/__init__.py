@@ -7,11 +7,14 @@ Other features use this package's names below (its public API), never a `_privat
 
 from points.honours.designate import (
     JOB,
+    check_period,
     check_year,
     draft_list,
+    household_scheme,
     household_scores,
     live_list,
     party_scores,
+    period_example,
     redraft_list,
 )
 from points.honours.lists import (
@@ -37,9 +40,24 @@ from points.honours.reads import (
     public_record,
     public_view,
     staff_view,
+    when_text,
 )
-from points.honours.reviews import list_reviews, record_review, set_rules, town_counts
-from points.honours.rules import GRADES, MODEL, STARS, TITLES, honour_rules
+from points.honours.reviews import (
+    list_reviews,
+    record_review,
+    set_household_cadence,
+    set_rules,
+    town_counts,
+)
+from points.honours.rules import (
+    CADENCES,
+    GRADES,
+    MODEL,
+    STARS,
+    TITLES,
+    honour_rules,
+    household_cadence,
+)
 
 __all__ = [
     "JOB",
@@ -48,6 +66,13 @@ __all__ = [
     "STARS",
     "TITLES",
     "honour_rules",
+    "household_cadence",
+    "CADENCES",
+    "set_household_cadence",
+    "when_text",
+    "check_period",
+    "household_scheme",
+    "period_example",
     "check_year",
     "draft_list",
     "household_scores",

@@ -6,11 +6,15 @@ the stars of the party score combined with the branch's 民主评议 (points.hon
 表彰: the best households (最美家庭) and party members (优秀党员) are nominated from those
 scores; 优秀群众 and 道德模范 come from the review group's nominations. A 一票否决 posted in
 the year (any window) bars the subject from all of the year's honours.
+
+A household scheme whose honour rules say `household_cadence: "period"` designates 星级文明户
+per scoring period instead: each closed period gets its own list (`period` = its key), drafted
+once its claims' 公示 has ended, with stars from that period's score and that period's vetoes.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
@@ -20,13 +24,16 @@ from points.claims.veto import vetoed
 from points.cycles.jobs import Job, WorkItem, register_job
 from points.errors import ConflictError, ValidationError
 from points.honours.rules import (
+    PERIOD,
     STARS,
     average_score,
     honour_rules,
+    household_cadence,
     party_stars,
     review_value,
 )
-from points.models import CycleRun, Household, JournalEntry, Resident, Scheme, Village
+from points.models import CycleRun, Household, JournalEntry, Period, Resident, Scheme, Village
+from points.models.cycles import PeriodStatus
 from points.models.honours import (
     HonourEntry,
     HonourKind,
@@ -34,7 +41,14 @@ from points.models.honours import (
     HonourStatus,
     PartyReview,
 )
-from points.periods import local_date
+from points.periods import (
+    local_date,
+    month_key,
+    next_period_start,
+    period_end_utc,
+    period_label,
+    period_start,
+)
 
 JOB = "honour_draft"
 LIVE = (HonourStatus.DRAFT, HonourStatus.APPROVED, HonourStatus.PUBLISHED)
@@ -63,36 +77,59 @@ def scheme_of(session: Session, village: Village, subject_kind: str) -> Scheme |
     ).scalar_one_or_none()
 
 
-def barred_in_year(session: Session, scheme: Scheme, year: int) -> dict[int, str]:
-    """Return {subject: reason} for subjects with a 一票否决 in any month of the year."""
+def _months(first: date, end: date) -> list[date]:
+    """Return the first day of each month from `first` up to (not including) `end`."""
+    out, day = [], first
+    while day < end:
+        out.append(day)
+        day = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return out
+
+
+def _span(scheme: Scheme, year: int, period: str) -> tuple[date, date]:
+    """Return the [first, end) local dates of a year, or of a period of the scheme."""
+    if period:
+        return period_start(scheme.period_kind, period), next_period_start(
+            scheme.period_kind, period
+        )
+    return date(year, 1, 1), date(year + 1, 1, 1)
+
+
+def barred_in_year(session: Session, scheme: Scheme, year: int, period: str = "") -> dict[int, str]:
+    """Return {subject: reason} for subjects with a 一票否决 in any month of the year (or of
+    the scheme's period `period`)."""
     out: dict[int, str] = {}
-    for month in range(1, 13):
-        for subject, reason in vetoed(session, scheme=scheme, on=date(year, month, 1)).items():
+    for month in _months(*_span(scheme, year, period)):
+        for subject, reason in vetoed(session, scheme=scheme, on=month).items():
             out.setdefault(subject, reason)
     return out
 
 
-def _year_totals(session: Session, scheme: Scheme, year: int, column) -> dict[int, int]:
+def _year_totals(
+    session: Session, scheme: Scheme, year: int, column, period: str = ""
+) -> dict[int, int]:
+    months = _months(*_span(scheme, year, period))
     rows = session.execute(
         select(column, func.sum(JournalEntry.score_delta))
         .where(
             JournalEntry.scheme_id == scheme.id,
-            JournalEntry.month >= f"{year:04d}-01",
-            JournalEntry.month <= f"{year:04d}-12",
+            JournalEntry.month >= month_key(months[0]),
+            JournalEntry.month <= month_key(months[-1]),
         )
         .group_by(column)
     ).all()
     return {k: int(v or 0) for k, v in rows if k is not None}
 
 
-def household_scores(session: Session, village: Village, year: int) -> list[dict]:
-    """Return each active household's average period score and stars, best first; barred
-    households carry the veto's reason and no stars."""
+def household_scores(session: Session, village: Village, year: int, period: str = "") -> list[dict]:
+    """Return each active household's average period score of the year (or its score of the
+    household scheme's period `period`) and stars, best first; barred households carry the
+    veto's reason and no stars."""
     scheme = scheme_of(session, village, "household")
     if scheme is None:
         return []
-    totals = _year_totals(session, scheme, year, JournalEntry.household_id)
-    barred = barred_in_year(session, scheme, year)
+    totals = _year_totals(session, scheme, year, JournalEntry.household_id, period)
+    barred = barred_in_year(session, scheme, year, period)
     homes = session.execute(
         select(Household.id, Household.head_id).where(
             Household.village_id == village.id, Household.active.is_(True)
@@ -100,7 +137,10 @@ def household_scores(session: Session, village: Village, year: int) -> list[dict
     ).all()
     out = []
     for hid, head_id in homes:
-        score = average_score(scheme.base_score, totals.get(hid, 0), scheme.period_kind)
+        if period:
+            score = scheme.base_score + totals.get(hid, 0)
+        else:
+            score = average_score(scheme.base_score, totals.get(hid, 0), scheme.period_kind)
         n = 0 if hid in barred else stars(score, scheme.star_thresholds)
         out.append(
             dict(
@@ -159,8 +199,21 @@ def party_scores(session: Session, village: Village, year: int) -> tuple[list[di
     return sorted(out, key=lambda r: (-r["stars"], -r["score"], r["resident_id"])), rules
 
 
-def _rows(session: Session, village: Village, kind: str, year: int) -> list[dict]:
+def _rows(session: Session, village: Village, kind: str, year: int, period: str = "") -> list[dict]:
     """The entries a list of `kind` starts with (the 道德模范 roll starts empty)."""
+    if kind == HonourKind.HOUSEHOLD_STARS and period:
+        return [
+            dict(
+                title=STARS,
+                household_id=r["household_id"],
+                resident_id=None,
+                score=r["score"],
+                stars=r["stars"],
+                text=f"{period_label(period)}{r['stars']}星级文明户（本期得分 {r['score']} 分）",
+            )
+            for r in household_scores(session, village, year, period)
+            if r["stars"]
+        ]
     if kind == HonourKind.HOUSEHOLD_STARS:
         return [
             dict(
@@ -221,26 +274,94 @@ def _rows(session: Session, village: Village, kind: str, year: int) -> list[dict
     return []
 
 
+def check_period(session: Session, village: Village, period: str, now: datetime) -> Scheme:
+    """Return the household scheme if its period `period` may get a 星级文明户 list at `now`:
+    the scheme designates per period, the period is closed and its claims' 公示 has ended."""
+    scheme = scheme_of(session, village, "household")
+    if scheme is None:
+        raise ValidationError("本村没有农户积分方案", errors={"period": ["没有农户积分方案"]})
+    if household_cadence(scheme) != PERIOD:
+        raise ConflictError("本村星级文明户按年度评定，不按期评定", reason="cadence_year")
+    try:
+        period_start(scheme.period_kind, period)
+    except ValueError:
+        raise ValidationError(
+            "积分周期格式不对",
+            errors={"period": [f"应为本方案的周期，如 {period_example(scheme)}"]},
+        ) from None
+    closed = session.execute(
+        select(Period.id).where(
+            Period.scheme_id == scheme.id,
+            Period.key == period,
+            Period.status == PeriodStatus.CLOSED,
+        )
+    ).first()
+    if closed is None:
+        raise ConflictError(f"{period_label(period)}尚未结账，不能评定", reason="period_open")
+    if now < notice_ends(scheme, period):
+        raise ConflictError(f"{period_label(period)}的公示尚未结束，不能评定", reason="notice_open")
+    return scheme
+
+
+def household_scheme(session: Session, village: Village) -> Scheme | None:
+    """Return the village's household scheme (the one 星级文明户 are designated from)."""
+    return scheme_of(session, village, "household")
+
+
+def period_example(scheme: Scheme | None) -> str:
+    """Return an example period key of the scheme, for forms and messages."""
+    kind = scheme.period_kind if scheme else "quarter"
+    return {"month": "2025-07", "quarter": "2025-Q3"}.get(kind, "2025")
+
+
+def notice_ends(scheme: Scheme, period: str) -> datetime:
+    """Return when the last claims of a period have passed 公示 (its end + the notice days)."""
+    return period_end_utc(scheme.period_kind, period) + timedelta(days=scheme.notice_days or 0)
+
+
 def draft_list(
     session: Session,
     *,
     village: Village,
     kind: str,
-    year: int,
     now: datetime,
+    year: int | None = None,
+    period: str = "",
     actor_id: int | None = None,
 ) -> HonourList:
-    """Draft the year's list of `kind` from the ledger; return the live list if one exists."""
+    """Draft the year's list of `kind` (or the household scheme's period `period` of
+    星级文明户) from the ledger; return the live list if one exists."""
     if kind not in set(HonourKind):
         raise ValidationError("不支持的荣誉类别", errors={"kind": ["不支持"]})
-    check_year(year, now)
-    existing = live_list(session, village=village, kind=kind, year=year)
+    period = (period or "").strip()
+    if period:
+        if kind != HonourKind.HOUSEHOLD_STARS:
+            raise ValidationError(
+                "只有星级文明户可以按期评定", errors={"period": ["只适用于星级文明户"]}
+            )
+        scheme = check_period(session, village, period, now)
+        first = period_start(scheme.period_kind, period).year
+        if year is not None and year != first:
+            raise ValidationError("年份与积分周期不符", errors={"year": [f"应为 {first}"]})
+        year = first
+    else:
+        if year is None:
+            raise ValidationError("请填写年份", errors={"year": ["不能为空"]})
+        check_year(year, now)
+        if kind == HonourKind.HOUSEHOLD_STARS:
+            scheme = scheme_of(session, village, "household")
+            if scheme is not None and household_cadence(scheme) == PERIOD:
+                raise ConflictError(
+                    "本村星级文明户按积分周期评定，请选择周期", reason="cadence_period"
+                )
+    existing = live_list(session, village=village, kind=kind, year=year, period=period)
     if existing is not None:
         return existing
     item = HonourList(
         village_id=village.id,
         kind=kind,
         year=year,
+        period=period,
         status=HonourStatus.DRAFT,
         created_at=now,
         created_by=actor_id,
@@ -252,7 +373,7 @@ def draft_list(
 
 
 def _fill(session: Session, village: Village, item: HonourList) -> None:
-    rows = _rows(session, village, item.kind, item.year)
+    rows = _rows(session, village, item.kind, item.year, item.period)
     if rows:
         # One bulk INSERT, not one per household.
         session.execute(
@@ -293,13 +414,16 @@ def redraft_list(
     return item
 
 
-def live_list(session: Session, *, village: Village, kind: str, year: int) -> HonourList | None:
-    """Return the year's draft, approved or published list of `kind`, if any."""
+def live_list(
+    session: Session, *, village: Village, kind: str, year: int, period: str = ""
+) -> HonourList | None:
+    """Return the year's (or the period's) draft, approved or published list of `kind`."""
     return session.execute(
         select(HonourList).where(
             HonourList.village_id == village.id,
             HonourList.kind == kind,
             HonourList.year == year,
+            HonourList.period == period,
             HonourList.status.in_(LIVE),
         )
     ).scalar_one_or_none()
@@ -309,6 +433,10 @@ def live_list(session: Session, *, village: Village, kind: str, year: int) -> Ho
 
 
 def _due(session: Session, now: datetime) -> list[WorkItem]:
+    return _due_years(session, now) + _due_periods(session, now)
+
+
+def _due_years(session: Session, now: datetime) -> list[WorkItem]:
     today = local_date(now)
     if today.month == 1 and today.day < DRAFT_FROM_DAY:
         return []
@@ -326,13 +454,83 @@ def _due(session: Session, now: datetime) -> list[WorkItem]:
     ]
 
 
+# A village switching to per-period stars gets lists for the periods of the past year only.
+BACKFILL = timedelta(days=366)
+
+
+def _due_periods(session: Session, now: datetime) -> list[WorkItem]:
+    """One item per closed period of a per-period household scheme whose 公示 has ended."""
+    schemes = [
+        s
+        for s in session.execute(
+            select(Scheme).where(Scheme.subject_kind == "household").order_by(Scheme.id)
+        ).scalars()
+        if household_cadence(s) == PERIOD and s.id == _first_household_scheme(session, s)
+    ]
+    if not schemes:
+        return []
+    done = set(
+        session.execute(
+            select(CycleRun.village_id, CycleRun.key).where(
+                CycleRun.kind == JOB, CycleRun.key.like("honours:period:%")
+            )
+        ).all()
+    )
+    out = []
+    for scheme in schemes:
+        keys = session.execute(
+            select(Period.key).where(
+                Period.scheme_id == scheme.id, Period.status == PeriodStatus.CLOSED
+            )
+        ).scalars()
+        for key in sorted(keys, key=lambda k: period_start(scheme.period_kind, k)):
+            job_key = f"honours:period:{key}"
+            ends = period_end_utc(scheme.period_kind, key)
+            if (scheme.village_id, job_key) in done or now < notice_ends(scheme, key):
+                continue
+            if ends < now - BACKFILL:
+                continue
+            out.append(
+                WorkItem(
+                    JOB,
+                    scheme.village_id,
+                    job_key,
+                    {"period": key},
+                    label=f"{period_label(key)}星级文明户草稿",
+                )
+            )
+    return out
+
+
+def _first_household_scheme(session: Session, scheme: Scheme) -> int | None:
+    village = session.get(Village, scheme.village_id)
+    first = scheme_of(session, village, "household")
+    return first.id if first else None
+
+
 def _run(session: Session, item: WorkItem, now: datetime) -> dict:
     village = session.get(Village, item.village_id)
+    if "period" in item.params:
+        made = draft_list(
+            session,
+            village=village,
+            kind=HonourKind.HOUSEHOLD_STARS,
+            period=item.params["period"],
+            now=now,
+        )
+        return {"lists": {str(HonourKind.HOUSEHOLD_STARS): made.id}}
     year = item.params["year"]
+    household = scheme_of(session, village, "household")
     drafted = {}
     for kind in AUTO_KINDS:
         if kind == HonourKind.PARTY_STARS and scheme_of(session, village, "resident") is None:
             continue
+        if (
+            kind == HonourKind.HOUSEHOLD_STARS
+            and household is not None
+            and household_cadence(household) == PERIOD
+        ):
+            continue  # drafted period by period instead
         drafted[str(kind)] = draft_list(session, village=village, kind=kind, year=year, now=now).id
     return {"lists": drafted}
 

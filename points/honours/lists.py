@@ -20,7 +20,7 @@ from points.boards import ConflictOfInterestError
 from points.db import lock_village
 from points.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from points.honours.designate import barred_in_year, scheme_of
-from points.honours.reads import names
+from points.honours.reads import names, when_text
 from points.honours.rules import MODEL, TITLES, honour_rules, rule_text
 from points.models import Household, Resident, Village
 from points.models.honours import (
@@ -211,6 +211,7 @@ def publish_list(
         "village": {"code": village.code, "name": village.name},
         "kind": item.kind,
         "year": item.year,
+        "period": item.period,
         "privacy_mode": village.privacy_mode,
         "rule": rule_text(honour_rules(party.honour_rules if party else None))
         if item.kind == HonourKind.PARTY_STARS
@@ -363,6 +364,7 @@ def correct_list(
         village_id=item.village_id,
         kind=item.kind,
         year=item.year,
+        period=item.period,
         status=HonourStatus.PUBLISHED,
         created_at=now,
         created_by=actor.user_id,
@@ -391,7 +393,7 @@ def correct_list(
                 copy.removed, copy.removed_reason, copy.removed_by = True, reason, actor.user_id
             else:
                 copy.stars = stars
-                copy.text = f"{item.year}年度{stars}星（经申诉更正）"
+                copy.text = f"{when_text(item)}{stars}星（经申诉更正）"
         session.add(copy)
         session.flush()
         new_ids[old.id] = copy

@@ -20,6 +20,7 @@ from points.models.honours import (
     HonourRecord,
     HonourStatus,
 )
+from points.periods import period_label
 
 SHOWN = (HonourStatus.PUBLISHED, HonourStatus.WITHDRAWN, HonourStatus.SUPERSEDED)
 KIND_TEXT = {
@@ -92,6 +93,8 @@ def public_view(item: HonourList) -> dict:
         "kind": item.kind,
         "kind_text": kind_text(item.kind),
         "year": item.year,
+        "period": item.period,
+        "when": when_text(item),
         "status": item.status,
         "published_at": item.published_at,
         "withdraw_reason": item.withdraw_reason,
@@ -160,7 +163,15 @@ def household_honours(session: Session, *, village: Village, household_id: int) 
         if frozen:
             label = _label(item, frozen)
             out.append(
-                {**frozen, "year": item.year, "kind": item.kind, "list_id": item.id, "label": label}
+                {
+                    **frozen,
+                    "year": item.year,
+                    "period": item.period,
+                    "when": when_text(item),
+                    "kind": item.kind,
+                    "list_id": item.id,
+                    "label": label,
+                }
             )
     return out
 
@@ -203,8 +214,13 @@ def honour_labels(session: Session, *, village: Village) -> dict[int, list[str]]
     for household_id, entry_id, item in rows:
         frozen = next((e for e in item.snapshot["entries"] if e["id"] == entry_id), None)
         if frozen:
-            out.setdefault(household_id, []).append(f"{item.year}年度 {_label(item, frozen)}")
+            out.setdefault(household_id, []).append(f"{when_text(item)} {_label(item, frozen)}")
     return out
+
+
+def when_text(item: HonourList) -> str:
+    """Return what a list covers as villagers say it: '2025年度' or '2025年第三季度'."""
+    return period_label(item.period) if item.period else f"{item.year}年度"
 
 
 def _label(item: HonourList, frozen: dict) -> str:

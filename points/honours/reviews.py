@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from points.errors import ConflictError, NotFoundError, ValidationError
-from points.honours.designate import live_list, redraft_list
-from points.honours.rules import GRADES, STARS, honour_rules
+from points.honours.designate import live_list, redraft_list, scheme_of
+from points.honours.rules import CADENCES, GRADES, STARS, honour_rules
 from points.models import Resident, Scheme, Village
 from points.models.honours import (
     HonourEntry,
@@ -98,12 +98,35 @@ def set_rules(
         ):
             raise ValidationError("等次封顶星级应为 0–5", errors={"grade_caps": ["应为 0–5"]})
         saved["grade_caps"] = caps
+    cadence = rules.get("household_cadence")
+    if cadence is not None:
+        if cadence not in CADENCES:
+            raise ValidationError(
+                "评定周期应为按年度或按积分周期",
+                errors={"household_cadence": ["应为 year 或 period"]},
+            )
+        saved["household_cadence"] = cadence
     filled = honour_rules(saved)
     if filled["party_weight"] + filled["review_weight"] <= 0:
         raise ValidationError("两项权重不能都为 0", errors={"party_weight": ["不能都为 0"]})
     scheme.honour_rules = saved
     session.flush()
     return filled
+
+
+def set_household_cadence(
+    session: Session, *, village: Village, actor: Actor, cadence: str
+) -> Scheme:
+    """Set how often the household scheme designates 星级文明户 ('year' or 'period');
+    return the scheme. Lists already drafted keep their cadence."""
+    actor.require(village, Role.ADMIN)
+    scheme = scheme_of(session, village, "household")
+    if scheme is None:
+        raise NotFoundError("本村没有农户积分方案")
+    set_rules(
+        session, village=village, actor=actor, scheme=scheme, rules={"household_cadence": cadence}
+    )
+    return scheme
 
 
 def list_reviews(session: Session, *, village: Village, year: int) -> dict[int, PartyReview]:

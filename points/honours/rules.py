@@ -26,7 +26,12 @@ DEFAULT_RULES: dict = {
     # (优秀党员) with at least `award_min_stars`; 优秀群众 come from the review group.
     "award_top_n": 3,
     "award_min_stars": 4,
+    # 星级文明户 cadence (read on the household scheme): one list per year ("year", stars from
+    # the year's average period score) or per closed scoring period ("period").
+    "household_cadence": "year",
 }
+YEAR, PERIOD = "year", "period"
+CADENCES = (YEAR, PERIOD)
 PERIODS_PER_YEAR = {"month": 12, "quarter": 4, "year": 1}
 
 
@@ -35,6 +40,12 @@ def honour_rules(saved: dict | None) -> dict:
     rules = {**DEFAULT_RULES, **(saved or {})}
     rules["grade_scores"] = {**DEFAULT_RULES["grade_scores"], **(rules.get("grade_scores") or {})}
     return rules
+
+
+def household_cadence(scheme) -> str:
+    """Return how often the household scheme designates 星级文明户: 'year' or 'period'."""
+    value = honour_rules(scheme.honour_rules if scheme else None)["household_cadence"]
+    return value if value in CADENCES else YEAR
 
 
 def average_score(base_score: int, year_delta: int, period_kind: str) -> int:

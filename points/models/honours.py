@@ -43,7 +43,8 @@ class HonourStatus(StrEnum):
 
 
 class HonourList(Base):
-    """One village's honour list of one kind for one year; one live list per (kind, year)."""
+    """One village's honour list of one kind for one year (or, for 星级文明户 under a per-period
+    cadence, one scoring period of it); one live list per (kind, year, period)."""
 
     __tablename__ = "honour_lists"
     __table_args__ = (
@@ -64,6 +65,7 @@ class HonourList(Base):
             "village_id",
             "kind",
             "year",
+            "period",
             unique=True,
             sqlite_where=text("status IN ('draft', 'approved', 'published')"),
             postgresql_where=text("status IN ('draft', 'approved', 'published')"),
@@ -74,6 +76,8 @@ class HonourList(Base):
     village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     year: Mapped[int]
+    # The scoring period's key ('2025-Q3') of a per-period 星级文明户 list; '' for a yearly list.
+    period: Mapped[str] = mapped_column(String(16), default="", server_default="")
     status: Mapped[str] = mapped_column(String(16), default=HonourStatus.DRAFT)
     created_at: Mapped[datetime]
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

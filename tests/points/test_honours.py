@@ -172,3 +172,118 @@ def test_a_review_after_drafting_updates_the_draft_and_the_rule_is_scheme_data(s
     assert "李四" not in _by_name(s, party)
     with pytest.raises(ValidationError):
         honours.set_rules(s, village=v, actor=y.admin, scheme=y.party, rules={"party_weight": 101})
+
+
+# --- 星级文明户 per scoring period (the scheme's cadence) ----------------------------------------
+
+Q3_CLOSED = datetime(2025, 10, 3, 2, tzinfo=UTC)  # Q3 is closed, its claims still in 公示
+Q3_NOTICE_OVER = datetime(2025, 10, 9, 2, tzinfo=UTC)  # 7 days of 公示 after the quarter
+
+
+def _period_items(results):
+    return sorted(r.item.key for r in results if r.item.job == honours.JOB and r.status == "done")
+
+
+def test_per_period_stars_are_drafted_once_after_each_close_and_its_notice(session, y):
+    s, v = session, y.village
+    assert honours.household_cadence(y.scheme) == "year"
+    honours.set_household_cadence(s, village=v, actor=y.admin, cadence="period")
+    assert honours.household_cadence(y.scheme) == "period"
+    assert y.scheme.honour_rules["household_cadence"] == "period"
+    with pytest.raises(ValidationError):
+        honours.set_household_cadence(s, village=v, actor=y.admin, cadence="month")
+
+    first = cycles.reconcile(s, now=Q3_CLOSED).results
+    # Q1 and Q2 are closed and past 公示; Q3 closed in this very run but is still in 公示.
+    assert [k for k in _period_items(first) if "period" in k] == [
+        "honours:period:2025-Q1",
+        "honours:period:2025-Q2",
+    ]
+    with pytest.raises(ConflictError) as early:
+        honours.draft_list(s, village=v, kind=HonourKind.HOUSEHOLD_STARS, period="2025-Q3",
+                           now=Q3_CLOSED)  # fmt: skip
+    assert early.value.details["reason"] == "notice_open"
+    with pytest.raises(ConflictError) as still_open:
+        honours.draft_list(s, village=v, kind=HonourKind.HOUSEHOLD_STARS, period="2025-Q4",
+                           now=Q3_NOTICE_OVER)  # fmt: skip
+    assert still_open.value.details["reason"] == "period_open"
+
+    second = cycles.reconcile(s, now=Q3_NOTICE_OVER).results
+    assert [k for k in _period_items(second) if "period" in k] == ["honours:period:2025-Q3"]
+    again = cycles.reconcile(s, now=Q3_NOTICE_OVER).results
+    assert [k for k in _period_items(again) if "period" in k] == []  # exactly once per period
+
+    q3 = honours.live_list(
+        s, village=v, kind=HonourKind.HOUSEHOLD_STARS, year=YEAR, period="2025-Q3"
+    )
+    assert (q3.year, q3.period) == (YEAR, "2025-Q3")
+    by_name = _by_name(s, q3)
+    # Q3's own score (3 acts × 40 = 120 → 4 stars); 王五's 赌博 (June, a year-long veto) bars
+    # him; 赵六 scored nothing in Q3.
+    assert {n: (e["score"], e["stars"]) for n, e in by_name.items()} == {
+        "张大山": (120, 4),
+        "李四": (120, 4),
+    }
+    assert by_name["李四"]["text"].startswith("2025年第三季度4星级文明户")
+    # Each period's list is its own: Q1 and Q2 stand beside Q3; no yearly star list.
+    periods = sorted(
+        i.period for i in honours.list_lists(s, village=v, public=False, year=YEAR)
+        if i.kind == HonourKind.HOUSEHOLD_STARS
+    )  # fmt: skip
+    assert periods == ["2025-Q1", "2025-Q2", "2025-Q3"]
+    # A yearly 星级文明户 list is refused while the scheme designates per period.
+    with pytest.raises(ConflictError) as yearly:
+        honours.draft_list(s, village=v, kind=HonourKind.HOUSEHOLD_STARS, year=YEAR, now=JAN20)
+    assert yearly.value.details["reason"] == "cadence_period"
+    with pytest.raises(ValidationError):
+        honours.draft_list(s, village=v, kind=HonourKind.AWARDS, period="2025-Q3",
+                           now=Q3_NOTICE_OVER)  # fmt: skip
+    with pytest.raises(ValidationError):
+        honours.draft_list(s, village=v, kind=HonourKind.HOUSEHOLD_STARS, period="2025-13",
+                           now=Q3_NOTICE_OVER)  # fmt: skip
+
+
+def test_a_periods_list_is_approved_by_another_published_appealed_and_withdrawn(session, y):
+    s, v = session, y.village
+    honours.set_household_cadence(s, village=v, actor=y.admin, cadence="period")
+    cycles.reconcile(s, now=Q3_CLOSED)
+    item = honours.draft_list(
+        s, village=v, kind=HonourKind.HOUSEHOLD_STARS, period="2025-Q3", now=Q3_NOTICE_OVER,
+        actor_id=y.admin.user_id,
+    )  # fmt: skip
+    with pytest.raises(PermissionDeniedError):
+        honours.approve_list(s, item=item, actor=y.admin, now=Q3_NOTICE_OVER)
+    honours.approve_list(s, item=item, actor=y.admin2, now=Q3_NOTICE_OVER)
+    honours.publish_list(s, item=item, actor=y.admin, now=Q3_NOTICE_OVER)
+    assert item.snapshot["period"] == "2025-Q3"
+    mine = honours.household_honours(s, village=v, household_id=y.homes["002"].id)
+    assert [(r["when"], r["label"]) for r in mine] == [("2025年第三季度", "四星级文明户")]
+    labels = honours.honour_labels(s, village=v)[y.homes["002"].id]
+    assert labels == ["2025年第三季度 四星级文明户"]
+
+    entry = next(e for e in item.entries if e.household_id == y.homes["002"].id)
+    raised = honours.appeal(s, item=item, entry_id=entry.id, actor=y.resident_b,
+                            reason="本季度还做了志愿服务", now=Q3_NOTICE_OVER)  # fmt: skip
+    honours.resolve_appeal(s, appeal=raised, actor=y.reviewer, uphold=True, stars=5,
+                           resolution="核实补记", now=Q3_NOTICE_OVER)  # fmt: skip
+    fixed = s.get(HonourList, raised.correction_list_id)
+    assert (fixed.period, item.status) == ("2025-Q3", "superseded")
+    mine = honours.household_honours(s, village=v, household_id=y.homes["002"].id)
+    assert [(r["when"], r["label"], r["text"]) for r in mine] == [
+        ("2025年第三季度", "五星级文明户", "2025年第三季度5星（经申诉更正）")
+    ]
+    honours.withdraw_list(s, item=fixed, actor=y.admin, reason="重新核算", now=Q3_NOTICE_OVER)
+    assert honours.public_view(fixed)["entries"] == []
+    assert honours.household_honours(s, village=v, household_id=y.homes["002"].id) == []
+    # Withdrawn, the period may be drafted again (one live list per period).
+    again = honours.draft_list(s, village=v, kind=HonourKind.HOUSEHOLD_STARS, period="2025-Q3",
+                               now=Q3_NOTICE_OVER)  # fmt: skip
+    assert again.id not in (item.id, fixed.id)
+
+
+def test_per_period_drafting_is_refused_while_the_scheme_is_yearly(session, y):
+    cycles.reconcile(session, now=Q3_NOTICE_OVER)
+    with pytest.raises(ConflictError) as refused:
+        honours.draft_list(session, village=y.village, kind=HonourKind.HOUSEHOLD_STARS,
+                           period="2025-Q3", now=Q3_NOTICE_OVER)  # fmt: skip
+    assert refused.value.details["reason"] == "cadence_year"
