@@ -70,7 +70,7 @@ class Lists(ApiView):
 
     @blp.arguments(HonourDraftInSchema)
     @blp.response(201, HonourListSchema)
-    @_doc(401, 403, 404, 422)
+    @_doc(401, 403, 404, 409, 422)
     def post(self, data, code):
         """Draft an ended year's list of a kind from scores (the scheduler does it in January),
         or a closed period's 星级文明户 when the household scheme designates per period."""

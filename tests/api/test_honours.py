@@ -262,3 +262,90 @@ def test_the_same_year_over_the_api(village):
         f"/api/v1/villages/{code}/honours", headers=secretary, json={"kind": "x", "year": 1}
     )
     assert bad.status_code == 422 and set(bad.json["errors"]) == {"kind", "year"}
+    # Per-period 星级文明户 need the scheme's per-period cadence; a draft needs a year or a period.
+    per_period = client.post(
+        f"/api/v1/villages/{code}/honours", headers=secretary,
+        json={"kind": "household_stars", "period": "2025-Q3"},
+    )  # fmt: skip
+    assert per_period.status_code == 409 and "按年度评定" in per_period.json["message"]
+    nothing = client.post(
+        f"/api/v1/villages/{code}/honours", headers=secretary, json={"kind": "household_stars"}
+    )
+    assert nothing.status_code == 422 and "year" in nothing.json["errors"]
+    assert mine[0]["when"] == f"{YEAR}年度" and mine[0]["period"] == ""
+
+
+def test_stars_per_scoring_period_from_the_pages_and_the_command_line(village):
+    """A village that designates 星级文明户 each quarter: the admin switches the cadence on the
+    honours page (audited), the quarter closes, one admin drafts its list, another approves and
+    publishes, the resident's page says which quarter; operators draft and list from the CLI."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from points import cycles
+    from points.models import AuditEvent
+    from tests.api.test_cycles_cli import points_cli
+
+    app, forms, ids = village
+    code = ids["code"]
+    manage = f"/v/{code}/honours?year={YEAR}"
+    secretary, director = _login(app, forms["admin"]), _login(app, forms["admin2"])
+    page = _post(secretary, manage, action="cadence", cadence="period").get_data(as_text=True)
+    assert "星级文明户评定周期：按积分周期" in page and 'id="draft-period"' in page
+    reviewer = _login(app, forms["reviewer"])
+    assert 'id="cadence"' not in reviewer.get(manage).get_data(as_text=True)  # admins only
+    with app.extensions["points.sessionmaker"]() as s:
+        audited = s.execute(
+            select(AuditEvent.summary).where(AuditEvent.action == "honour.cadence")
+        ).scalars()
+        assert list(audited) == ["星级文明户改为按积分周期评定"]
+
+    # Before the quarter is closed nothing can be drafted for it.
+    early = _post(secretary, manage, action="draft", kind="household_stars", period="2025-Q3")
+    assert "2025年第三季度尚未结账" in early.get_data(as_text=True)
+    with app.extensions["points.sessionmaker"]() as s, s.begin():
+        cycles.reconcile(s, now=datetime(2025, 10, 3, 2, tzinfo=UTC))  # Q3 closes (公示 runs on)
+
+    # The CLI lists what the scheduler drafted (Q1, Q2) and drafts nothing twice.
+    listed = points_cli(app, "honours", "list", "--village", code, "--year", YEAR)
+    assert listed.exit_code == 0, listed.output
+    assert "2025年第一季度星级文明户 draft" in listed.output
+    assert "2025年第二季度星级文明户 draft" in listed.output
+    assert "第三季度" not in listed.output
+    refused = points_cli(app, "honours", "draft", "--village", code, "--kind", "awards",
+                         "--period", "2025-Q3")  # fmt: skip
+    assert refused.exit_code == 1 and "只有星级文明户可以按期评定" in refused.output
+    yearly = points_cli(app, "honours", "draft", "--village", code, "--year", YEAR)
+    assert yearly.exit_code == 1 and "按积分周期评定" in yearly.output
+
+    page = _post(secretary, manage, action="draft", kind="household_stars", period="2025-Q3")
+    text = page.get_data(as_text=True)
+    assert "2025年第三季度星级文明户 · 草稿" in text and "★★★★" in text
+    list_id = int(re.search(r'name="list_id" value="(\d+)"', text).group(1))
+    # The same period from the CLI shows the live list rather than a second one.
+    shown = points_cli(app, "honours", "draft", "--village", code, "--year", YEAR,
+                       "--period", "2025-Q3")  # fmt: skip
+    assert shown.exit_code == 0, shown.output
+    assert f"2025年第三季度星级文明户 #{list_id}：draft" in shown.output
+    assert "★★★★ 李*" in shown.output
+
+    refused = _post(secretary, manage, action="approve", list_id=list_id).get_data(as_text=True)
+    assert "起草或推荐本名单的人不能审定" in refused
+    _post(director, manage, action="approve", list_id=list_id)
+    done = _post(director, manage, action="publish", list_id=list_id).get_data(as_text=True)
+    assert "已发布，账本校验码" in done
+
+    public = app.test_client().get(f"/public/{code}/honours/{list_id}").get_data(as_text=True)
+    assert "2025年第三季度星级文明户" in public and "李*" in public
+    resident = _login(app, forms["resident"])
+    mine = resident.get(f"/v/{code}/my/honours").get_data(as_text=True)
+    assert "2025年第三季度" in mine and "四星级文明户" in mine
+    text = secretary.get(f"{manage}&list={list_id}").get_data(as_text=True)
+    entry_id = re.findall(r"李四（002户）.*?entries/(\d+)/plaque\.pdf", text, re.S)[0]
+    _codes, words, _ = _read(
+        secretary.get(f"/v/{code}/honours/{list_id}/entries/{entry_id}/plaque.pdf").data
+    )
+    assert "四星级文明户" in words and "2025年第三季度" in words
+    listed = points_cli(app, "honours", "list", "--village", code)
+    assert f"#{list_id} 2025年第三季度星级文明户 published 2条" in listed.output
