@@ -22,18 +22,6 @@ from points import boards
 from points.models import Village
 from points.models.boards import Board
 
-SECTIONS = (
-    ("top", "红榜 · 本月积分前列"),
-    ("deed", "红榜 · 好人好事"),
-    ("nomination", "红榜 · 村两委推荐"),
-    ("party", "党员星级"),
-    ("violation", "黑榜 · 违反村规民约"),
-)
-
-
-def _rows(view: dict, section: str) -> list[dict]:
-    return [e for e in view["entries"] if e["section"] == section]
-
 
 def _line(entry: dict) -> str:
     parts = []
@@ -60,7 +48,11 @@ def poster_pdf(village: Village, board: Board, *, size: str = "a4") -> bytes:
     view = boards.public_view(board)
     # Every character this module prints plus the board's own text: the embedded subset.
     privacy = boards.privacy_label(board.privacy_mode)
-    font = cjk_font(Path(__file__).read_text(encoding="utf-8"), str(view), village.name, privacy)
+    groups = boards.sections(view)
+    titles = "".join(g["title"] for g in groups)
+    font = cjk_font(
+        Path(__file__).read_text(encoding="utf-8"), str(view), titles, village.name, privacy
+    )
     page = A3 if size == "a3" else A4
     scale = 1.41 if size == "a3" else 1.0
     width, height = page
@@ -96,14 +88,11 @@ def poster_pdf(village: Village, board: Board, *, size: str = "a4") -> bytes:
     text(f"{year}年{int(month)}月 红黑榜", 30, center=True, color=(0.75, 0, 0))
     if view["correction"]:
         text(f"更正榜：更正第 {view['correction']['of']} 号榜，{view['correction']['reason']}", 14)
-    for key, title in SECTIONS:
-        rows = _rows(view, key)
-        if not rows:
-            continue
-        red = key != "violation"
+    # The board's sections, good deeds and violations grouped by their frozen category.
+    for group in groups:
         y -= 6 * scale
-        text(title, 22, color=(0.75, 0, 0) if red else (0, 0, 0))
-        for entry in rows:
+        text(group["title"], 22, color=(0.75, 0, 0) if group["red"] else (0, 0, 0))
+        for entry in group["entries"]:
             text(_line(entry), 16)
     y -= 8 * scale
     text(f"排名规则：{view['tie_rule']}", 11)
@@ -136,12 +125,13 @@ def board_xlsx(village: Village, board: Board) -> bytes:
     sheet.append(["公布方式", boards.privacy_label(board.privacy_mode)])
     sheet.append([])
     sheet.append(["榜别", "类别", "名次", "对象", "小组", "得分", "星级", "事项", "入账月份"])
-    titles = dict(SECTIONS)
-    for e in view["entries"]:
+    # Row by row in the board's order: the 类别 column names the section and, for good deeds
+    # and violations, the category the village's catalog gave their rule (frozen with the board).
+    for group, e in ((g, e) for g in boards.sections(view) for e in g["entries"]):
         sheet.append(
             [
                 "红榜" if e["kind"] == "red" else "黑榜",
-                titles.get(e["section"], e["section"]),
+                group["title"],
                 e.get("rank"),
                 e["who"],
                 e["group"],

@@ -79,7 +79,12 @@ def boards(code):
         )
     last_month = board_domain.month_shift(month_key(local_date(utcnow())), -1)
     return render_template(
-        "staff/boards.html", village=village, items=items, view=view, last_month=last_month
+        "staff/boards.html",
+        village=village,
+        items=items,
+        view=view,
+        sections=board_domain.sections(view) if view else [],
+        last_month=last_month,
     )
 
 
@@ -113,7 +118,8 @@ def board(code, month):
         "public/board.html",
         village=village,
         board=shown,
-        view=boards.public_view(shown),
+        view=(view := boards.public_view(shown)),
+        sections=boards.sections(view),
         privacy=boards.privacy_label(shown.privacy_mode),
         size="a3" if request.args.get("size") == "a3" else "a4",
     )

@@ -53,6 +53,10 @@ class BoardEntrySchema(ma.Schema):
     stars = f.Integer(allow_none=True)
     text = f.String(required=True)
     month = f.String(allow_none=True, metadata={"description": "month a violation was posted"})
+    category = f.String(
+        allow_none=True,
+        metadata={"description": "a deed's or violation's rule category, frozen at drafting"},
+    )
 
 
 class StaffEntrySchema(BoardEntrySchema):
@@ -80,6 +84,11 @@ class PublicBoardSchema(BoardSummarySchema):
     privacy_mode = f.String(allow_none=True)
     tie_rule = f.String(required=True)
     correction = f.Dict(allow_none=True)
+    categories = f.List(
+        f.String(),
+        required=True,
+        metadata={"description": "the order of the category groups (catalog order, frozen)"},
+    )
     entries = f.List(f.Nested(BoardEntrySchema), required=True)
 
 

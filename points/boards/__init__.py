@@ -30,6 +30,7 @@ from points.boards.monthly import (
     publish_board,
     remove_entry,
     resolve_appeal,
+    sections,
     staff_view,
     stars,
     subject_stars,
@@ -69,6 +70,7 @@ __all__ = [
     "list_boards",
     "list_appeals",
     "public_view",
+    "sections",
     "staff_view",
     "privacy_label",
 ]

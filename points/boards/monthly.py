@@ -19,7 +19,13 @@ from sqlalchemy import and_, case, func, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from points import ledger
-from points.catalog import black_names, categories_from_json
+from points.catalog import (
+    adopted_version,
+    black_names,
+    categories_from_json,
+    categories_of,
+    ordered,
+)
 from points.claims.notices import display_name
 from points.claims.veto import vetoed
 from points.cycles.jobs import Job, WorkItem, register_job
@@ -71,8 +77,19 @@ _COPIED = (
     "stars",
     "text",
     "entry_month",
+    "category",
     "created_by",
 )
+# How each section reads on the board; good deeds and violations are then grouped by the
+# category of their rule, in the catalog's order, under the village's own category names.
+SECTION_TITLES = (
+    (Section.TOP, "红榜 · 本月积分前列"),
+    (Section.DEED, "红榜 · 好人好事"),
+    (Section.NOMINATION, "红榜 · 村两委推荐"),
+    (Section.PARTY, "党员星级"),
+    (Section.VIOLATION, "黑榜 · 违反村规民约"),
+)
+BY_CATEGORY = (Section.DEED, Section.VIOLATION)
 
 
 class ConflictOfInterestError(PermissionDeniedError):
@@ -287,8 +304,9 @@ def _deeds(session: Session, village: Village, month: str, barred) -> list[dict]
             score=entry.score_delta,
             text=entry.memo[:200],
             entry_month=entry.month,
+            category=rule.category,
         )
-        for entry, claim, _rule in _posted(
+        for entry, claim, rule in _posted(
             session,
             village,
             [month],
@@ -338,6 +356,7 @@ def _violations(session: Session, village: Village, month: str) -> list[dict]:
             # The rule's name only: a claim's free-text description may say more than is fair.
             text=rule.name,
             entry_month=entry.month,
+            category=rule.category,
         )
         for entry, claim, rule in rows
     ]
@@ -562,6 +581,7 @@ def _snapshot(session, village, board, seq, hash_, now) -> dict:
                 "stars": entry.stars,
                 "text": entry.text,
                 "month": entry.entry_month,
+                "category": entry.category,
             }
         )
     return {
@@ -574,6 +594,8 @@ def _snapshot(session, village, board, seq, hash_, now) -> dict:
         "head": {"seq": seq, "hash": hash_},
         "published_at": now.isoformat(),
         "entries": items,
+        # The order of the board's category groups, frozen with it (0019).
+        "categories": category_order(session, village, board),
         "correction": None,
     }
 
@@ -798,10 +820,12 @@ def public_view(board: Board) -> dict:
         "privacy_mode": board.privacy_mode,
         "tie_rule": TIE_RULE,
         "entries": [],
+        "categories": [],
         "correction": None,
     }
     if board.status != BoardStatus.WITHDRAWN and board.snapshot:
         view["entries"] = board.snapshot["entries"]
+        view["categories"] = board.snapshot.get("categories", [])
         view["correction"] = board.snapshot.get("correction")
         view["tie_rule"] = board.snapshot.get("tie_rule", TIE_RULE)
     return view
@@ -831,11 +855,51 @@ def staff_view(session: Session, board: Board) -> dict:
                 "stars": entry.stars,
                 "text": entry.text,
                 "month": entry.entry_month,
+                "category": entry.category,
                 "removed": entry.removed,
                 "removed_reason": entry.removed_reason,
             }
         )
+    if not board.snapshot:
+        # Not yet published: grouped in the order of the catalog as it stands.
+        view["categories"] = category_order(session, village, board)
     return view
+
+
+def category_order(session: Session, village: Village, board: Board) -> list[str]:
+    """Return the categories the board's entries name, in the order of the household catalog
+    in force on the month's last day; a category that catalog no longer has comes last."""
+    names = {e.category for e in board.entries if e.category and not e.removed}
+    if not names:
+        return []
+    scheme = _household_scheme(session, village)
+    last_day = _month_start(month_shift(board.month, 1)) - timedelta(days=1)
+    version = adopted_version(session, scheme=scheme, on=last_day) if scheme else None
+    return ordered(names, categories_of(version))
+
+
+def sections(view: dict) -> list[dict]:
+    """Return a board view's entries as the board shows them: the sections in order, good deeds
+    and violations split into one group per category in the board's frozen category order
+    (entries drafted before categories were kept show under their section as before). Each
+    group: key (section), category (or None), title, red (bool) and entries."""
+    out = []
+    order = list(view.get("categories") or [])
+    for key, title in SECTION_TITLES:
+        rows = [e for e in view["entries"] if e["section"] == key]
+        if not rows:
+            continue
+        red = key != Section.VIOLATION
+        if key not in BY_CATEGORY:
+            out.append(dict(key=str(key), category=None, title=title, red=red, entries=rows))
+            continue
+        names = [None] + order + sorted({e.get("category") for e in rows} - set(order) - {None})
+        for name in names:
+            group = [e for e in rows if e.get("category") == name]
+            if group:
+                shown = f"{title} · {name}" if name else title
+                out.append(dict(key=str(key), category=name, title=shown, red=red, entries=group))
+    return out
 
 
 def privacy_label(mode: str | None) -> str:

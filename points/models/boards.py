@@ -114,6 +114,8 @@ class BoardEntry(Base):
     stars: Mapped[int | None]
     text: Mapped[str] = mapped_column(Text, default="")
     entry_month: Mapped[str | None] = mapped_column(String(7))  # when a violation was posted
+    # A deed's or a violation's rule category, frozen at drafting (0019): the board's groups.
+    category: Mapped[str | None] = mapped_column(String(16))
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
     removed_reason: Mapped[str | None] = mapped_column(Text)
     removed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
