@@ -1,7 +1,7 @@
 """honour_lists.period: a 星级文明户 list per scoring period
 
 Revision ID: 0020
-Revises: 0017
+Revises: 0019
 Create Date: 2026-11-30 16:30:00
 
 A household scheme whose honour rules say `household_cadence: period` gets one 星级文明户 list
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0017"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
