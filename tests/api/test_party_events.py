@@ -15,9 +15,9 @@ from points.db import utcnow
 from points.models import Claim, ClaimBatch, Resident, Scheme, User, Village
 from points.models.claims import ClaimStatus
 from tests.api.conftest import auth
+from tests.api.shop_world import phone_code
 from tests.api.test_events import _card, _create, _door, _refused, _self
 from tests.api.test_party_track import PARTY_RULES
-from tests.api.shop_world import phone_code
 from tests.factories import adopt_catalog
 
 
