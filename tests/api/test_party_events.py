@@ -168,3 +168,36 @@ def test_two_admins_closing_a_party_event_make_one_claim(app, client, world, par
         assert s.query(ClaimBatch).count() == 1
         assert s.query(Claim).filter(Claim.batch_id.isnot(None)).count() == 2
         assert s.get(Village, world.a.id) is not None
+
+
+def test_closing_a_twenty_member_party_event_keeps_the_batch_budget(app, client, world, party):
+    """Closing runs the batch path set-based: the statements do not grow with the attendance."""
+    from points import events
+    from points.models.events import Event
+    from points.org.access import load_actor
+    from tests.api.test_statement_budget import BATCH_BUDGET, StatementLog
+    from tests.factories import make_household
+
+    with app.extensions["points.sessionmaker"]() as s, s.begin():
+        village = s.get(Village, world.a.id)
+        event = s.get(Event, party["id"])
+        clerk = load_actor(s, world.users["clerk"].id)
+        for _ in range(20):
+            member = make_household(s, village, members=1).members[0]
+            member.is_party_member = True
+            s.flush()
+            events.check_in_by_name(
+                s, event=event, resident_id=member.id, actor=clerk, now=utcnow()
+            )
+    # Warm the caches (compiled statements, the adopted catalog) on another, small event.
+    other = _create(client, world, scheme="party", rule_code="DJ-01").json
+    warm = _door(client, world, other["id"], resident_id=world.members[world.home2.id][0])
+    assert warm.status_code == 201, warm.json
+    url = "/api/v1/villages/village-a/events/{}/close"
+    headers = auth(world.tokens["admin"])
+    assert client.post(url.format(other["id"]), headers=headers).status_code == 200
+    with StatementLog(app) as log:
+        closed = client.post(url.format(party["id"]), headers=headers)
+    assert closed.status_code == 200, closed.json
+    assert len(closed.json["claims"]) == 20
+    assert len(log.statements) <= BATCH_BUDGET, log.report()
