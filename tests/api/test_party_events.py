@@ -201,3 +201,25 @@ def test_closing_a_twenty_member_party_event_keeps_the_batch_budget(app, client,
     assert closed.status_code == 200, closed.json
     assert len(closed.json["claims"]) == 20
     assert len(log.statements) <= BATCH_BUDGET, log.report()
+
+
+def test_the_party_event_page_and_poster_say_party_members_once_each(app, world, party):
+    import io
+
+    import pypdfium2
+
+    from tests.api.test_pages import PASSWORD, _login
+
+    staff = app.test_client()
+    _login(staff, username="u-clerk", password=PASSWORD)
+    page = staff.get(f"/v/village-a/events/{party['id']}").get_data(as_text=True)
+    assert "党员登录后用手机扫码签到，每人一次" in page and 'id="party-door"' in page
+    assert "0</span> 人）" in page
+    poster = staff.get(f"/v/village-a/events/{party['id']}/poster.pdf")
+    assert poster.status_code == 200
+    doc = pypdfium2.PdfDocument(io.BytesIO(poster.data))
+    try:
+        text = doc[0].get_textpage().get_text_range()
+    finally:
+        doc.close()
+    assert "党员积分，每人一次" in text and "党员本人扫码签到，每人一次" in text
