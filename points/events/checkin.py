@@ -344,13 +344,14 @@ def _party_member(session: Session, household: Household, resident) -> Resident:
                 Resident.status == ResidentStatus.ACTIVE,
             )
             .order_by(Resident.id)
-            .limit(2)
+            .limit(10)
         ).scalars()
     )
     if not members:
         raise NotPartyMemberError("本次活动计党员积分，该户没有党员，不能签到")
     if len(members) > 1:
-        raise MemberRequiredError()
+        names = "、".join(m.name for m in members)
+        raise MemberRequiredError(f"该户有多名党员（{names}），请按姓名签到，选择到场的党员")
     return members[0]
 
 
