@@ -4,9 +4,14 @@ phone, or at the door with their household card, their phone code, or by name; c
 event turns the attendance into ONE group claim under the rule (points.claims.record_group),
 which then goes through review and 公示 as the rule says.
 
-Guarantees the database keeps: one attendance per household per event (UNIQUE), one group
-claim per event (closing is a conditional UPDATE of the event's state, and `batch_id` is
-UNIQUE), so two clerks scanning one card or two admins closing at once change nothing twice.
+An event earns a rule of the household scheme (once per household) or of the party scheme
+(主题党日: party members only, once per person, each earning party points; a card or phone code
+at the door stands for the household's only party member).
+
+Guarantees the database keeps: one attendance per household per event, or per person on a
+party-scheme event (partial UNIQUE indexes), one group claim per event (closing is a
+conditional UPDATE of the event's state, and `batch_id` is UNIQUE), so two clerks scanning
+one card or two admins closing at once change nothing twice.
 Signing the event's QR belongs to api/: here the QR's secret is a random key on the event.
 """
 
