@@ -81,7 +81,9 @@ def audited_checkin(village, event, row, audit) -> None:
         village,
         "event.checkin",
         row,
-        f"“{event.title}”签到：户 {row.household_id}（{method}）",
+        f"“{event.title}”签到：户 {row.household_id}"
+        + (f" 党员 {row.resident_id}" if row.per_person else "")
+        + f"（{method}）",
         "event_attendance",
         event_id=event.id,
     )
@@ -97,7 +99,7 @@ def close(village: Village, event: Event, audit):
         village,
         "event.close",
         event,
-        f"活动“{event.title}”结束签到：{len(claims)} 户计分"
+        f"活动“{event.title}”结束签到：{len(claims)} {'人' if events.per_person(scheme) else '户'}计分"
         + (f"（集体奖励 {batch.id}）" if batch else "（无人签到）"),
         "event",
         batch_id=batch.id if batch else None,

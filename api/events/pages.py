@@ -30,6 +30,7 @@ from points.catalog.versions import adopted_version, rules_of
 from points.db import utcnow
 from points.errors import ValidationError
 from points.ledger import statements
+from points.models import Resident, Scheme
 from points.models.org import Role
 from points.periods import LOCAL_TZ, local_date
 
@@ -44,10 +45,28 @@ def _event(code, event_id, *roles):
 
 
 def _award_rules(village):
-    """The household catalog's award items in force today, for the creation form."""
-    scheme = statements.get_scheme(db(), village=village, code="household")
-    version = adopted_version(db(), scheme=scheme, on=local_date(utcnow()))
-    return [r for r in rules_of(version) if r.sign > 0] if version else []
+    """Each scheme's award items in force today, for the creation form's rule dropdown (one
+    group per scheme: 农户积分 earns the household points, 党员积分 each party member's)."""
+    out = []
+    for scheme in sorted(org.get_village(db(), village.code).schemes, key=lambda s: s.id):
+        version = adopted_version(db(), scheme=scheme, on=local_date(utcnow()))
+        rules = [r for r in rules_of(version) if r.sign > 0] if version else []
+        if rules:
+            out.append((scheme, rules))
+    return out
+
+
+def _scheme_and_rule(village, choice: str):
+    """The form's rule option `scheme:code` as (scheme, rule code)."""
+    scheme_code, _, rule_code = (choice or "").partition(":")
+    if not rule_code:
+        raise ValidationError("请选择积分项目", errors={"rule_code": ["请选择"]})
+    return statements.get_scheme(db(), village=village, code=scheme_code), rule_code
+
+
+def _unit(event) -> str:
+    """What one attendance counts: a person on a party-scheme event, else a household."""
+    return "人" if events.event_per_person(db(), event) else "户"
 
 
 @bp.get("/v/<code>/events")
@@ -86,16 +105,17 @@ def create(code):
     with form_errors():
         day = form.get("day", "")
         groups = [int(g) for g in form.getlist("group_ids") if g.isdigit() and len(g) < 10]
+        scheme, rule_code = _scheme_and_rule(village, form.get("rule_code", ""))
         event = events.create_event(
             db(),
             village=village,
-            scheme=statements.get_scheme(db(), village=village, code="household"),
+            scheme=scheme,
             actor=current_actor(),
             title=form.get("title", ""),
             place=form.get("place", ""),
             starts_at=_local(day, form.get("start", "")),
             ends_at=_local(day, form.get("end", "")),
-            rule_code=form.get("rule_code", ""),
+            rule_code=rule_code,
             audience=form.get("audience", ""),
             group_ids=groups,
             now=utcnow(),
@@ -122,6 +142,7 @@ def event_page(code, event_id):
         methods=events.METHOD_NAMES,
         window=f"{localtime(event.starts_at)}–{event.ends_at.astimezone(LOCAL_TZ):%H:%M}",
         can_close=current_actor().has(village, *ORGANISERS),
+        unit=_unit(event),
         query=query,
         found=found,
     )
@@ -142,7 +163,8 @@ def event_qr_png(code, event_id):
 def event_poster(code, event_id):
     """The printable A4 poster with the event's QR."""
     village, event = _event(code, event_id, *DOOR)
-    scheme = statements.get_scheme(db(), village=village, code="household")
+    scheme = db().get(Scheme, event.scheme_id)
+    person = events.per_person(scheme)
     version = adopted_version(db(), scheme=scheme, on=event.held_on)
     rule = (
         next((r for r in rules_of(version) if r.code == event.rule_code), None) if version else None
@@ -150,7 +172,7 @@ def event_poster(code, event_id):
     earns = ""
     if rule is not None:
         value = f" {rule.points} 分" if rule.points else ""
-        earns = f"参加可得：{rule.name}{value}（每户一次）"
+        earns = f"参加可得：{rule.name}{value}（{'党员积分，每人一次' if person else '每户一次'}）"
     audience = events.AUDIENCE_NAMES.get(event.audience, event.audience)
     if event.audience == "groups":
         audience = "、".join(g.name for g in events.event_groups(db(), event=event))
@@ -162,6 +184,7 @@ def event_poster(code, event_id):
         earns=earns,
         audience=audience,
         url=actions.qr_url(village, event),
+        once="党员本人扫码签到，每人一次" if person else "每户签到一次",
     )
     response = Response(poster.render(face), mimetype="application/pdf")
     response.headers["Content-Disposition"] = f"inline; filename=event-{event.id}.pdf"
@@ -175,7 +198,7 @@ def door_scan(code, event_id):
     village, event = _event(code, event_id, *DOOR)
     with form_errors():
         row = actions.door_scan(village, event, request.form.get("code", ""), page_audit)
-        flash(f"签到成功：户号 {_number(village, row.household_id)}", "ok")
+        flash(_done(village, row), "ok")
     return redirect(url_for("event_pages.event_page", code=village.code, event_id=event.id))
 
 
@@ -189,7 +212,7 @@ def walk_in(code, event_id):
         if not resident_id.isdigit() or len(resident_id) > 10:
             raise ValidationError("请选择村民")
         row = actions.walk_in(village, event, int(resident_id), page_audit)
-        flash(f"签到成功：户号 {_number(village, row.household_id)}", "ok")
+        flash(_done(village, row), "ok")
     return redirect(url_for("event_pages.event_page", code=village.code, event_id=event.id))
 
 
@@ -201,7 +224,7 @@ def close(code, event_id):
     with form_errors():
         event, batch, claims = actions.close(village, event, page_audit)
         flash(
-            f"已结束签到：{len(claims)} 户按“{event.rule_code}”集体计分，进入审核或公示"
+            f"已结束签到：{len(claims)} {_unit(event)}按“{event.rule_code}”集体计分，进入审核或公示"
             if batch
             else "已结束签到：无人签到，不计分",
             "ok",
@@ -211,6 +234,14 @@ def close(code, event_id):
 
 def _number(village, household_id: int) -> str:
     return org.get_household(db(), village=village, household_id=household_id).number
+
+
+def _done(village, row) -> str:
+    """The flash after a check-in: the household, and the person on a party-scheme event."""
+    text = f"签到成功：户号 {_number(village, row.household_id)}"
+    if row.per_person:
+        text += f"，党员 {db().get(Resident, row.resident_id).name}"
+    return text
 
 
 # --- the resident's side -----------------------------------------------------------------------
@@ -260,4 +291,5 @@ def join(code, token):
         done=done,
         window=f"{localtime(event.starts_at)}–{event.ends_at.astimezone(LOCAL_TZ):%H:%M}",
         is_resident=current_actor().resident_id is not None,
+        per_person=events.event_per_person(db(), event),
     )

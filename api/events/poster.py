@@ -31,6 +31,7 @@ class PosterFace:
     earns: str
     audience: str
     url: str
+    once: str = "每户签到一次"  # a party-scheme event: 党员本人扫码签到，每人一次
 
 
 def render(face: PosterFace) -> bytes:
@@ -62,7 +63,7 @@ def render(face: PosterFace) -> bytes:
     y -= 10 * mm
     pdf.setFont(font, 13)
     pdf.drawCentredString(centre, y, "没有智能手机的，请到门口出示户卡或手机兑换码，由工作人员登记")
-    pdf.drawCentredString(centre, 15 * mm, "每户签到一次；活动结束后统一登记积分并公示")
+    pdf.drawCentredString(centre, 15 * mm, f"{face.once}；活动结束后统一登记积分并公示")
     pdf.showPage()
     pdf.save()
     return buf.getvalue()

@@ -20,6 +20,7 @@ from api.web.identity import current_actor
 from points import events, org
 from points.db import utcnow
 from points.ledger import statements
+from points.models import Scheme
 from points.models.org import Role
 
 blp = Blueprint("events", __name__, url_prefix="/api/v1", description="活动签到")
@@ -33,8 +34,10 @@ def _doc(*codes):
 
 
 def _shown(village, event):
-    """The event as staff read it, with the URL its QR encodes."""
+    """The event as staff read it, with its scheme and the URL its QR encodes."""
     event.qr_url = actions.qr_url(village, event)
+    scheme = db().get(Scheme, event.scheme_id)
+    event.scheme_code, event.per_person = scheme.code, events.per_person(scheme)
     return event
 
 
@@ -51,7 +54,10 @@ class Events(ApiView):
     @blp.response(201, EventSchema)
     @_doc(401, 403, 404, 422)
     def post(self, data, code):
-        """Create an event: title, time window, place, the rule it earns, who may attend."""
+        """Create an event: title, time window, place, the scheme and rule it earns (a rule of
+        that scheme's catalog in force on the event's day), who may attend. A party-scheme
+        event (scheme `party`) is for party members only, each checking in once, each earning
+        the rule's party points."""
         village = village_for(code, *ORGANISERS)
         scheme = statements.get_scheme(db(), village=village, code=data.pop("scheme"))
         event = events.create_event(
@@ -89,9 +95,12 @@ class Checkins(ApiView):
     @_doc(401, 403, 404, 409, 422)
     def post(self, data, code, event_id):
         """Check in at the door: a household card or phone code scanned, or a walk-in by name.
-        Refused outside the time window (checkin_not_open), twice for a household
-        (already_checked_in), for another village (event_wrong_village, token_wrong_village)
-        or for someone the event does not invite (not_invited)."""
+        Refused outside the time window (checkin_not_open), twice for a household — for a
+        person on a party-scheme event — (already_checked_in), for another village
+        (event_wrong_village, token_wrong_village) or for someone the event does not invite
+        (not_invited; not_party_member on a party-scheme event). On a party-scheme event a card
+        or phone code stands for the household's one party member; a household with several
+        is member_required (409: check the one who came in by name)."""
         village = village_for(code, *DOOR)
         event = events.get_event(db(), village=village, event_id=event_id)
         if "code" in data:

@@ -12,7 +12,14 @@ from points.periods import LOCAL_TZ
 
 
 class EventInSchema(In):
-    scheme = f.String(load_default="household", validate=v.Length(1, 32))
+    scheme = f.String(
+        load_default="household",
+        validate=v.Length(1, 32),
+        metadata={
+            "description": "household (once per household) or party (party members only, "
+            "once per person, each earning party points)"
+        },
+    )
     title = f.String(required=True, validate=v.Length(1, 200))
     place = f.String(required=True, validate=v.Length(1, 200))
     starts_at = f.AwareDateTime(
@@ -34,6 +41,8 @@ class EventSchema(ma.Schema):
     starts_at = f.DateTime(required=True)
     ends_at = f.DateTime(required=True)
     rule_code = f.String(required=True)
+    scheme = f.String(attribute="scheme_code", metadata={"description": "household | party"})
+    per_person = f.Boolean(metadata={"description": "attendance once per person (party)"})
     audience = f.String(required=True)
     state = f.String(required=True, metadata={"description": "open | closed"})
     batch_id = f.Integer(allow_none=True, metadata={"description": "the group claim, once closed"})
@@ -68,6 +77,7 @@ class AttendanceSchema(ma.Schema):
     event_id = f.Integer(required=True)
     household_id = f.Integer(required=True)
     resident_id = f.Integer(allow_none=True)
+    per_person = f.Boolean(metadata={"description": "a party member's own attendance"})
     method = f.String(required=True, metadata={"description": "self | card | phone | name"})
     checked_in_at = f.DateTime(required=True)
 
@@ -75,6 +85,7 @@ class AttendanceSchema(ma.Schema):
 class AttendeeSchema(ma.Schema):
     household_id = f.Integer(required=True, attribute="attendance.household_id")
     household_number = f.String(required=True)
+    resident_id = f.Integer(allow_none=True, attribute="attendance.resident_id")
     name = f.String(allow_none=True)
     method = f.String(required=True, attribute="attendance.method")
     checked_in_at = f.DateTime(required=True, attribute="attendance.checked_in_at")

@@ -1,5 +1,6 @@
 """Group and event awards: one claim for a group (小组被评为卫生示范组) that expands to each member
-household, with one notice row, one review and one objection for all of them.
+household — or, on a party (per-person) scheme, to each party member who took part (主题党日) —
+with one notice row, one review and one objection for all of them.
 
 The claims are recorded as an event batch (`record_batch`: the rules engine decides each one,
 caps and once-only limits are reserved per household, all or nothing) whose batch is marked
@@ -44,17 +45,26 @@ def record_group(
     title: str,
     rule_code: str,
     occurred_on: date,
-    household_ids: list[int],
+    household_ids: list[int] | None = None,
     now: datetime,
     description: str = "",
     has_evidence: bool = False,
     members: dict[int, int] | None = None,
+    people: list[tuple[int, int]] | None = None,
 ) -> tuple[ClaimBatch, list[Claim]]:
-    """Record one award for a group or event, expanded to each member household.
-    `has_evidence`: the award carries its proof (an event's attendance list); `members`: the
-    person who took part, per household id, named on the household's history."""
-    if scheme.subject_kind != "household":
-        raise ValidationError("集体奖励只适用于农户积分", errors={"scheme": ["不是农户积分"]})
+    """Record one award for a group or event, expanded to each member household (household
+    scheme: `household_ids`, with `members`, the person who took part per household id, named
+    on the household's history) or to each person (party scheme: `people`, (household id,
+    resident id) pairs, each a party member). `has_evidence`: the award carries its proof (an
+    event's attendance list). Caps, locks and review are record_batch's, per subject."""
+    if scheme.subject_kind == "household":
+        if people is not None or not household_ids:
+            raise ValidationError("集体奖励须列出农户", errors={"household_ids": ["必填"]})
+        subjects = [(h, (members or {}).get(h)) for h in household_ids]
+    else:
+        if household_ids is not None or members is not None or not people:
+            raise ValidationError("党员积分的集体奖励须列出党员本人", errors={"people": ["必填"]})
+        subjects = [(h, r) for h, r in people]
     batch, claims = record_batch(
         session,
         village=village,
@@ -63,7 +73,7 @@ def record_group(
         title=title,
         rule_code=rule_code,
         occurred_on=occurred_on,
-        subjects=[(h, (members or {}).get(h)) for h in household_ids],
+        subjects=subjects,
         now=now,
         description=description,
         has_evidence=has_evidence,

@@ -9,7 +9,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, aliased
 
 from points.claims.workflow import open_notices
-from points.models import CatalogRule, Group, Household, JournalEntry, Resident, Village
+from points.models import CatalogRule, Group, Household, JournalEntry, Resident, Scheme, Village
 from points.models.claims import ClaimBatch
 from points.models.org import PrivacyMode
 from points.org.operations import mask_name
@@ -61,7 +61,10 @@ def public_notices(session: Session, *, village: Village, now: datetime) -> list
                 }
                 out.append(row)
             row["households"] += 1
-            row["group"] = f"{row['households']} 户，每户"
+            # A party-scheme group award (主题党日) counts people, not households.
+            person = session.get(Scheme, claim.scheme_id).subject_kind == "resident"
+            unit = "人" if person else "户"
+            row["group"] = f"{row['households']} {unit}，每{unit}"
             continue
         home = session.get(Household, claim.household_id)
         rule = session.get(CatalogRule, claim.rule_id)

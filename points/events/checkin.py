@@ -4,9 +4,14 @@ phone, or at the door with their household card, their phone code, or by name; c
 event turns the attendance into ONE group claim under the rule (points.claims.record_group),
 which then goes through review and 公示 as the rule says.
 
-Guarantees the database keeps: one attendance per household per event (UNIQUE), one group
-claim per event (closing is a conditional UPDATE of the event's state, and `batch_id` is
-UNIQUE), so two clerks scanning one card or two admins closing at once change nothing twice.
+An event earns a rule of the household scheme (once per household) or of the party scheme
+(主题党日: party members only, once per person, each earning party points; a card or phone code
+at the door stands for the household's only party member).
+
+Guarantees the database keeps: one attendance per household per event, or per person on a
+party-scheme event (partial UNIQUE indexes), one group claim per event (closing is a
+conditional UPDATE of the event's state, and `batch_id` is UNIQUE), so two clerks scanning
+one card or two admins closing at once change nothing twice.
 Signing the event's QR belongs to api/: here the QR's secret is a random key on the event.
 """
 
@@ -65,6 +70,25 @@ class NotInvitedError(PermissionDeniedError):
     message = "本次活动不在您的参加范围内"
 
 
+class NotPartyMemberError(NotInvitedError):
+    """A party-scheme event: the person (or every member of the household) is no party member."""
+
+    code = "not_party_member"
+    message = "本次活动计党员积分，只限党员本人签到"
+
+
+class MemberRequiredError(ConflictError):
+    """A party-scheme event at the door: the household card or phone code names a household
+    with several party members, so it cannot say who came; check them in by name."""
+
+    code = "member_required"
+    message = "该户有多名党员，请按姓名签到，选择到场的党员"
+
+
+class PersonAlreadyCheckedInError(AlreadyCheckedInError):
+    message = "该党员已经签到过了，不用重复签到"
+
+
 class EventClosedError(ConflictError):
     code = "event_closed"
     message = "该活动已经结束签到并计分，不能再次结算"
@@ -97,7 +121,8 @@ def create_event(
     group_ids: list[int] | None = None,
     now: datetime,
 ) -> Event:
-    """Create an open event; its rule must be in the household catalog in force on its day."""
+    """Create an open event under `scheme` (household, or party: then attendance is per party
+    member); its rule must be an award item of that scheme's catalog in force on its day."""
     title, place = (title or "").strip(), (place or "").strip()
     problems: dict[str, list[str]] = {}
     if not title:
@@ -115,9 +140,16 @@ def create_event(
         problems["group_ids"] = ["请至少选择一个小组"]
     if problems:
         raise ValidationError(next(iter(problems.values()))[0], errors=problems)
-    if scheme.village_id != village.id or scheme.subject_kind != "household":
-        raise ValidationError("活动签到只适用于农户积分", errors={"scheme": ["不是农户积分"]})
+    if scheme.village_id != village.id:
+        raise NotFoundError("本村没有该积分方案")
     held_on = local_date(starts_at)
+    if per_person(scheme):
+        # Party points go to party members only: the audience is the party, always.
+        if audience == Audience.GROUPS:
+            raise ValidationError(
+                "党员积分活动只限党员参加，不能按小组选择", errors={"audience": ["只能是党员"]}
+            )
+        audience, groups = Audience.PARTY, []
     _, rule = find_rule(session, scheme=scheme, code=rule_code, on=held_on)  # or NotFoundError
     if rule.sign <= 0:
         raise ValidationError("活动只能选加分项目", errors={"rule_code": ["不是加分项目"]})
@@ -150,6 +182,11 @@ def create_event(
         )
         session.flush()
     return event
+
+
+def per_person(scheme: Scheme) -> bool:
+    """True for a scheme whose subject is a person (party points): attendance is per member."""
+    return scheme.subject_kind == "resident"
 
 
 def get_event(session: Session, *, village: Village, event_id: int) -> Event:
@@ -245,8 +282,11 @@ def check_in(
     """Check a household (and the person, when known) in to an event, once.
 
     Refused outside the window [starts_at, ends_at) or after closing (checkin_not_open), for
-    another village (event_wrong_village), for someone the event does not invite (not_invited),
-    and a second time for the household (already_checked_in: the database's UNIQUE decides).
+    another village (event_wrong_village), for someone the event does not invite (not_invited;
+    not_party_member on a party-scheme event), and a second time for the household, or on a
+    party-scheme event for the person (already_checked_in: the database's UNIQUE decides).
+    On a party-scheme event a household without a named person stands for its one party
+    member; with several, member_required (check them in by name).
     """
     if household.village_id != event.village_id or (
         resident is not None and resident.village_id != event.village_id
@@ -260,14 +300,18 @@ def check_in(
             starts_at=event.starts_at.isoformat(),
             ends_at=event.ends_at.isoformat(),
         )
+    person = event_per_person(session, event)
+    if person:
+        resident = _party_member(session, household, resident)
     _invited(session, event, household, resident)
-    if _checked_in(session, event, household.id):
-        raise AlreadyCheckedInError()
+    if _checked_in(session, event, household.id, resident.id if person else None):
+        raise PersonAlreadyCheckedInError() if person else AlreadyCheckedInError()
     row = Attendance(
         village_id=event.village_id,
         event_id=event.id,
         household_id=household.id,
         resident_id=resident.id if resident is not None else None,
+        per_person=person,
         method=str(method),
         checked_in_by=actor_id,
         checked_in_at=now,
@@ -279,8 +323,41 @@ def check_in(
             session.add(row)
             session.flush()
     except IntegrityError as exc:
-        raise AlreadyCheckedInError() from exc
+        raise (PersonAlreadyCheckedInError() if person else AlreadyCheckedInError()) from exc
     return row
+
+
+def event_per_person(session: Session, event: Event) -> bool:
+    """True when the event's scheme is a party (per-person) scheme."""
+    return per_person(session.get(Scheme, event.scheme_id))
+
+
+def _party_member(session: Session, household: Household, resident) -> Resident:
+    """The party member who attends a party-scheme event: the person named, who must be one,
+    or the household's only active party member (a card or phone code names no person)."""
+    if resident is not None:
+        if not resident.is_party_member:
+            raise NotPartyMemberError(f"本次活动计党员积分，{resident.name}不是党员，不能签到")
+        return resident
+    members = list(
+        session.execute(
+            select(Resident)
+            .where(
+                Resident.household_id == household.id,
+                Resident.is_party_member.is_(True),
+                Resident.active.is_(True),
+                Resident.status == ResidentStatus.ACTIVE,
+            )
+            .order_by(Resident.id)
+            .limit(10)
+        ).scalars()
+    )
+    if not members:
+        raise NotPartyMemberError("本次活动计党员积分，该户没有党员，不能签到")
+    if len(members) > 1:
+        names = "、".join(m.name for m in members)
+        raise MemberRequiredError(f"该户有多名党员（{names}），请按姓名签到，选择到场的党员")
+    return members[0]
 
 
 def check_in_self(session: Session, *, event: Event, actor: Actor, now: datetime) -> Attendance:
@@ -335,13 +412,14 @@ def check_in_phone(
     if household is None or household.village_id != village.id:
         raise EventWrongVillageError()
     # Refusals that need no code come first, so a refused scan leaves the code usable.
-    _invited(session, event, household, None)
+    member = _party_member(session, household, None) if event_per_person(session, event) else None
+    _invited(session, event, household, member)
     consume_nonce(session, village=village, nonce=nonce, household_id=household_id, now=now)
     return check_in(
         session,
         event=event,
         household=household,
-        resident=None,
+        resident=member,
         method=CheckinMethod.PHONE,
         actor_id=actor.user_id,
         now=now,
@@ -402,11 +480,14 @@ def _invited(session: Session, event: Event, household: Household, resident) -> 
             raise NotInvitedError("本次活动只限党员参加，该户没有党员")
 
 
-def _checked_in(session: Session, event: Event, household_id: int) -> bool:
+def _checked_in(session: Session, event: Event, household_id: int, resident_id) -> bool:
+    same = (
+        Attendance.resident_id == resident_id
+        if resident_id is not None
+        else Attendance.household_id == household_id
+    )
     return session.execute(
-        select(
-            exists().where(Attendance.event_id == event.id, Attendance.household_id == household_id)
-        )
+        select(exists().where(Attendance.event_id == event.id, same))
     ).scalar_one()
 
 
@@ -442,6 +523,24 @@ def close_event(
     if not present:
         return event, None, []
     village = session.get(Village, event.village_id)
+    if per_person(scheme):
+        # A party-scheme event: one group claim whose members are the attending party members.
+        batch, claims = record_group(
+            session,
+            village=village,
+            scheme=scheme,
+            actor=actor,
+            title=event.title,
+            rule_code=event.rule_code,
+            occurred_on=event.held_on,
+            people=[(a.attendance.household_id, a.attendance.resident_id) for a in present],
+            now=now,
+            description=attendance_evidence(event, present),
+            has_evidence=True,
+        )
+        event.batch_id = batch.id
+        session.flush()
+        return event, batch, claims
     batch, claims = record_group(
         session,
         village=village,
@@ -467,6 +566,7 @@ def close_event(
 
 def attendance_evidence(event: Event, present: list[Attendee]) -> str:
     """The attendance list as the claim's description (household numbers only: it is shown on
-    the public notice, where names are not)."""
+    the public notice, where names are not; a party event counts people, with their household)."""
     numbers = "、".join(a.household_number for a in present)
-    return f"{event.title}（{event.place}）签到 {len(present)} 户：{numbers}"
+    unit = "人" if any(a.attendance.per_person for a in present) else "户"
+    return f"{event.title}（{event.place}）签到 {len(present)} {unit}：{numbers}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from points.db import Base, intpk
@@ -70,16 +70,39 @@ class EventGroup(Base):
 
 
 class Attendance(Base):
-    """One household checked in to an event (the award is per household, so once each)."""
+    """One household (household-scheme event) or one party member (party-scheme event) checked
+    in to an event: the award is per subject of the event's scheme, so once each."""
 
     __tablename__ = "event_attendances"
-    __table_args__ = (UniqueConstraint("event_id", "household_id"),)
+    __table_args__ = (
+        # A household-scheme event: once per household, whoever of it came.
+        Index(
+            "uq_event_attendances_household",
+            "event_id",
+            "household_id",
+            unique=True,
+            sqlite_where=text("NOT per_person"),
+            postgresql_where=text("NOT per_person"),
+        ),
+        # A party-scheme event: once per party member (two members of one household both earn).
+        Index(
+            "uq_event_attendances_person",
+            "event_id",
+            "resident_id",
+            unique=True,
+            sqlite_where=text("per_person"),
+            postgresql_where=text("per_person"),
+        ),
+        CheckConstraint("NOT per_person OR resident_id IS NOT NULL", name="person_named"),
+    )
 
     id: Mapped[intpk]
     village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"))
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), index=True)
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"))  # who came
+    # True on a party-scheme event: the attendance is the person's (resident_id required).
+    per_person: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     method: Mapped[str] = mapped_column(String(16))
     checked_in_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: self
     checked_in_at: Mapped[datetime]

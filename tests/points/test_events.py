@@ -95,3 +95,94 @@ def test_closing_records_one_group_claim_once(session, now, meeting):
     assert {c.household_id: c.resident_id for c in claims} == {h.id: h.head_id for h in homes}
     with pytest.raises(events.EventClosedError):
         events.close_event(session, event=event, scheme=scheme, actor=admin, now=later)
+
+
+# --- party-scheme events: once per party member ------------------------------------------------
+
+
+@pytest.fixture
+def party_meeting(session, now):
+    from tests.api.test_party_track import PARTY_RULES
+
+    village = make_village(session)
+    scheme = make_scheme(
+        session, village, code="party", name="党员积分", subject_kind="resident", period_kind="year"
+    )
+    adopt_catalog(session, scheme, PARTY_RULES, now=now - timedelta(days=30))
+    admin = make_actor(session, village, "admin")
+    event = events.create_event(
+        session,
+        village=village,
+        scheme=scheme,
+        actor=admin,
+        title="主题党日",
+        place="党员活动室",
+        starts_at=now,
+        ends_at=now + timedelta(hours=2),
+        rule_code="DJ-01",
+        audience="village",
+        now=now - timedelta(days=1),
+    )
+    home = make_household(session, village, members=3)
+    home.members[0].is_party_member = home.members[1].is_party_member = True
+    session.flush()
+    return village, scheme, admin, event, home
+
+
+def test_a_party_event_is_for_party_members_only(session, now, party_meeting):
+    _village, _scheme, admin, event, home = party_meeting
+    assert event.audience == "party" and events.event_per_person(session, event)
+    with pytest.raises(events.NotPartyMemberError) as refused:
+        events.check_in_by_name(
+            session, event=event, resident_id=home.members[2].id, actor=admin, now=now
+        )
+    assert refused.value.code == "not_party_member"
+
+
+def test_the_database_keeps_a_party_event_once_per_person(session, now, party_meeting):
+    village, _scheme, _admin, event, home = party_meeting
+
+    def row(resident):
+        return Attendance(
+            village_id=village.id,
+            event_id=event.id,
+            household_id=home.id,
+            resident_id=resident.id if resident else None,
+            per_person=True,
+            method="name",
+            checked_in_at=now,
+        )
+
+    # Two members of one household both attend, each once.
+    session.add_all([row(home.members[0]), row(home.members[1])])
+    session.flush()
+    with session.begin_nested():
+        session.add(row(home.members[0]))
+        with pytest.raises(IntegrityError):
+            session.flush()
+    with session.begin_nested():  # a person's attendance must name the person
+        session.add(row(None))
+        with pytest.raises(IntegrityError):
+            session.flush()
+
+
+def test_closing_a_party_event_awards_each_member(session, now, party_meeting):
+    _village, scheme, admin, event, home = party_meeting
+    for member in home.members[:2]:
+        events.check_in_by_name(session, event=event, resident_id=member.id, actor=admin, now=now)
+    with pytest.raises(events.AlreadyCheckedInError):
+        events.check_in_by_name(
+            session, event=event, resident_id=home.members[0].id, actor=admin, now=now
+        )
+    # The household card cannot say which of its two members came.
+    with pytest.raises(events.MemberRequiredError):
+        events.check_in(
+            session, event=event, household=home, resident=None, method="card",
+            actor_id=admin.user_id, now=now,
+        )  # fmt: skip
+    _event, batch, claims = events.close_event(
+        session, event=event, scheme=scheme, actor=admin, now=now + timedelta(hours=3)
+    )
+    assert batch.grouped and len(claims) == 2
+    assert {c.resident_id for c in claims} == {m.id for m in home.members[:2]}
+    assert {(c.scheme_id, c.points) for c in claims} == {(scheme.id, 30)}

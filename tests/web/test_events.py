@@ -64,7 +64,7 @@ def test_qr_scan_and_two_cards_make_three_attendees_and_one_claim_on_notice(
     admin.fill("#ev-place", "村委会会议室")
     admin.fill("input[name=start]", "00:00")
     admin.fill("input[name=end]", "23:59")
-    admin.select_option("#ev-rule", "ZZ-09")
+    admin.select_option("#ev-rule", "household:ZZ-09")
     admin.get_by_role("button", name="创建活动").click()
     admin.wait_for_selector("#event-qr")
     assert "冬季村民大会" in admin.text_content("h1")
