@@ -2,7 +2,7 @@
 otherwise
 
 Revision ID: 0021
-Revises: 0017
+Revises: 0020
 Create Date: 2026-11-30 16:40:00
 
 `event_attendances.per_person` (false for every existing row: all events so far are
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021"
-down_revision = "0017"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
