@@ -20,19 +20,11 @@ from reportlab.pdfgen import canvas
 
 from api.web import qr as qr_codes
 from api.web.pdf_fonts import cjk_font
-from points.honours import STARS, kind_text
+from points.honours import STARS, honour_label, kind_text
 
 RED = (0.72, 0.05, 0.05)
 GOLD = (0.75, 0.55, 0.05)
 _SOURCE = Path(__file__).read_text(encoding="utf-8")
-
-
-def honour_name(entry: dict, kind: str) -> str:
-    """Return what an entry is called on paper: 五星级文明户, 四星党员, 优秀党员…"""
-    if entry["title"] != STARS:
-        return entry["title"]
-    number = "零一二三四五"[entry["stars"] or 0]
-    return f"{number}星级文明户" if kind == "household_stars" else f"{number}星党员"
 
 
 def _fit(pdf, font: str, text: str, width: float, pt: float) -> float:
@@ -55,7 +47,7 @@ def plaque_pdf(
     page = landscape(A5 if size == "a5" else A6)
     scale = 1.41 if size == "a5" else 1.0
     width, height = page
-    name = honour_name(entry, kind)
+    name = honour_label(kind, entry)
     font = cjk_font(_SOURCE, village_name, entry["who"], name, _when(year))
     buf = io.BytesIO()
     pdf = canvas.Canvas(buf, pagesize=page)
@@ -95,7 +87,7 @@ def certificate_pdf(
     """Return a 奖状 (A4 landscape): who, what for, the village's name and the date."""
     page = landscape(A4)
     width, height = page
-    name = honour_name(entry, kind)
+    name = honour_label(kind, entry)
     body = f"{entry['who']}：在{_when(year)}{kind_text(kind)}评选中被评为“{name}”，特发此证，以资鼓励。"
     signer = f"{village_name}村民委员会"
     font = cjk_font(_SOURCE, village_name, body, signer, when, entry.get("text") or "")
@@ -177,7 +169,7 @@ def list_poster(village_name: str, view: dict) -> bytes:
     groups: dict[str, list[str]] = {}
     for e in view["entries"]:
         stars = f" {'★' * e['stars']}" if e.get("stars") and e["title"] == STARS else ""
-        groups.setdefault(honour_name(e, view["kind"]), []).append(
+        groups.setdefault(honour_label(view["kind"], e), []).append(
             f"{e['who']}（{e['group']}）{stars}"
         )
     foot = []

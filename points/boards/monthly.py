@@ -169,8 +169,11 @@ def draft_board(
     # The household scheme's vetoes bar a household from both the top list and the deeds.
     scheme = _household_scheme(session, village)
     barred = vetoed(session, scheme=scheme, on=_month_start(month)) if scheme else {}
-    rows = _top(session, village, month, barred) + _deeds(session, village, month, barred)
-    rows += _party(session, village, month) + _violations(session, village, month)
+    terms = _terms(session, village, month)  # board size and 黑榜 term, read once
+    rows = _top(session, village, month, barred, terms["board_top_n"])
+    rows += _deeds(session, village, month, barred)
+    rows += _party(session, village, month)
+    rows += _violations(session, village, month, terms["black_months"])
     if rows:
         # One bulk INSERT per shape of row (a few), not one per household.
         session.execute(
@@ -194,14 +197,13 @@ def _household_scheme(session: Session, village: Village) -> Scheme | None:
     return next((s for s in village.schemes if s.subject_kind == "household"), None)
 
 
-def _top(session: Session, village: Village, month: str, barred) -> list[dict]:
+def _top(session: Session, village: Village, month: str, barred, top_n: int) -> list[dict]:
     """The month's best households: score desc, then fewer deductions, then household number.
 
     One statement: the month's score and deductions and the period's score (for the stars) of
     every household of the scheme, read from the scheme's month and period entries by index.
     """
     scheme = _household_scheme(session, village)
-    top_n = _terms(session, village, month)["board_top_n"]
     if scheme is None or top_n <= 0:
         return []
     period = period_key(scheme.period_kind, _month_start(month))
@@ -318,9 +320,8 @@ def _deeds(session: Session, village: Village, month: str, barred) -> list[dict]
     ]
 
 
-def _violations(session: Session, village: Village, month: str) -> list[dict]:
+def _violations(session: Session, village: Village, month: str, black_months: int) -> list[dict]:
     """Posted, unreversed deductions for breaking the 村规民约, within the black-list term."""
-    black_months = _terms(session, village, month)["black_months"]
     if black_months <= 0:
         return []
     months = [month_shift(month, -i) for i in range(black_months)]

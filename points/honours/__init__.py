@@ -31,6 +31,7 @@ from points.honours.lists import (
 from points.honours.reads import (
     get_list,
     get_public_list,
+    honour_label,
     honour_labels,
     household_honours,
     kind_text,
@@ -60,6 +61,7 @@ from points.honours.rules import (
 )
 
 __all__ = [
+    "honour_label",
     "JOB",
     "GRADES",
     "MODEL",

@@ -161,7 +161,7 @@ def household_honours(session: Session, *, village: Village, household_id: int) 
     for entry_id, item in rows:
         frozen = next((e for e in item.snapshot["entries"] if e["id"] == entry_id), None)
         if frozen:
-            label = _label(item, frozen)
+            label = honour_label(item.kind, frozen)
             out.append(
                 {
                     **frozen,
@@ -214,7 +214,9 @@ def honour_labels(session: Session, *, village: Village) -> dict[int, list[str]]
     for household_id, entry_id, item in rows:
         frozen = next((e for e in item.snapshot["entries"] if e["id"] == entry_id), None)
         if frozen:
-            out.setdefault(household_id, []).append(f"{when_text(item)} {_label(item, frozen)}")
+            out.setdefault(household_id, []).append(
+                f"{when_text(item)} {honour_label(item.kind, frozen)}"
+            )
     return out
 
 
@@ -223,8 +225,9 @@ def when_text(item: HonourList) -> str:
     return period_label(item.period) if item.period else f"{item.year}年度"
 
 
-def _label(item: HonourList, frozen: dict) -> str:
+def honour_label(kind: str, frozen: dict) -> str:
+    """Return what an entry of a list of `kind` is called: 五星级文明户, 四星党员, 优秀党员…"""
     if frozen["title"] != STARS:
         return frozen["title"]
     number = "零一二三四五"[frozen["stars"] or 0]
-    return f"{number}星级文明户" if item.kind == HonourKind.HOUSEHOLD_STARS else f"{number}星党员"
+    return f"{number}星级文明户" if kind == HonourKind.HOUSEHOLD_STARS else f"{number}星党员"

@@ -474,7 +474,7 @@ def expire_lots(session: Session, *, lot_ids: Sequence[int], now: datetime) -> l
                 Account.household_id,
                 Account.resident_id,
                 Account.period_key,
-            ).where(_in(session, Account.id, lot_ids))
+            ).where(in_values(session, Account.id, lot_ids))
         )
     }
     if any(lot.kind != AccountKind.LOT for lot in lots.values()) or len(lots) != len(set(lot_ids)):
@@ -525,7 +525,7 @@ def expire_lots(session: Session, *, lot_ids: Sequence[int], now: datetime) -> l
         # (the lots were read as rows; an Account loaded elsewhere is expired at commit).
         session.connection().execute(
             update(Account)
-            .where(Account.village_id == village_id, _in(session, Account.id, chunk))
+            .where(Account.village_id == village_id, in_values(session, Account.id, chunk))
             .values(closed_at=now)
         )
     return ids
@@ -733,7 +733,7 @@ def _resolve_replays(session, village_id, requests, results, only=None) -> list[
                 for k, i, h in session.execute(
                     select(JournalEntry.idem_key, JournalEntry.id, JournalEntry.request_hash).where(
                         JournalEntry.village_id == village_id,
-                        _in(session, JournalEntry.idem_key, chunk),
+                        in_values(session, JournalEntry.idem_key, chunk),
                     )
                 )
             }
@@ -926,14 +926,14 @@ def _debit(
 def _account_kinds(session: Session, account_ids) -> dict[int, AccountKind]:
     ids = sorted(set(account_ids))
     rows = session.execute(
-        select(Account.id, Account.kind).where(_in(session, Account.id, ids))
+        select(Account.id, Account.kind).where(in_values(session, Account.id, ids))
     ).all()
     return {i: AccountKind(k) for i, k in rows}
 
 
 def _balances(session: Session, account_ids) -> dict[int, int]:
     rows = session.execute(
-        select(Account.id, Account.balance).where(_in(session, Account.id, account_ids))
+        select(Account.id, Account.balance).where(in_values(session, Account.id, account_ids))
     ).all()
     return {i: b for i, b in rows}
 
@@ -990,7 +990,7 @@ def _account_ids(session, village_id, keys) -> dict[str, int]:
     return dict(
         session.execute(
             select(Account.key, Account.id).where(
-                Account.village_id == village_id, _in(session, Account.key, keys)
+                Account.village_id == village_id, in_values(session, Account.key, keys)
             )
         ).all()
     )
@@ -1018,7 +1018,7 @@ def _ensure_lots(session, scheme: Scheme, subjects: list[Subject], pkey: str) ->
     closed = session.execute(
         select(func.count())
         .select_from(Account)
-        .where(_in(session, Account.id, list(lots.values())), Account.closed_at.is_not(None))
+        .where(in_values(session, Account.id, list(lots.values())), Account.closed_at.is_not(None))
     ).scalar_one()
     if closed:
         raise PeriodClosedError(f"{pkey} 期已结算关闭，不能再记入该期积分", period=pkey)
@@ -1038,7 +1038,7 @@ def _owed_accounts(session, subjects: list[Subject]) -> dict[Subject, tuple[int,
                 k: (i, b)
                 for k, i, b in session.execute(
                     select(Account.key, Account.id, Account.balance).where(
-                        Account.village_id == village_id, _in(session, Account.key, chunk)
+                        Account.village_id == village_id, in_values(session, Account.key, chunk)
                     )
                 )
             }
@@ -1078,9 +1078,6 @@ def in_values(session: Session, column, values):
         return column == any_(bindparam(None, values, type_=postgresql.ARRAY(item)))
     # One expanding parameter: `in_(list)` would coerce each of up to 500 values on building.
     return column.in_(bindparam(None, values, expanding=True, type_=column.type))
-
-
-_in = in_values  # the name the ledger's own lookups use
 
 
 def _require_positive(points: int) -> None:
