@@ -124,6 +124,17 @@ def test_the_moral_model_roll_needs_consent_and_appears_by_year(session, y):
         resident_id=y.member("004").id, title="道德模范", text="照顾瘫痪婆婆二十年",
         consent_note="本人当面同意，2026-01-18 村委会记录",
     )  # fmt: skip
+    # An admin who nominated someone on the list cannot approve it either (maker ≠ checker).
+    honours.nominate(
+        s, item=roll, actor=y.admin2, household_id=y.homes["002"].id,
+        resident_id=y.member("002").id, title="道德模范", text="义务修路十年",
+        consent_note="本人当面同意",
+    )  # fmt: skip
+    with pytest.raises(PermissionDeniedError):
+        honours.approve_list(s, item=roll, actor=y.admin2, now=JAN20)
+    honours.remove_entry(
+        s, item=roll, actor=y.admin, entry_id=roll.entries[-1].id, reason="本人改为明年申报"
+    )
     # The reviewer nominated: only an admin who did not may approve.
     honours.approve_list(s, item=roll, actor=y.admin2, now=JAN20)
     honours.publish_list(s, item=roll, actor=y.admin2, now=JAN20)
