@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import g, url_for
+from flask import g, request, url_for
 
 from points.models.org import Role
 
@@ -20,13 +20,19 @@ class MenuItem:
     label: str
     endpoint: str
     roles: frozenset[str]  # the roles the page serves (a subset of those it admits); empty: public
+    more: bool = False  # setting-up pages: folded under 管理设置 on a phone
 
 
 def _item(label: str, endpoint: str, *roles: str) -> MenuItem:
     return MenuItem(label, endpoint, frozenset(roles))
 
 
-# In the order a clerk of the 村两委 reads them: daily work first, then setting up.
+def _setup(label: str, endpoint: str, *roles: str) -> MenuItem:
+    return MenuItem(label, endpoint, frozenset(roles), more=True)
+
+
+# In the order a clerk of the 村两委 reads them: daily work first, then setting up. The setting-up
+# pages fold under one 管理设置 button on a phone, so the day's work fits the first screen.
 STAFF_MENU: tuple[MenuItem, ...] = (
     _item("工作台", "dashboard.dashboard", A, V),
     _item("登记", "claim_pages.record", A, R),
@@ -37,17 +43,17 @@ STAFF_MENU: tuple[MenuItem, ...] = (
     _item("库存", "counter.stock", A, C),
     _item("红黑榜", "board_pages.boards", A),
     _item("评星表彰", "honour_pages.manage", A, V),
-    _item("民主评议", "honour_pages.reviews", A),
-    _item("花名册", "org_pages.roster", A),
-    _item("农户", "org_pages.households", A),
-    _item("账号", "org_pages.staff", A),
-    _item("积分标准", "catalog_pages.manage", A),
-    _item("方案设置", "catalog_pages.settings", A),
-    _item("超市商品", "shop_admin.goods", A),
-    _item("户卡", "shop_admin.cards", A),
-    _item("周期与对账", "cycle_pages.periods", A),
-    _item("异常报告", "claim_pages.anomalies", A, V),
-    _item("操作日志", "org_pages.audit", A),
+    _setup("民主评议", "honour_pages.reviews", A),
+    _setup("花名册", "org_pages.roster", A),
+    _setup("农户", "org_pages.households", A),
+    _setup("账号", "org_pages.staff", A),
+    _setup("积分标准", "catalog_pages.manage", A),
+    _setup("方案设置", "catalog_pages.settings", A),
+    _setup("超市商品", "shop_admin.goods", A),
+    _setup("户卡", "shop_admin.cards", A),
+    _setup("周期与对账", "cycle_pages.periods", A),
+    _setup("异常报告", "claim_pages.anomalies", A, V),
+    _setup("操作日志", "org_pages.audit", A),
     _item("公示栏", "claim_pages.public_notices"),
 )
 
@@ -67,11 +73,44 @@ def visible(items: tuple[MenuItem, ...], roles: set[str]) -> list[MenuItem]:
     return [item for item in items if not item.roles or item.roles & roles]
 
 
-def menu(kind: str) -> list[tuple[str, str]]:
-    """Return (label, url) of the signed-in user's menu in the current village."""
+FOLD_AT_LEAST = 3
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    href: str
+    current: bool  # the page being shown (aria-current)
+
+
+@dataclass(frozen=True)
+class Menu:
+    main: list[Link]
+    more: list[Link]  # folded under 管理设置
+
+    @property
+    def more_open(self) -> bool:
+        """Unfold 管理设置 when the page shown is one of its own, so the user sees where they are."""
+        return any(link.current for link in self.more)
+
+    def __iter__(self):
+        """(label, url) of every link, daily work first."""
+        return iter([(link.label, link.href) for link in self.main + self.more])
+
+
+def menu(kind: str) -> Menu:
+    """Return the signed-in user's menu in the current village (empty when signed out)."""
     actor, village = g.get("page_actor"), g.get("village")
     if actor is None or village is None:
-        return []
+        return Menu([], [])
     items = STAFF_MENU if kind == "staff" else RESIDENT_MENU
     roles = actor.roles_in(village)
-    return [(i.label, url_for(i.endpoint, code=village.code)) for i in visible(items, roles)]
+    here = request.endpoint
+    main: list[Link] = []
+    more: list[Link] = []
+    for item in visible(items, roles):
+        link = Link(item.label, url_for(item.endpoint, code=village.code), item.endpoint == here)
+        (more if item.more else main).append(link)
+    if len(more) <= FOLD_AT_LEAST - 1:  # folding one or two links saves nothing
+        main, more = main + more, []
+    return Menu(main, more)

@@ -18,7 +18,7 @@ from points.periods import local_date
 from tests.api.conftest import PASSWORD
 from tests.api.shop_world import build_shop
 
-HREF = re.compile(r'<a href="([^"]+)">([^<]+)</a>')
+HREF = re.compile(r'<a href="([^"]+)"[^>]*>([^<]+)</a>')
 
 
 def _token(page: str) -> str:

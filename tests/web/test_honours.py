@@ -37,6 +37,7 @@ def test_the_admin_runs_the_years_stars_and_awards_and_a_resident_sees_the_star(
     # The menu offers the new pages to an admin.
     secretary.goto(f"{base}/v/{code}/")
     assert secretary.locator("header nav a", has_text="评星表彰").count() == 1
+    secretary.click("header nav summary:has-text('管理设置')")  # a phone: setting up is folded
     with secretary.expect_navigation():
         secretary.click("header nav a:has-text('民主评议')")
     assert f"{YEAR} 年度党员民主评议" in secretary.locator("h1").inner_text()

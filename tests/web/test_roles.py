@@ -324,6 +324,29 @@ def test_admin_drafts_and_publishes_the_board(server, world, browser):
     page.context.close()
 
 
+def test_admin_phone_menu_leaves_room_for_the_page(server, world, browser):
+    """On a phone the day's work is in the header and setting up is one tap away (管理设置)."""
+    _, base = server
+    page = sign_in(browser, base, username="u-admin", password=PASSWORD)
+    page.goto(f"{base}/v/{world.a.code}/review")
+    header = page.locator("header.top").bounding_box()
+    assert header["height"] < PHONE["viewport"]["height"] / 2, f"header {header['height']} px"
+    assert page.locator("header.top nav a", has_text="审核").is_visible()
+    roster = page.locator("header.top nav a", has_text="花名册")
+    assert roster.count() == 1 and not roster.is_visible()
+    check(page, "admin-menu-folded")
+    page.locator("header.top summary", has_text="管理设置").click()
+    assert roster.is_visible()
+    check(page, "admin-menu-open")
+    with page.expect_navigation():
+        roster.click()
+    # On a setting-up page the fold is open and the page is marked, so the clerk sees where
+    # they are.
+    current = page.locator("header.top nav a[aria-current=page]")
+    assert current.inner_text() == "花名册" and current.is_visible()
+    page.context.close()
+
+
 def test_supervisor_picks_a_month_and_opens_a_village(server, world, browser):
     _, base = server
     page = sign_in(browser, base, username="u-supervisor", password=PASSWORD)
