@@ -26,9 +26,9 @@ from api.web import qr
 from api.web.helpers import form_errors, localtime, page_audit, page_village, signed_in
 from api.web.identity import current_actor
 from points import events, org
-from points.catalog.versions import adopted_version, rules_of
+from points.catalog.versions import adopted_version, find_rule, rules_of
 from points.db import utcnow
-from points.errors import ValidationError
+from points.errors import NotFoundError, ValidationError
 from points.ledger import statements
 from points.models import Resident, Scheme
 from points.models.org import Role
@@ -165,10 +165,10 @@ def event_poster(code, event_id):
     village, event = _event(code, event_id, *DOOR)
     scheme = db().get(Scheme, event.scheme_id)
     person = events.per_person(scheme)
-    version = adopted_version(db(), scheme=scheme, on=event.held_on)
-    rule = (
-        next((r for r in rules_of(version) if r.code == event.rule_code), None) if version else None
-    )
+    try:  # the one rule, not the whole catalog
+        _, rule = find_rule(db(), scheme=scheme, code=event.rule_code, on=event.held_on)
+    except NotFoundError:
+        rule = None
     earns = ""
     if rule is not None:
         value = f" {rule.points} 分" if rule.points else ""

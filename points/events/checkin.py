@@ -304,8 +304,6 @@ def check_in(
     if person:
         resident = _party_member(session, household, resident)
     _invited(session, event, household, resident)
-    if _checked_in(session, event, household.id, resident.id if person else None):
-        raise PersonAlreadyCheckedInError() if person else AlreadyCheckedInError()
     row = Attendance(
         village_id=event.village_id,
         event_id=event.id,
@@ -316,8 +314,8 @@ def check_in(
         checked_in_by=actor_id,
         checked_in_at=now,
     )
-    # Two scans of one card at once both pass the check above: the UNIQUE key lets one in,
-    # and the other is refused in its savepoint, leaving the rest of its request intact.
+    # The UNIQUE key decides (no read first: two scans of one card at once would both pass a
+    # read): one gets in, the other is refused in its savepoint, the rest of its request intact.
     try:
         with session.begin_nested():
             session.add(row)
@@ -480,17 +478,6 @@ def _invited(session: Session, event: Event, household: Household, resident) -> 
             raise NotInvitedError("本次活动只限党员参加，该户没有党员")
 
 
-def _checked_in(session: Session, event: Event, household_id: int, resident_id) -> bool:
-    same = (
-        Attendance.resident_id == resident_id
-        if resident_id is not None
-        else Attendance.household_id == household_id
-    )
-    return session.execute(
-        select(exists().where(Attendance.event_id == event.id, same))
-    ).scalar_one()
-
-
 def _window_text(event: Event) -> str:
     from points.periods import LOCAL_TZ
 
@@ -525,22 +512,16 @@ def close_event(
     village = session.get(Village, event.village_id)
     if per_person(scheme):
         # A party-scheme event: one group claim whose members are the attending party members.
-        batch, claims = record_group(
-            session,
-            village=village,
-            scheme=scheme,
-            actor=actor,
-            title=event.title,
-            rule_code=event.rule_code,
-            occurred_on=event.held_on,
-            people=[(a.attendance.household_id, a.attendance.resident_id) for a in present],
-            now=now,
-            description=attendance_evidence(event, present),
-            has_evidence=True,
-        )
-        event.batch_id = batch.id
-        session.flush()
-        return event, batch, claims
+        who = {"people": [(a.attendance.household_id, a.attendance.resident_id) for a in present]}
+    else:
+        who = {
+            "household_ids": sorted({a.attendance.household_id for a in present}),
+            "members": {
+                a.attendance.household_id: a.attendance.resident_id
+                for a in present
+                if a.attendance.resident_id is not None
+            },
+        }
     batch, claims = record_group(
         session,
         village=village,
@@ -549,15 +530,10 @@ def close_event(
         title=event.title,
         rule_code=event.rule_code,
         occurred_on=event.held_on,
-        household_ids=sorted({a.attendance.household_id for a in present}),
         now=now,
         description=attendance_evidence(event, present),
         has_evidence=True,  # the attendance list is the 签到表 the rule may ask for
-        members={
-            a.attendance.household_id: a.attendance.resident_id
-            for a in present
-            if a.attendance.resident_id is not None
-        },
+        **who,
     )
     event.batch_id = batch.id
     session.flush()

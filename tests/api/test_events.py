@@ -291,8 +291,11 @@ def test_the_printed_poster_checks_a_resident_in(app, world, event):
     try:
         assert len(doc) == 1 and doc[0].get_size() == pytest.approx((595.3, 841.9), abs=1)
         image = doc[0].render(scale=1.5).to_pil()
+        words = doc[0].get_textpage().get_text_bounded()
     finally:
         doc.close()
+    # What attending earns, from the event's rule in force on its day (a resident reads it).
+    assert "参加可得" in words and "每户一次" in words, words
     found = zxingcpp.read_barcodes(image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
     assert [r.text for r in found] == [event["qr_url"]]
 
