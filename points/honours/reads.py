@@ -148,7 +148,11 @@ def household_honours(session: Session, *, village: Village, household_id: int) 
     """Return a household's published honours (as published), newest year first."""
     rows = session.execute(
         select(HonourEntry.id, HonourList)
-        .join(HonourList, HonourList.id == HonourEntry.list_id)
+        .join(
+            HonourList,
+            (HonourList.id == HonourEntry.list_id)
+            & (HonourList.village_id == HonourEntry.village_id),
+        )
         .where(
             HonourEntry.village_id == village.id,
             HonourEntry.household_id == household_id,
