@@ -403,13 +403,17 @@ class CitusUpgrade:
         self.deferred: list[DeferredForeignKey] = []
         self.report: DistributionReport | None = None
         # the tables already hash-distributed (unique keys created on them need village_id)
-        self.hashed = hashed if hashed is not None else set(
-            conn.execute(
-                text(
-                    "SELECT logicalrelid::regclass::text FROM pg_dist_partition "
-                    "WHERE partmethod = 'h'"
-                )
-            ).scalars()
+        self.hashed = (
+            hashed
+            if hashed is not None
+            else set(
+                conn.execute(
+                    text(
+                        "SELECT logicalrelid::regclass::text FROM pg_dist_partition "
+                        "WHERE partmethod = 'h'"
+                    )
+                ).scalars()
+            )
         )
 
     @classmethod
@@ -517,7 +521,11 @@ def _citus_impl_class(base: type) -> type:
 
         def drop_constraint(self, const, **kw):
             table = getattr(const, "table", None)
-            if const.name and table is not None and self.citus_upgrade.forget(table.name, const.name):
+            if (
+                const.name
+                and table is not None
+                and self.citus_upgrade.forget(table.name, const.name)
+            ):
                 return  # never created: it was set aside earlier in this run
             super().drop_constraint(const, **kw)
 

@@ -127,9 +127,7 @@ def monkeypatch_module():
 
 
 @pytest.mark.parametrize("start", STARTS)
-def test_a_county_distributed_at_an_older_revision_upgrades_to_the_fresh_schema(
-    start, fresh_shape
-):
+def test_a_county_distributed_at_an_older_revision_upgrades_to_the_fresh_schema(start, fresh_shape):
     db = _ClusterDatabase()
     try:
         engine = make_engine(db.url)
@@ -143,4 +141,3 @@ def test_a_county_distributed_at_an_older_revision_upgrades_to_the_fresh_schema(
         db.drop()
     for part, fresh in fresh_shape.items():
         assert sorted(upgraded[part] - fresh) == [] and sorted(fresh - upgraded[part]) == [], part
-

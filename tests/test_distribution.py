@@ -143,4 +143,7 @@ def test_a_migration_on_a_distributed_database_sets_foreign_keys_aside_and_rekey
     assert final[("honour_drafts", ("village_id",), "villages", ("id",))].columns == ("village_id",)
     assert final[("users", ("home_id",), "households", ("id",))] is None
     mentor = final[("honour_entries", ("mentor_id",), "residents", ("id",))]
-    assert (mentor.columns, mentor.ref_columns) == (("village_id", "mentor_id"), ("village_id", "id"))
+    assert (mentor.columns, mentor.ref_columns) == (
+        ("village_id", "mentor_id"),
+        ("village_id", "id"),
+    )
