@@ -20,6 +20,10 @@ ADDING A TABLE: list it in `TABLES` below, as VILLAGE or GLOBAL. The step refuse
 (`UnclassifiedTableError`) while a table of the database is not listed, so a new table can never
 end up as a coordinator-only table by accident. Nothing else is needed: keys and foreign keys are
 rewritten from the database's own catalog.
+
+UPGRADING a database already distributed: migrations/env.py installs `CitusUpgrade` (below) on the
+migration context, so a new migration's foreign keys, unique keys and tables are fitted to the
+cluster in the migration's own transaction (decision 0025); migrations carry no Citus branch.
 """
 
 from __future__ import annotations
