@@ -169,8 +169,8 @@ FULL_TESTS="tests/test_distribution.py tests/test_citus_upgrade.py
 UPGRADE_FROM=0012
 UPGRADE_TESTS="tests/points/test_honours.py tests/points/test_events.py
   tests/api/test_honours.py tests/api/test_events.py tests/api/test_party_events.py"
-# What CI runs (1 min 43 s on this 2-core machine at load average ~12, cluster start and stop
-# included), on a county distributed at UPGRADE_FROM and upgraded: the ledger (with its concurrent
+# What CI runs (1 min 43 s on this 2-core machine at load average ~12 on a fresh cluster; 3 min 35 s
+# at load ~13 on an upgraded one, cluster start and stop included), on a county distributed at UPGRADE_FROM and upgraded: the ledger (with its concurrent
 # clients), claims, shop (domain redemptions racing, the shop API) and cycle suites; the full lists
 # above are `test`.
 CI_TESTS="tests/points/test_ledger.py tests/points/test_ledger_concurrency.py tests/points/test_claims.py
