@@ -6,6 +6,7 @@ from alembic import context
 
 import points.models  # noqa: F401  (registers every table on the metadata)
 from points.db import Base, make_engine
+from points.distribution import CitusUpgrade
 
 config = context.config
 target_metadata = Base.metadata
@@ -41,7 +42,14 @@ def _run(connection) -> None:
         # Rows already broken before migrating (a tampered database, say) are not the
         # migration's doing: `points verify` names them; only new breakage stops a migration.
         before = _broken_foreign_keys(connection) if sqlite else set()
+        # On a Citus coordinator whose tables are already distributed, new tables, keys and
+        # unique indexes are made to fit the cluster in this same transaction (decision 0025).
+        citus = None if sqlite else CitusUpgrade.needed(connection)
+        if citus is not None:
+            citus.install(context.get_context())
         context.run_migrations()
+        if citus is not None:
+            citus.finish()
         if sqlite:
             broken = sorted(_broken_foreign_keys(connection) - before)
             if broken:

@@ -20,6 +20,10 @@ ADDING A TABLE: list it in `TABLES` below, as VILLAGE or GLOBAL. The step refuse
 (`UnclassifiedTableError`) while a table of the database is not listed, so a new table can never
 end up as a coordinator-only table by accident. Nothing else is needed: keys and foreign keys are
 rewritten from the database's own catalog.
+
+UPGRADING a database already distributed: migrations/env.py installs `CitusUpgrade` (below) on the
+migration context, so a new migration's foreign keys, unique keys and tables are fitted to the
+cluster in the migration's own transaction (decision 0025); migrations carry no Citus branch.
 """
 
 from __future__ import annotations
@@ -286,3 +290,267 @@ def _composite(definition: str) -> str:
         f"FOREIGN KEY ({col}, {m['cols']}) REFERENCES {m['ref']}({col}, {m['refcols']})"
         + definition[m.end() :]
     )
+
+
+# --- Migrating a database that is already distributed --------------------------------------
+#
+# A fresh cluster migrates everything and then distributes (above). A later migration run on a
+# distributed database would fail as written: `ForeignKey("households.id")` needs `households.id`
+# alone to be unique, which it no longer is (the key is (village_id, id)), and a new unique index
+# without village_id on a distributed table is refused. `CitusUpgrade` makes such a run work
+# without any Citus branch in the migration: migrations/env.py installs it on alembic's
+# migration context when the database already has distributed tables; then, in the migration's
+# own transaction,
+#
+# - every foreign key a migration creates (in a new table, on an added column, or by
+#   create_foreign_key) is set aside instead of created;
+# - a unique constraint or unique index created on a table that is already distributed gets
+#   village_id in front (the same rule as `_rekey`); new tables are rekeyed by `distribute`;
+# - after the last migration, `finish()` runs `distribute()` (new tables become distributed or
+#   reference tables, colocated as usual) and adds the set-aside foreign keys back exactly as the
+#   fresh path would: composite between village tables, dropped from a global to a village table,
+#   unchanged otherwise.
+#
+# A migration that fails part-way rolls back whole (PostgreSQL's transactional DDL), distribution
+# included, so the database is never left half upgraded.
+
+
+@dataclass(frozen=True)
+class DeferredForeignKey:
+    """A foreign key a migration asked for, to be created once its tables are distributed."""
+
+    table: str
+    name: str | None
+    columns: tuple[str, ...]
+    ref: str
+    ref_columns: tuple[str, ...]
+    ondelete: str | None = None
+    onupdate: str | None = None
+    deferrable: bool | None = None
+    initially: str | None = None
+    match: str | None = None
+
+    @classmethod
+    def of(cls, fk) -> DeferredForeignKey:
+        """From a sqlalchemy ForeignKeyConstraint attached to its table."""
+        targets = [element.target_fullname.split(".") for element in fk.elements]
+        refs = {t[-2] for t in targets}
+        if len(refs) != 1:
+            raise ValueError(f"foreign key {fk.name} names several tables: {sorted(refs)}")
+        return cls(
+            table=fk.table.name,
+            name=str(fk.name) if fk.name else None,
+            columns=tuple(fk.column_keys),
+            ref=refs.pop(),
+            ref_columns=tuple(t[-1] for t in targets),
+            ondelete=fk.ondelete,
+            onupdate=fk.onupdate,
+            deferrable=fk.deferrable,
+            initially=fk.initially,
+            match=fk.match,
+        )
+
+    def as_distributed(self) -> DeferredForeignKey | None:
+        """The key as the fresh path leaves it on the cluster: composite between village tables,
+        None (no key) from a global table to a village table, unchanged otherwise."""
+        kind, ref_kind = TABLES.get(self.table), TABLES.get(self.ref)
+        if kind == GLOBAL and ref_kind == VILLAGE:
+            return None
+        if kind == VILLAGE and ref_kind == VILLAGE and DISTRIBUTION_COLUMN not in self.columns:
+            return DeferredForeignKey(
+                self.table,
+                self.name,
+                (DISTRIBUTION_COLUMN, *self.columns),
+                self.ref,
+                (DISTRIBUTION_COLUMN, *self.ref_columns),
+                self.ondelete,
+                self.onupdate,
+                self.deferrable,
+                self.initially,
+                self.match,
+            )
+        return self
+
+    def create(self, conn: Connection) -> None:
+        from sqlalchemy import Column, ForeignKeyConstraint, Integer, MetaData, Table
+        from sqlalchemy.schema import AddConstraint
+
+        metadata = MetaData()
+        ref = Table(self.ref, metadata, *(Column(c, Integer) for c in self.ref_columns))
+        table = (
+            ref
+            if self.ref == self.table
+            else Table(self.table, metadata, *(Column(c, Integer) for c in self.columns))
+        )
+        for column in self.columns:
+            if column not in table.c:
+                table.append_column(Column(column, Integer))
+        fk = ForeignKeyConstraint(
+            list(self.columns),
+            [ref.c[c] for c in self.ref_columns],
+            name=self.name,
+            ondelete=self.ondelete,
+            onupdate=self.onupdate,
+            deferrable=self.deferrable,
+            initially=self.initially,
+            match=self.match,
+        )
+        table.append_constraint(fk)
+        conn.execute(AddConstraint(fk))
+
+
+class CitusUpgrade:
+    """One alembic run on an already distributed database (see the comment above)."""
+
+    def __init__(self, conn: Connection, *, hashed: set[str] | None = None) -> None:
+        self.conn = conn
+        self.deferred: list[DeferredForeignKey] = []
+        self.report: DistributionReport | None = None
+        # the tables already hash-distributed (unique keys created on them need village_id)
+        self.hashed = (
+            hashed
+            if hashed is not None
+            else set(
+                conn.execute(
+                    text(
+                        "SELECT logicalrelid::regclass::text FROM pg_dist_partition "
+                        "WHERE partmethod = 'h'"
+                    )
+                ).scalars()
+            )
+        )
+
+    @classmethod
+    def needed(cls, conn: Connection) -> CitusUpgrade | None:
+        """A CitusUpgrade when the database is a Citus coordinator whose schema is already
+        distributed; None otherwise (a fresh cluster migrates first and distributes after)."""
+        if not is_citus(conn):
+            return None
+        distributed = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_dist_partition p JOIN pg_class c "
+                "ON c.oid = p.logicalrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = current_schema()"
+            )
+        ).scalar()
+        return cls(conn) if distributed else None
+
+    def install(self, migration_context) -> None:
+        """Route the migration context's DDL through the rules above."""
+        impl = migration_context.impl
+        impl.__class__ = _citus_impl_class(type(impl))
+        impl.citus_upgrade = self
+        self.conn.execute(text("SET LOCAL citus.enable_unsafe_triggers = on"))
+        self.conn.execute(text("SET LOCAL citus.multi_shard_modify_mode = 'sequential'"))
+
+    def defer(self, fk) -> None:
+        key = DeferredForeignKey.of(fk)
+        if key not in self.deferred:
+            self.deferred.append(key)
+
+    def forget(self, table: str, name: str | None = None) -> bool:
+        """Drop set-aside keys of a table (all, or the one named); True if any was dropped."""
+        before = len(self.deferred)
+        self.deferred = [
+            k for k in self.deferred if not (k.table == table and (name is None or k.name == name))
+        ]
+        return len(self.deferred) < before
+
+    def on_distributed_table(self, table) -> bool:
+        return table is not None and table.name in self.hashed
+
+    def finish(self) -> DistributionReport:
+        """Distribute the tables the migrations created, then add the set-aside foreign keys."""
+        self.report = distribute(self.conn)
+        for key in self.deferred:
+            final = key.as_distributed()
+            if final is None:
+                self.report.dropped_foreign_keys.append(f"{key.table}.{key.name}")
+                continue
+            final.create(self.conn)
+        return self.report
+
+
+_IMPL_CLASSES: dict[type, type] = {}
+
+
+def _citus_impl_class(base: type) -> type:
+    """A subclass of alembic's PostgreSQL implementation applying CitusUpgrade's rules."""
+    if base in _IMPL_CLASSES or base in _IMPL_CLASSES.values():
+        return _IMPL_CLASSES.get(base, base)
+    from sqlalchemy import Column, ForeignKeyConstraint, Index, Integer, UniqueConstraint
+
+    def _with_village_id(table) -> None:
+        if DISTRIBUTION_COLUMN not in table.c:
+            table.append_column(Column(DISTRIBUTION_COLUMN, Integer))
+
+    class CitusImpl(base):
+        citus_upgrade: CitusUpgrade
+
+        def create_table(self, table, **kw):
+            for fk in table.foreign_key_constraints:
+                self.citus_upgrade.defer(fk)
+            super().create_table(table, include_foreign_key_constraints=[], **kw)
+
+        def drop_table(self, table, **kw):
+            self.citus_upgrade.forget(table.name)
+            super().drop_table(table, **kw)
+
+        def add_column(self, table_name, column, *, inline_references=None, **kw):
+            if inline_references:
+                for fk in column.foreign_keys:
+                    self.citus_upgrade.defer(fk.constraint)
+            super().add_column(table_name, column, inline_references=False, **kw)
+
+        def add_constraint(self, const, **kw):
+            if isinstance(const, ForeignKeyConstraint):
+                self.citus_upgrade.defer(const)
+                return
+            if (
+                isinstance(const, UniqueConstraint)
+                and self.citus_upgrade.on_distributed_table(const.table)
+                and DISTRIBUTION_COLUMN not in const.columns
+            ):
+                table = const.table
+                _with_village_id(table)
+                const = UniqueConstraint(
+                    table.c[DISTRIBUTION_COLUMN],
+                    *const.columns,
+                    name=const.name,
+                    deferrable=const.deferrable,
+                    initially=const.initially,
+                    **const.dialect_kwargs,
+                )
+            super().add_constraint(const, **kw)
+
+        def drop_constraint(self, const, **kw):
+            table = getattr(const, "table", None)
+            if (
+                const.name
+                and table is not None
+                and self.citus_upgrade.forget(table.name, const.name)
+            ):
+                return  # never created: it was set aside earlier in this run
+            super().drop_constraint(const, **kw)
+
+        def create_index(self, index, **kw):
+            names = {getattr(e, "name", None) for e in index.expressions}
+            if (
+                index.unique
+                and self.citus_upgrade.on_distributed_table(index.table)
+                and DISTRIBUTION_COLUMN not in names
+            ):
+                table = index.table
+                _with_village_id(table)
+                index = Index(
+                    index.name,
+                    table.c[DISTRIBUTION_COLUMN],
+                    *index.expressions,
+                    unique=True,
+                    **index.dialect_kwargs,
+                )
+            super().create_index(index, **kw)
+
+    CitusImpl.__name__ = CitusImpl.__qualname__ = f"Citus{base.__name__}"
+    _IMPL_CLASSES[base] = CitusImpl
+    return CitusImpl

@@ -6,15 +6,17 @@
 #                                    citus.so of the same version is already installed)
 #   scripts/citus-cluster.sh start   initdb (first time) and start ports 6432 (coordinator), 6433, 6434
 #   scripts/citus-cluster.sh stop    stop the three nodes
-#   scripts/citus-cluster.sh test    build, start, run the ledger/claims/shop/cycles suites on the
-#                                    cluster, stop (the cluster is stopped even when tests fail)
+#   scripts/citus-cluster.sh test    build, start, run every feature's suites on the cluster (honours,
+#                                    events and party events on a county distributed at an older
+#                                    revision and upgraded), stop (also when tests fail)
 #   scripts/citus-cluster.sh ci      the same with the subset CI runs (CI_TESTS below)
 #   scripts/citus-cluster.sh url     print the coordinator URL the application connects to
 #   scripts/citus-cluster.sh createdb NAME   another database on the running cluster (bench)
 #
 # Environment: CITUS_TARBALL (default: ../shared/vendor/citus-13.2.2.tar.gz from the repository, then
 # /work/shared/vendor/...), CITUS_DATA (default /tmp/citus-data), CITUS_PYTHON (default: python3 of the
-# active virtual environment), CITUS_TESTS (override the list of test files), PYTEST_ARGS (extra args).
+# active virtual environment), CITUS_TESTS (override the list of test files; with CITUS_UPGRADE_FROM=REV
+# they run on a database distributed at REV and upgraded), PYTEST_ARGS (extra args).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -147,29 +149,44 @@ stop() {
   step "cluster stopped"
 }
 
-# The named suites: ledger, claims, shop (redemption) and cycles, domain and API.
-FULL_TESTS="tests/points/test_ledger.py tests/points/test_ledger_concurrency.py tests/points/test_ledger_crash.py
+# The suites run on a fresh cluster (each folder's files together): the table map and the upgrade
+# of a county distributed at older revisions (tests/test_citus_upgrade.py builds its own databases),
+# ledger, claims, shop (redemption), cycles, categories, dated settings, boards, domain and API,
+# offline sync.
+FULL_TESTS="tests/test_distribution.py tests/test_citus_upgrade.py
+  tests/points/test_ledger.py tests/points/test_ledger_concurrency.py tests/points/test_ledger_crash.py
   tests/points/test_ledger_stateful.py tests/points/test_ledger_tamper.py tests/points/test_ledger_tamper_references.py
-  tests/points/test_claims.py tests/points/test_rules2_claims.py tests/api/test_claims_api.py
-  tests/points/test_redemption.py tests/points/test_redemption_concurrency.py tests/api/test_shop_api.py
-  tests/api/test_shop_pages.py tests/points/test_cycles.py tests/points/test_cycles_processes.py
-  tests/api/test_cycles_cli.py"
-# What CI runs (1 min 43 s on this 2-core machine at load average ~12, cluster start and stop
-# included): the ledger (with its concurrent clients), claims, shop (domain redemptions racing,
-# the shop API) and cycle suites; the full list above (tamper, crash, stateful, pages, processes,
-# CLIs) is `test`.
+  tests/points/test_claims.py tests/points/test_rules2_claims.py tests/points/test_redemption.py
+  tests/points/test_redemption_concurrency.py tests/points/test_cycles.py tests/points/test_cycles_processes.py
+  tests/points/test_categories.py tests/points/test_effective_settings.py tests/points/test_boards.py
+  tests/points/test_rules2_boards.py
+  tests/api/test_claims_api.py tests/api/test_shop_api.py tests/api/test_shop_pages.py tests/api/test_cycles_cli.py
+  tests/api/test_board_categories.py tests/api/test_boards_api.py tests/api/test_catalog_categories_io.py
+  tests/api/test_offline_sync.py"
+# The suites run on a county distributed at revision UPGRADE_FROM and then upgraded to head by
+# `points migrate` on the cluster (decision 0025): honours (0013) and events (0014) add tables whose
+# foreign keys point at village tables, party events (0021) unique indexes on a distributed table.
+UPGRADE_FROM=0012
+UPGRADE_TESTS="tests/points/test_honours.py tests/points/test_events.py
+  tests/api/test_honours.py tests/api/test_events.py tests/api/test_party_events.py"
+# What CI runs (1 min 43 s on this 2-core machine at load average ~12 on a fresh cluster; 3 min 35 s
+# at load ~13 on an upgraded one, cluster start and stop included), on a county distributed at UPGRADE_FROM and upgraded: the ledger (with its concurrent
+# clients), claims, shop (domain redemptions racing, the shop API) and cycle suites; the full lists
+# above are `test`.
 CI_TESTS="tests/points/test_ledger.py tests/points/test_ledger_concurrency.py tests/points/test_claims.py
-  tests/points/test_redemption_concurrency.py tests/api/test_shop_api.py tests/points/test_cycles.py"
+  tests/points/test_redemption_concurrency.py tests/points/test_cycles.py tests/api/test_shop_api.py"
 
 run_tests() {
+  # run_tests FILES [REVISION]: with REVISION, the database is distributed at that revision and
+  # upgraded to head before the tests (POINTS_CITUS_UPGRADE_FROM, tests/conftest.py)
   local py=${CITUS_PYTHON:-python3}
   if [ -z "${CITUS_PYTHON:-}" ] && [ -n "${VIRTUAL_ENV:-}" ]; then py=$VIRTUAL_ENV/bin/python; fi
-  local files=${CITUS_TESTS:-$1}
-  step "tests on the cluster: $(echo "$files" | wc -w) files"
+  local files=$1 from=${2:-}
+  step "tests on the cluster: $(echo "$files" | wc -w) files${from:+, on a county distributed at $from and upgraded}"
   # one database, distributed with 4 shards per table (2 per worker), emptied before each test
   # shellcheck disable=SC2086
   POINTS_TEST_DATABASE_URL=$COORD_URL POINTS_DISTRIBUTED=citus POINTS_CITUS_SHARD_COUNT=4 \
-    "$py" -m pytest -p no:cacheprovider -n 0 -q ${PYTEST_ARGS:-} $files
+    POINTS_CITUS_UPGRADE_FROM=$from "$py" -m pytest -p no:cacheprovider -n 0 -q ${PYTEST_ARGS:-} $files
   step "tests done"
 }
 
@@ -183,10 +200,21 @@ test | ci)
   build
   start
   trap stop EXIT
-  if [ "$1" = ci ]; then run_tests "$CI_TESTS"; else run_tests "$FULL_TESTS"; fi
+  if [ -n "${CITUS_TESTS:-}" ]; then
+    run_tests "$CITUS_TESTS" "${CITUS_UPGRADE_FROM:-}"
+  elif [ "$1" = ci ]; then
+    # on a county distributed at UPGRADE_FROM and upgraded: CI covers both the distribution of a
+    # fresh schema and the upgrade of a distributed one (the same schema: tests/test_citus_upgrade.py)
+    run_tests "$CI_TESTS" "$UPGRADE_FROM"
+  else
+    status=0
+    run_tests "$FULL_TESTS" || status=$?
+    run_tests "$UPGRADE_TESTS" "$UPGRADE_FROM" || status=$?
+    exit $status
+  fi
   ;;
 *)
-  sed -n '2,23p' "$0"
+  sed -n '2,19p' "$0"
   exit 2
   ;;
 esac

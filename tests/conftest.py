@@ -31,6 +31,9 @@ PG_URL = os.environ.get("POINTS_TEST_DATABASE_URL")
 # On a Citus coordinator (scripts/citus-cluster.sh test): one database, distributed once per run
 # and emptied before each test, since a new database would need the extension on every node.
 CITUS = bool(PG_URL) and os.environ.get("POINTS_DISTRIBUTED") == "citus"
+# With a revision here, that database is first migrated to it and distributed, then upgraded to
+# head on the cluster (decision 0025), so the suites run on an upgraded county.
+CITUS_UPGRADE_FROM = os.environ.get("POINTS_CITUS_UPGRADE_FROM", "") if CITUS else ""
 # A fixed, ordinary moment: Wednesday 2026-11-25 13:00 in Beijing.
 NOW = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
 
@@ -125,7 +128,9 @@ class _Databases:
                 if drop:
                     conn.execute(text(drop))
         engine = make_engine(PG_URL)
-        upgrade(engine)
+        if CITUS_UPGRADE_FROM:
+            upgrade(engine, CITUS_UPGRADE_FROM)  # a county distributed at that revision ...
+        upgrade(engine)  # ... then `points migrate` to head on the distributed database
         with engine.connect() as conn:
             self.tables = list(
                 conn.execute(

@@ -225,8 +225,11 @@ def event_groups(session: Session, *, event: Event) -> list[Group]:
     return list(
         session.execute(
             select(Group)
-            .join(EventGroup, EventGroup.group_id == Group.id)
-            .where(EventGroup.event_id == event.id)
+            .join(
+                EventGroup,
+                (EventGroup.group_id == Group.id) & (EventGroup.village_id == Group.village_id),
+            )
+            .where(EventGroup.village_id == event.village_id, EventGroup.event_id == event.id)
             .order_by(Group.id)
         ).scalars()
     )
@@ -236,9 +239,17 @@ def attendees(session: Session, *, event: Event) -> list[Attendee]:
     """Return the attendance list in check-in order (household number, who came, how)."""
     rows = session.execute(
         select(Attendance, Household.number, Resident.name)
-        .join(Household, Household.id == Attendance.household_id)
-        .outerjoin(Resident, Resident.id == Attendance.resident_id)
-        .where(Attendance.event_id == event.id)
+        .join(
+            Household,
+            (Household.id == Attendance.household_id)
+            & (Household.village_id == Attendance.village_id),
+        )
+        .outerjoin(
+            Resident,
+            (Resident.id == Attendance.resident_id)
+            & (Resident.village_id == Attendance.village_id),
+        )
+        .where(Attendance.village_id == event.village_id, Attendance.event_id == event.id)
         .order_by(Attendance.checked_in_at, Attendance.id)
     ).all()
     return [Attendee(a, number, name) for a, number, name in rows]
@@ -253,7 +264,11 @@ def search_people(session: Session, *, village: Village, query: str) -> list[Res
     return list(
         session.execute(
             select(Resident)
-            .join(Household, Household.id == Resident.household_id)
+            .join(
+                Household,
+                (Household.id == Resident.household_id)
+                & (Household.village_id == Resident.village_id),
+            )
             .where(
                 Resident.village_id == village.id,
                 Resident.active.is_(True),

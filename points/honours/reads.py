@@ -148,7 +148,11 @@ def household_honours(session: Session, *, village: Village, household_id: int) 
     """Return a household's published honours (as published), newest year first."""
     rows = session.execute(
         select(HonourEntry.id, HonourList)
-        .join(HonourList, HonourList.id == HonourEntry.list_id)
+        .join(
+            HonourList,
+            (HonourList.id == HonourEntry.list_id)
+            & (HonourList.village_id == HonourEntry.village_id),
+        )
         .where(
             HonourEntry.village_id == village.id,
             HonourEntry.household_id == household_id,
@@ -202,7 +206,11 @@ def honour_labels(session: Session, *, village: Village) -> dict[int, list[str]]
     year first, in one statement (for statements printed for the whole village)."""
     rows = session.execute(
         select(HonourEntry.household_id, HonourEntry.id, HonourList)
-        .join(HonourList, HonourList.id == HonourEntry.list_id)
+        .join(
+            HonourList,
+            (HonourList.id == HonourEntry.list_id)
+            & (HonourList.village_id == HonourEntry.village_id),
+        )
         .where(
             HonourEntry.village_id == village.id,
             HonourEntry.removed.is_(False),

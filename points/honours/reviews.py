@@ -154,7 +154,11 @@ def town_counts(session: Session, *, town: str, year: int) -> list[dict]:
             func.count(HonourEntry.id),
         )
         .join(HonourList, HonourList.village_id == Village.id)
-        .join(HonourEntry, HonourEntry.list_id == HonourList.id)
+        .join(
+            HonourEntry,
+            (HonourEntry.list_id == HonourList.id)
+            & (HonourEntry.village_id == HonourList.village_id),
+        )
         .where(
             Village.town == town,
             HonourList.year == year,
