@@ -17,11 +17,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from sqlalchemy import String, Text, and_, any_, bindparam, func, insert, select, update
+from sqlalchemy import (
+    String,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from points.db import lock_village
+from points.db import lock_village, on_citus
 from points.errors import (
     AlreadyReversedError,
     ConflictError,
@@ -767,6 +778,9 @@ def _apply(session: Session, village_id: int, drafts: list[_Draft]) -> None:
     for d in drafts:
         for account_id, amount in d.postings:
             deltas[account_id] += amount
+    if _bulk_postgresql(session):
+        _apply_set_based(session, village_id, deltas)
+        return
     kinds = {}
     for chunk in _chunks(sorted(deltas), 500):
         kinds.update(_account_kinds(session, chunk))
@@ -798,6 +812,97 @@ _BALANCE_UPDATES = tuple(
 )
 
 
+def _bulk_postgresql(session: Session) -> bool:
+    """True on one PostgreSQL server, where a batch's balances and rows go in one statement
+    each (array parameters); SQLite and Citus (decision 0018) keep one row per execution."""
+    return session.get_bind().dialect.name == "postgresql" and not on_citus(session)
+
+
+# One UPDATE for a batch's balances (the deltas joined by account id), with the same condition
+# per kind as `_BALANCE_UPDATES`.
+_PG_BALANCE_UPDATE = text(
+    """
+    UPDATE accounts SET balance = accounts.balance + d.delta
+    FROM unnest(CAST(:ids AS INTEGER[]), CAST(:deltas AS INTEGER[])) AS d(id, delta)
+    WHERE accounts.village_id = :v AND accounts.id = d.id
+      AND CASE WHEN accounts.kind = 'lot' THEN accounts.balance + d.delta >= 0
+               ELSE accounts.balance + d.delta <= 0 END
+    """
+)
+
+
+def _apply_set_based(session: Session, village_id: int, deltas: dict[int, int]) -> None:
+    """`_apply` on one PostgreSQL server: lock the lots and owed accounts touched, in id order
+    (FOR NO KEY UPDATE, what the UPDATE itself takes: no deadlock cycle between two batches),
+    then one conditional UPDATE; fewer rows updated than locked means a balance moved."""
+    changed = sorted(a for a, d in deltas.items() if d)
+    if not changed:
+        return
+    locked = (
+        session.execute(
+            select(Account.id)
+            .where(
+                Account.village_id == village_id,
+                in_values(session, Account.id, changed),
+                Account.kind.in_((AccountKind.LOT.value, AccountKind.OWED.value)),
+            )
+            .order_by(Account.id)
+            .with_for_update(key_share=True)
+        )
+        .scalars()
+        .all()
+    )
+    if not locked:
+        return
+    updated = (
+        session.connection()
+        .execute(
+            _PG_BALANCE_UPDATE,
+            {"v": village_id, "ids": locked, "deltas": [deltas[a] for a in locked]},
+        )
+        .rowcount
+    )
+    if updated != len(locked):
+        raise _Contention()
+
+
+@lru_cache(maxsize=8)
+def _unnest_insert(table_name: str, columns: tuple[str, ...], returning: str = ""):
+    """INSERT .. SELECT FROM unnest(one array per column): a batch of rows in one statement
+    with one parameter per column (PostgreSQL); strings go as TEXT[] so that the column's own
+    length check applies on assignment (a cast to VARCHAR(n)[] would truncate)."""
+    from sqlalchemy.dialects.postgresql import ARRAY
+    from sqlalchemy.dialects.postgresql import dialect as pg_dialect
+
+    table = JournalEntry.metadata.tables[table_name]
+    arrays, params = [], []
+    for name in columns:
+        item = table.c[name].type
+        if isinstance(item, String):
+            item = Text()
+        sql_type = item.compile(dialect=pg_dialect())
+        arrays.append(f"CAST(:{name} AS {sql_type}[])")
+        params.append(bindparam(name, type_=ARRAY(item)))
+    stmt = (
+        f"INSERT INTO {table_name} ({', '.join(columns)}) "
+        f"SELECT * FROM unnest({', '.join(arrays)})"
+        + (f" RETURNING {returning}" if returning else "")
+    )
+    return text(stmt).bindparams(*params)
+
+
+def _insert_rows(session: Session, table_name: str, rows: list[dict], returning: str = ""):
+    """Insert rows that all name the same columns: one unnest INSERT on one PostgreSQL server
+    (returning what `returning` names), an executemany elsewhere (returning None)."""
+    conn = session.connection()
+    columns = tuple(rows[0])
+    if _bulk_postgresql(session) and all(len(r) == len(columns) for r in rows):
+        stmt = _unnest_insert(table_name, columns, returning)
+        return conn.execute(stmt, {c: [r[c] for r in rows] for c in columns})
+    conn.execute(insert(JournalEntry.metadata.tables[table_name]), rows)
+    return None
+
+
 def _append(session: Session, village_id: int, drafts: list[_Draft]) -> list[int]:
     """Number, hash and insert the drafts after the chain head; the caller holds the lock."""
     if not drafts:
@@ -811,27 +916,27 @@ def _append(session: Session, village_id: int, drafts: list[_Draft]) -> list[int
         fields["hash"] = prev = entry_hash(prev, fields, d.postings)
         rows.append(fields)
     conn = session.connection()
-    # A plain executemany, then the ids by (village_id, seq): our seqs are ours alone (we hold
-    # the chain lock and the pair is UNIQUE). INSERT .. RETURNING in parameter order would make
-    # SQLite insert one row per statement.
-    conn.execute(insert(JournalEntry), rows)
-    by_seq = dict(
-        conn.execute(
+    # One INSERT .. RETURNING (seq, id) on PostgreSQL; elsewhere a plain executemany, then the
+    # ids by (village_id, seq): our seqs are ours alone (we hold the chain lock and the pair is
+    # UNIQUE). INSERT .. RETURNING in parameter order would make SQLite insert one row per
+    # statement.
+    inserted = _insert_rows(session, JournalEntry.__tablename__, rows, returning="seq, id")
+    if inserted is None:
+        inserted = conn.execute(
             select(JournalEntry.seq, JournalEntry.id).where(
                 JournalEntry.village_id == village_id,
                 JournalEntry.seq.between(rows[0]["seq"], seq),
             )
-        ).all()
-    )
+        )
+    by_seq = dict(inserted.all())
     ids = [by_seq[r["seq"]] for r in rows]
-    conn.execute(
-        insert(Posting),
-        [
-            {"entry_id": entry_id, "village_id": village_id, "account_id": a, "amount": amt}
-            for entry_id, d in zip(ids, drafts, strict=True)
-            for a, amt in d.postings
-        ],
-    )
+    postings = [
+        {"entry_id": entry_id, "village_id": village_id, "account_id": a, "amount": amt}
+        for entry_id, d in zip(ids, drafts, strict=True)
+        for a, amt in d.postings
+    ]
+    if postings:
+        _insert_rows(session, Posting.__tablename__, postings)
     if had_head:
         conn.execute(
             update(ChainHead).where(ChainHead.village_id == village_id).values(seq=seq, hash=prev)
