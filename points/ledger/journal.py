@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from points.db import lock_village, on_citus
+from points.db import bulk_postgresql, insert_rows, lock_village
 from points.errors import (
     AlreadyReversedError,
     ConflictError,
@@ -778,7 +778,7 @@ def _apply(session: Session, village_id: int, drafts: list[_Draft]) -> None:
     for d in drafts:
         for account_id, amount in d.postings:
             deltas[account_id] += amount
-    if _bulk_postgresql(session):
+    if bulk_postgresql(session):
         _apply_set_based(session, village_id, deltas)
         return
     kinds = {}
@@ -810,12 +810,6 @@ _BALANCE_UPDATES = tuple(
         (AccountKind.OWED, Account.balance + bindparam("d") <= 0),
     )
 )
-
-
-def _bulk_postgresql(session: Session) -> bool:
-    """True on one PostgreSQL server, where a batch's balances and rows go in one statement
-    each (array parameters); SQLite and Citus (decision 0018) keep one row per execution."""
-    return session.get_bind().dialect.name == "postgresql" and not on_citus(session)
 
 
 # One UPDATE for a batch's balances (the deltas joined by account id), with the same condition
@@ -866,43 +860,6 @@ def _apply_set_based(session: Session, village_id: int, deltas: dict[int, int]) 
         raise _Contention()
 
 
-@lru_cache(maxsize=8)
-def _unnest_insert(table_name: str, columns: tuple[str, ...], returning: str = ""):
-    """INSERT .. SELECT FROM unnest(one array per column): a batch of rows in one statement
-    with one parameter per column (PostgreSQL); strings go as TEXT[] so that the column's own
-    length check applies on assignment (a cast to VARCHAR(n)[] would truncate)."""
-    from sqlalchemy.dialects.postgresql import ARRAY
-    from sqlalchemy.dialects.postgresql import dialect as pg_dialect
-
-    table = JournalEntry.metadata.tables[table_name]
-    arrays, params = [], []
-    for name in columns:
-        item = table.c[name].type
-        if isinstance(item, String):
-            item = Text()
-        sql_type = item.compile(dialect=pg_dialect())
-        arrays.append(f"CAST(:{name} AS {sql_type}[])")
-        params.append(bindparam(name, type_=ARRAY(item)))
-    stmt = (
-        f"INSERT INTO {table_name} ({', '.join(columns)}) "
-        f"SELECT * FROM unnest({', '.join(arrays)})"
-        + (f" RETURNING {returning}" if returning else "")
-    )
-    return text(stmt).bindparams(*params)
-
-
-def _insert_rows(session: Session, table_name: str, rows: list[dict], returning: str = ""):
-    """Insert rows that all name the same columns: one unnest INSERT on one PostgreSQL server
-    (returning what `returning` names), an executemany elsewhere (returning None)."""
-    conn = session.connection()
-    columns = tuple(rows[0])
-    if _bulk_postgresql(session) and all(len(r) == len(columns) for r in rows):
-        stmt = _unnest_insert(table_name, columns, returning)
-        return conn.execute(stmt, {c: [r[c] for r in rows] for c in columns})
-    conn.execute(insert(JournalEntry.metadata.tables[table_name]), rows)
-    return None
-
-
 def _append(session: Session, village_id: int, drafts: list[_Draft]) -> list[int]:
     """Number, hash and insert the drafts after the chain head; the caller holds the lock."""
     if not drafts:
@@ -920,7 +877,7 @@ def _append(session: Session, village_id: int, drafts: list[_Draft]) -> list[int
     # ids by (village_id, seq): our seqs are ours alone (we hold the chain lock and the pair is
     # UNIQUE). INSERT .. RETURNING in parameter order would make SQLite insert one row per
     # statement.
-    inserted = _insert_rows(session, JournalEntry.__tablename__, rows, returning="seq, id")
+    inserted = insert_rows(session, JournalEntry.__table__, rows, returning="seq, id")
     if inserted is None:
         inserted = conn.execute(
             select(JournalEntry.seq, JournalEntry.id).where(
@@ -936,7 +893,7 @@ def _append(session: Session, village_id: int, drafts: list[_Draft]) -> list[int
         for a, amt in d.postings
     ]
     if postings:
-        _insert_rows(session, Posting.__tablename__, postings)
+        insert_rows(session, Posting.__table__, postings)
     if had_head:
         conn.execute(
             update(ChainHead).where(ChainHead.village_id == village_id).values(seq=seq, hash=prev)
