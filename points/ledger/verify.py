@@ -75,22 +75,9 @@ def _check_village(session: Session, village: Village, report: VerifyReport) -> 
     vid, name = village.id, village.code
     breach = report.breaches.append
 
-    unbalanced = session.execute(
-        select(JournalEntry.seq, func.coalesce(func.sum(Posting.amount), 0), func.count(Posting.id))
-        .outerjoin(
-            Posting,
-            and_(
-                Posting.entry_id == JournalEntry.id, Posting.village_id == JournalEntry.village_id
-            ),
-        )
-        .where(JournalEntry.village_id == vid)
-        .group_by(JournalEntry.id, JournalEntry.seq)
-        .having((func.coalesce(func.sum(Posting.amount), 0) != 0) | (func.count(Posting.id) < 2))
-        .order_by(JournalEntry.seq)
-        .limit(5)
-    ).all()
-    for seq, total, count in unbalanced:
-        breach(f"{name}: entry seq {seq} has {count} postings summing to {total}, not zero")
+    # Entries whose postings do not balance are the village's first breaches; the chain walk
+    # below reads every entry's postings anyway and finds them there (see _unbalanced).
+    first = len(report.breaches)
 
     # One pass over the village's postings, per account: its sum, and how many postings name
     # an entry or an account that is not this village's (written as joins on village_id too,
@@ -158,7 +145,13 @@ def _check_village(session: Session, village: Village, report: VerifyReport) -> 
 
     _check_references(session, village, report, postings_dangling=without_entry > 0)
 
-    seq, head_hash = _check_chain(session, village, report)
+    walk = _check_chain(session, village, report)
+    seq, head_hash = walk.seq, walk.hash
+    unbalanced = _unbalanced(session, village, walk)
+    report.breaches[first:first] = [
+        f"{name}: entry seq {s} has {count} postings summing to {total}, not zero"
+        for s, total, count in unbalanced
+    ]
     stored = session.execute(
         select(ChainHead.seq, ChainHead.hash).where(ChainHead.village_id == vid)
     ).first()
@@ -168,6 +161,51 @@ def _check_village(session: Session, village: Village, report: VerifyReport) -> 
             f"is not the last entry ({seq}, {head_hash[:12]}…)"
         )
     report.heads[name] = (seq, head_hash)
+
+
+@dataclass
+class _Walk:
+    """Where the chain walk got to, and what it saw on the way."""
+
+    seq: int = 0
+    hash: str = GENESIS_HASH
+    complete: bool = False  # reached the end of the chain with no breach
+    entries: int = 0
+    unbalanced: list[tuple[int, int, int]] = field(default_factory=list)  # first 5: seq, sum, n
+
+
+def _unbalanced(session: Session, village: Village, walk: _Walk) -> list[tuple[int, int, int]]:
+    """The first five entries (by seq) whose postings do not sum to zero or are fewer than two.
+
+    When the walk went through the whole chain and the chain holds every entry of the village,
+    the walk saw each entry with its postings: its findings are the answer, and one count
+    checks the second condition. Otherwise (a breach stopped it, or an entry is off the chain)
+    one GROUP BY over all the village's entries answers.
+    """
+    if walk.complete:
+        count = session.execute(
+            select(func.count())
+            .select_from(JournalEntry)
+            .where(JournalEntry.village_id == village.id)
+        ).scalar_one()
+        if count == walk.entries:
+            return walk.unbalanced
+    total = func.coalesce(func.sum(Posting.amount), 0)
+    rows = session.execute(
+        select(JournalEntry.seq, total, func.count(Posting.id))
+        .outerjoin(
+            Posting,
+            and_(
+                Posting.entry_id == JournalEntry.id, Posting.village_id == JournalEntry.village_id
+            ),
+        )
+        .where(JournalEntry.village_id == village.id)
+        .group_by(JournalEntry.id, JournalEntry.seq)
+        .having((total != 0) | (func.count(Posting.id) < 2))
+        .order_by(JournalEntry.seq)
+        .limit(5)
+    ).all()
+    return [tuple(r) for r in rows]
 
 
 def _entry_references() -> list:
@@ -251,45 +289,50 @@ def _row_hash(prev_hash: str, values, postings: list[tuple[int, int]]) -> str | 
     return hashlib.sha256(prev_hash.encode() + b"\n" + body.encode()).hexdigest()
 
 
-def _check_chain(session: Session, village: Village, report: VerifyReport) -> tuple[int, str]:
-    """Walk the chain in seq order in batches; return the head actually reached."""
+def _check_chain(session: Session, village: Village, report: VerifyReport) -> _Walk:
+    """Walk the chain in seq order in batches; return where it got to (the head reached)."""
     name = village.code
-    expected_seq, prev = 1, GENESIS_HASH
+    walk = _Walk()
     je, p = JournalEntry.__table__, Posting.__table__
     # Core columns (no ORM loading): a million rows are read, by position.
     cols = [je.c[f] for f in _SORTED_FIELDS]
-    last_seq = 0
     moved_through, id_map = _move_map(session, village.id)
     seq_at, prev_at = 2 + _SORTED_FIELDS.index("seq"), 2 + _SORTED_FIELDS.index("prev_hash")
     while True:
         rows = session.execute(
             select(je.c.id, je.c.hash, *cols)
-            .where(je.c.village_id == village.id, je.c.seq >= expected_seq)
+            .where(je.c.village_id == village.id, je.c.seq > walk.seq)
             .order_by(je.c.seq)
             .limit(CHAIN_BATCH)
         ).all()
         if not rows:
-            return last_seq, prev
+            walk.complete = True
+            return walk
         postings: dict[int, list[tuple[int, int]]] = {}
         for entry_id, account_id, amount in session.execute(
-            # One array parameter on PostgreSQL (ANY), not an IN list of 2,000 parameters.
+            # One array parameter on PostgreSQL (ANY), not an IN list of 2,000 parameters;
+            # the village's own postings, as the GROUP BY in _unbalanced counts them.
             select(p.c.entry_id, p.c.account_id, p.c.amount).where(
-                in_values(session, p.c.entry_id, [r[0] for r in rows])
+                p.c.village_id == village.id,
+                in_values(session, p.c.entry_id, [r[0] for r in rows]),
             )
         ):
             postings.setdefault(entry_id, []).append((account_id, amount))
         for row in rows:
             entry_id, row_hash, seq, row_prev = row[0], row[1], row[seq_at], row[prev_at]
             report.entries += 1
-            if seq != expected_seq:
+            if seq != walk.seq + 1:
                 report.breaches.append(
-                    f"{name}: chain gap: expected seq {expected_seq}, found {seq}"
+                    f"{name}: chain gap: expected seq {walk.seq + 1}, found {seq}"
                 )
-                return last_seq, prev
-            if row_prev != prev:
+                return walk
+            if row_prev != walk.hash:
                 report.breaches.append(f"{name}: entry seq {seq} does not link to seq {seq - 1}")
-                return last_seq, prev
+                return walk
             lines = postings.get(entry_id, [])
+            walk.entries += 1
+            if len(walk.unbalanced) < 5 and (len(lines) < 2 or sum(b for _, b in lines)):
+                walk.unbalanced.append((seq, sum(b for _, b in lines), len(lines)))
             if seq <= moved_through:
                 fields = dict(zip(_SORTED_FIELDS, row[2:], strict=True))
                 try:
@@ -299,21 +342,20 @@ def _check_chain(session: Session, village: Village, report: VerifyReport) -> tu
                         f"{name}: entry seq {seq} names {exc.args[0]}, "
                         "which the village's move map does not know"
                     )
-                    return last_seq, prev
-                actual = entry_hash(prev, fields, lines)
+                    return walk
+                actual = entry_hash(walk.hash, fields, lines)
             else:
                 lines.sort()
-                actual = _row_hash(prev, row[2:], lines)
+                actual = _row_hash(walk.hash, row[2:], lines)
                 if actual is None:
-                    actual = entry_hash(
-                        prev, dict(zip(_SORTED_FIELDS, row[2:], strict=True)), lines
-                    )
+                    fields = dict(zip(_SORTED_FIELDS, row[2:], strict=True))
+                    actual = entry_hash(walk.hash, fields, lines)
             if actual != row_hash:
                 report.breaches.append(
                     f"{name}: entry seq {seq} was altered (its hash does not match its content)"
                 )
-                return last_seq, prev
-            prev, last_seq, expected_seq = row_hash, seq, seq + 1
+                return walk
+            walk.hash, walk.seq = row_hash, seq
 
 
 def _move_map(session: Session, village_id: int) -> tuple[int, dict[str, dict[int, int]]]:
