@@ -737,7 +737,7 @@ def _resolve_replays(session, village_id, requests, results, only=None) -> list[
     indexes = only if only is not None else range(len(requests))
     keys = {requests[i].idem_key for i in indexes}
     found = {}
-    for chunk in _chunks(sorted(keys), 500):
+    for chunk in _chunks(sorted(keys), _in_chunk(session)):
         found.update(
             {
                 k: (i, h)
@@ -1034,7 +1034,7 @@ def _ensure_accounts(session: Session, village_id: int, rows: list[dict]) -> dic
     """Create missing accounts by key (concurrency-safe), return key -> id for all of them."""
     keys = [r["key"] for r in rows]
     ids: dict[str, int] = {}
-    for chunk in _chunks(keys, 500):
+    for chunk in _chunks(keys, _in_chunk(session)):
         ids.update(_account_ids(session, village_id, chunk))
     missing = [dict(r, village_id=village_id) for r in rows if r["key"] not in ids]
     if missing:
@@ -1043,7 +1043,7 @@ def _ensure_accounts(session: Session, village_id: int, rows: list[dict]) -> dic
         session.connection().execute(
             ins.on_conflict_do_nothing(index_elements=["village_id", "key"]), missing
         )
-        for chunk in _chunks([r["key"] for r in missing], 500):
+        for chunk in _chunks([r["key"] for r in missing], _in_chunk(session)):
             ids.update(_account_ids(session, village_id, chunk))
     return ids
 
@@ -1094,7 +1094,7 @@ def _owed_accounts(session, subjects: list[Subject]) -> dict[Subject, tuple[int,
     village_id = subjects[0].village_id
     by_key = {f"owed:{s.scheme_id}:{s.tag}": s for s in subjects}
     found = {}
-    for chunk in _chunks(list(by_key), 500):
+    for chunk in _chunks(list(by_key), _in_chunk(session)):
         found.update(
             {
                 k: (i, b)
@@ -1151,6 +1151,12 @@ def _require_positive(points: int) -> None:
 def _utc_text(v: datetime) -> str:
     """The canonical text of an aware datetime (cached: a batch's entries share one `now`)."""
     return v.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _in_chunk(session: Session) -> int:
+    """Keys per lookup: one array parameter on PostgreSQL takes a whole batch (one round trip
+    where the server is busy is what costs); SQLite binds each key on its own."""
+    return 5000 if session.get_bind().dialect.name == "postgresql" else 500
 
 
 def _chunks(items: list, size: int):
