@@ -356,6 +356,9 @@ def _check_chain(session: Session, village: Village, report: VerifyReport) -> _W
                 )
                 return walk
             walk.hash, walk.seq = row_hash, seq
+        if len(rows) < CHAIN_BATCH:  # a short batch was the rest of the chain
+            walk.complete = True
+            return walk
 
 
 def _move_map(session: Session, village_id: int) -> tuple[int, dict[str, dict[int, int]]]:
