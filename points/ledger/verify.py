@@ -259,6 +259,13 @@ def _check_references(
 _SORTED_FIELDS = tuple(sorted(HASHED_FIELDS))
 _POSTINGS_AT = sorted((*HASHED_FIELDS, "postings")).index("postings")
 _PREFIXES = tuple(encode_basestring(f) + ":" for f in _SORTED_FIELDS)
+_BEFORE, _AFTER = _PREFIXES[:_POSTINGS_AT], _PREFIXES[_POSTINGS_AT:]
+# How the canonical encoder writes each type a row holds; any other type is not fast-pathed.
+_ENCODE = {
+    str: encode_basestring,
+    int: int.__repr__,
+    datetime: lambda v: encode_basestring(_utc_text(v)),
+}
 
 
 def _row_hash(prev_hash: str, values, postings: list[tuple[int, int]]) -> str | None:
@@ -266,26 +273,25 @@ def _row_hash(prev_hash: str, values, postings: list[tuple[int, int]]) -> str | 
     if a value is of a type this fast path does not encode (the caller then uses entry_hash).
 
     json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False) writes an int
-    as int.__repr__, a str with encode_basestring, and skips nothing; `entry_hash` leaves out
-    None values and writes datetimes as their UTC text, the postings as sorted [account, amount]
-    pairs. tests/points/test_ledger.py checks the two agree, byte for byte.
+    as int.__repr__ and a str with encode_basestring; `entry_hash` leaves out None values and
+    writes datetimes as their UTC text, the postings as sorted [account, amount] pairs.
+    tests/points/test_verify_hash.py checks the two agree, byte for byte.
     """
-    parts = []
-    for i, (prefix, v) in enumerate(zip(_PREFIXES, values, strict=True)):
-        if i == _POSTINGS_AT:
-            parts.append('"postings":[' + ",".join(f"[{a},{b}]" for a, b in postings) + "]")
-        t = type(v)
-        if v is None:
-            continue
-        if t is str:
-            parts.append(prefix + encode_basestring(v))
-        elif t is int:
-            parts.append(prefix + int.__repr__(v))
-        elif t is datetime:
-            parts.append(prefix + encode_basestring(_utc_text(v)))
-        else:
-            return None
-    body = "{" + ",".join(parts) + "}"
+    try:
+        head = [
+            p + _ENCODE[type(v)](v)
+            for p, v in zip(_BEFORE, values[:_POSTINGS_AT], strict=True)
+            if v is not None
+        ]
+        tail = [
+            p + _ENCODE[type(v)](v)
+            for p, v in zip(_AFTER, values[_POSTINGS_AT:], strict=True)
+            if v is not None
+        ]
+    except KeyError:  # a bool, a float, a subclass: let entry_hash decide
+        return None
+    head.append('"postings":[' + ",".join(f"[{a},{b}]" for a, b in postings) + "]")
+    body = "{" + ",".join(head + tail) + "}"
     return hashlib.sha256(prev_hash.encode() + b"\n" + body.encode()).hexdigest()
 
 
@@ -316,7 +322,7 @@ def _check_chain(session: Session, village: Village, report: VerifyReport) -> _W
                 p.c.village_id == village.id,
                 in_values(session, p.c.entry_id, [r[0] for r in rows]),
             )
-        ):
+        ).all():  # fetched at once: iterating the result fetches row by row
             postings.setdefault(entry_id, []).append((account_id, amount))
         for row in rows:
             entry_id, row_hash, seq, row_prev = row[0], row[1], row[seq_at], row[prev_at]
