@@ -84,14 +84,29 @@ def roster_rows(households: int) -> list[tuple[int, dict]]:
     return rows
 
 
+# The tables the build fills (each grows by the same 10 % between two stand-in ANALYZEs).
+GROWN_TABLES = (
+    "villages",
+    "schemes",
+    "groups",
+    "households",
+    "residents",
+    "accounts",
+    "journal_entries",
+    "postings",
+    "chain_heads",
+)
+
+
 def build(engine: Engine, args) -> dict:
     sessions = make_sessionmaker(engine)
     rng = random.Random(7)
-    timings = {"roster": 0.0, "awards": 0.0, "other": 0.0}
+    timings = {"roster": 0.0, "awards": 0.0, "other": 0.0, "analyze": 0.0}
     entries = 0
     # A server with autovacuum off (the CI server here) never learns that the tables grew;
     # stand in for autovacuum's ANALYZE by its own rule (50 + 10 % more rows), timed with the
-    # build. Production PostgreSQL runs autovacuum.
+    # build. Production PostgreSQL runs autovacuum, which analyses the tables that grew, not
+    # the system catalogs and the empty tables: so does the stand-in.
     stand_in = engine.dialect.name == "postgresql"
     if stand_in:
         with engine.connect() as conn:
@@ -179,8 +194,10 @@ def build(engine: Engine, args) -> dict:
             ledger.journal._system_account(s, village.id, ledger.journal.AccountKind.EXPIRED)
             timings["other"] += time.perf_counter() - t0
         if stand_in and entries > 50 + 1.1 * analysed:
+            t0 = time.perf_counter()
             with engine.begin() as conn:
-                conn.exec_driver_sql("ANALYZE")
+                conn.exec_driver_sql(f"ANALYZE {', '.join(GROWN_TABLES)}")
+            timings["analyze"] += time.perf_counter() - t0
             analysed = entries
         if args.progress and (v + 1) % args.progress == 0:
             print(f"  built {v + 1} villages, {entries:,} entries", flush=True)
@@ -506,7 +523,8 @@ def main(argv=None) -> int:
         print(
             f"built {households:,} households and {built['entries']:,} entries in {took:.0f} s "
             f"(roster {households / built['roster']:,.0f} households/s, awards "
-            f"{built['entries'] / built['awards']:,.0f} entries/s); peak RSS {peak_rss_mib():.0f} MiB"
+            f"{built['entries'] / built['awards']:,.0f} entries/s, stand-in ANALYZE "
+            f"{built['analyze']:.0f} s); peak RSS {peak_rss_mib():.0f} MiB"
         )
         if args.build_only:
             return 0

@@ -17,11 +17,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from sqlalchemy import String, Text, and_, any_, bindparam, func, insert, select, update
+from sqlalchemy import (
+    String,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from points.db import lock_village
+from points.db import bulk_postgresql, insert_rows, lock_village
 from points.errors import (
     AlreadyReversedError,
     ConflictError,
@@ -726,7 +737,7 @@ def _resolve_replays(session, village_id, requests, results, only=None) -> list[
     indexes = only if only is not None else range(len(requests))
     keys = {requests[i].idem_key for i in indexes}
     found = {}
-    for chunk in _chunks(sorted(keys), 500):
+    for chunk in _chunks(sorted(keys), _in_chunk(session)):
         found.update(
             {
                 k: (i, h)
@@ -767,6 +778,9 @@ def _apply(session: Session, village_id: int, drafts: list[_Draft]) -> None:
     for d in drafts:
         for account_id, amount in d.postings:
             deltas[account_id] += amount
+    if bulk_postgresql(session):
+        _apply_set_based(session, village_id, deltas)
+        return
     kinds = {}
     for chunk in _chunks(sorted(deltas), 500):
         kinds.update(_account_kinds(session, chunk))
@@ -798,6 +812,54 @@ _BALANCE_UPDATES = tuple(
 )
 
 
+# One UPDATE for a batch's balances (the deltas joined by account id), with the same condition
+# per kind as `_BALANCE_UPDATES`.
+_PG_BALANCE_UPDATE = text(
+    """
+    UPDATE accounts SET balance = accounts.balance + d.delta
+    FROM unnest(CAST(:ids AS INTEGER[]), CAST(:deltas AS INTEGER[])) AS d(id, delta)
+    WHERE accounts.village_id = :v AND accounts.id = d.id
+      AND CASE WHEN accounts.kind = 'lot' THEN accounts.balance + d.delta >= 0
+               ELSE accounts.balance + d.delta <= 0 END
+    """
+)
+
+
+def _apply_set_based(session: Session, village_id: int, deltas: dict[int, int]) -> None:
+    """`_apply` on one PostgreSQL server: lock the lots and owed accounts touched, in id order
+    (FOR NO KEY UPDATE, what the UPDATE itself takes: no deadlock cycle between two batches),
+    then one conditional UPDATE; fewer rows updated than locked means a balance moved."""
+    changed = sorted(a for a, d in deltas.items() if d)
+    if not changed:
+        return
+    locked = (
+        session.execute(
+            select(Account.id)
+            .where(
+                Account.village_id == village_id,
+                in_values(session, Account.id, changed),
+                Account.kind.in_((AccountKind.LOT.value, AccountKind.OWED.value)),
+            )
+            .order_by(Account.id)
+            .with_for_update(key_share=True)
+        )
+        .scalars()
+        .all()
+    )
+    if not locked:
+        return
+    updated = (
+        session.connection()
+        .execute(
+            _PG_BALANCE_UPDATE,
+            {"v": village_id, "ids": locked, "deltas": [deltas[a] for a in locked]},
+        )
+        .rowcount
+    )
+    if updated != len(locked):
+        raise _Contention()
+
+
 def _append(session: Session, village_id: int, drafts: list[_Draft]) -> list[int]:
     """Number, hash and insert the drafts after the chain head; the caller holds the lock."""
     if not drafts:
@@ -811,27 +873,27 @@ def _append(session: Session, village_id: int, drafts: list[_Draft]) -> list[int
         fields["hash"] = prev = entry_hash(prev, fields, d.postings)
         rows.append(fields)
     conn = session.connection()
-    # A plain executemany, then the ids by (village_id, seq): our seqs are ours alone (we hold
-    # the chain lock and the pair is UNIQUE). INSERT .. RETURNING in parameter order would make
-    # SQLite insert one row per statement.
-    conn.execute(insert(JournalEntry), rows)
-    by_seq = dict(
-        conn.execute(
+    # One INSERT .. RETURNING (seq, id) on PostgreSQL; elsewhere a plain executemany, then the
+    # ids by (village_id, seq): our seqs are ours alone (we hold the chain lock and the pair is
+    # UNIQUE). INSERT .. RETURNING in parameter order would make SQLite insert one row per
+    # statement.
+    inserted = insert_rows(session, JournalEntry.__table__, rows, returning="seq, id")
+    if inserted is None:
+        inserted = conn.execute(
             select(JournalEntry.seq, JournalEntry.id).where(
                 JournalEntry.village_id == village_id,
                 JournalEntry.seq.between(rows[0]["seq"], seq),
             )
-        ).all()
-    )
+        )
+    by_seq = dict(inserted.all())
     ids = [by_seq[r["seq"]] for r in rows]
-    conn.execute(
-        insert(Posting),
-        [
-            {"entry_id": entry_id, "village_id": village_id, "account_id": a, "amount": amt}
-            for entry_id, d in zip(ids, drafts, strict=True)
-            for a, amt in d.postings
-        ],
-    )
+    postings = [
+        {"entry_id": entry_id, "village_id": village_id, "account_id": a, "amount": amt}
+        for entry_id, d in zip(ids, drafts, strict=True)
+        for a, amt in d.postings
+    ]
+    if postings:
+        insert_rows(session, Posting.__table__, postings)
     if had_head:
         conn.execute(
             update(ChainHead).where(ChainHead.village_id == village_id).values(seq=seq, hash=prev)
@@ -972,7 +1034,7 @@ def _ensure_accounts(session: Session, village_id: int, rows: list[dict]) -> dic
     """Create missing accounts by key (concurrency-safe), return key -> id for all of them."""
     keys = [r["key"] for r in rows]
     ids: dict[str, int] = {}
-    for chunk in _chunks(keys, 500):
+    for chunk in _chunks(keys, _in_chunk(session)):
         ids.update(_account_ids(session, village_id, chunk))
     missing = [dict(r, village_id=village_id) for r in rows if r["key"] not in ids]
     if missing:
@@ -981,7 +1043,7 @@ def _ensure_accounts(session: Session, village_id: int, rows: list[dict]) -> dic
         session.connection().execute(
             ins.on_conflict_do_nothing(index_elements=["village_id", "key"]), missing
         )
-        for chunk in _chunks([r["key"] for r in missing], 500):
+        for chunk in _chunks([r["key"] for r in missing], _in_chunk(session)):
             ids.update(_account_ids(session, village_id, chunk))
     return ids
 
@@ -1032,7 +1094,7 @@ def _owed_accounts(session, subjects: list[Subject]) -> dict[Subject, tuple[int,
     village_id = subjects[0].village_id
     by_key = {f"owed:{s.scheme_id}:{s.tag}": s for s in subjects}
     found = {}
-    for chunk in _chunks(list(by_key), 500):
+    for chunk in _chunks(list(by_key), _in_chunk(session)):
         found.update(
             {
                 k: (i, b)
@@ -1089,6 +1151,12 @@ def _require_positive(points: int) -> None:
 def _utc_text(v: datetime) -> str:
     """The canonical text of an aware datetime (cached: a batch's entries share one `now`)."""
     return v.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _in_chunk(session: Session) -> int:
+    """Keys per lookup: one array parameter on PostgreSQL takes a whole batch (one round trip
+    where the server is busy is what costs); SQLite binds each key on its own."""
+    return 5000 if session.get_bind().dialect.name == "postgresql" else 500
 
 
 def _chunks(items: list, size: int):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
+from json.encoder import encode_basestring
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from points.db import Base
@@ -12,6 +15,7 @@ from points.ledger.journal import (
     GENESIS_HASH,
     HASHED_FIELDS,
     HASHED_REFERENCES,
+    _utc_text,
     entry_hash,
     in_values,
 )
@@ -71,69 +75,59 @@ def _check_village(session: Session, village: Village, report: VerifyReport) -> 
     vid, name = village.id, village.code
     breach = report.breaches.append
 
-    unbalanced = session.execute(
-        select(JournalEntry.seq, func.coalesce(func.sum(Posting.amount), 0), func.count(Posting.id))
-        .outerjoin(
-            Posting,
-            and_(
-                Posting.entry_id == JournalEntry.id, Posting.village_id == JournalEntry.village_id
-            ),
-        )
-        .where(JournalEntry.village_id == vid)
-        .group_by(JournalEntry.id, JournalEntry.seq)
-        .having((func.coalesce(func.sum(Posting.amount), 0) != 0) | (func.count(Posting.id) < 2))
-        .order_by(JournalEntry.seq)
-        .limit(5)
-    ).all()
-    for seq, total, count in unbalanced:
-        breach(f"{name}: entry seq {seq} has {count} postings summing to {total}, not zero")
+    # Entries whose postings do not balance are the village's first breaches; the chain walk
+    # below reads every entry's postings anyway and finds them there (see _unbalanced).
+    first = len(report.breaches)
 
-    total = session.execute(
-        select(func.coalesce(func.sum(Posting.amount), 0)).where(Posting.village_id == vid)
-    ).scalar_one()
+    # One pass over the village's postings, per account: its sum, and how many postings name
+    # an entry or an account that is not this village's (written as joins on village_id too,
+    # so that Citus runs it on one worker). The sums, the crossings and the cached balances
+    # below come from it instead of a scan of the postings each.
+    p, e, a = Posting.__table__, JournalEntry.__table__.alias("e"), Account.__table__.alias("a")
+    no_entry, no_account = e.c.id.is_(None), a.c.id.is_(None)
+    per_account = session.execute(
+        select(
+            p.c.account_id,
+            func.sum(p.c.amount),
+            func.sum(case((no_entry, 1), else_=0)),
+            func.sum(case((or_(no_entry, no_account), 1), else_=0)),
+        )
+        .select_from(
+            p.outerjoin(
+                e, and_(e.c.id == p.c.entry_id, e.c.village_id == p.c.village_id)
+            ).outerjoin(a, and_(a.c.id == p.c.account_id, a.c.village_id == p.c.village_id))
+        )
+        .where(p.c.village_id == vid)
+        .group_by(p.c.account_id)
+    ).all()
+    sums = {account_id: amount for account_id, amount, _, _ in per_account}
+    without_entry = sum(n for _, _, n, _ in per_account)
+
+    total = sum(sums.values())
     if total != 0:
         breach(f"{name}: all postings sum to {total}, not zero")
 
-    # A posting of this village must name an entry and an account of this village. (Written
-    # with EXISTS on rows of this village only, so that Citus runs it on one worker.)
-    entry_here = exists().where(JournalEntry.village_id == vid, JournalEntry.id == Posting.entry_id)
-    account_here = exists().where(Account.village_id == vid, Account.id == Posting.account_id)
-    foreign = session.execute(
-        select(func.count())
-        .select_from(Posting)
-        .where(Posting.village_id == vid, ~entry_here | ~account_here)
-    ).scalar_one()
+    foreign = sum(n for _, _, _, n in per_account)
     if foreign:
         breach(f"{name}: {foreign} postings cross into another village")
 
-    sums = (
-        select(Posting.account_id, func.sum(Posting.amount).label("total"))
-        .where(Posting.village_id == vid)
-        .group_by(Posting.account_id)
-        .subquery()
-    )
-    drift = session.execute(
-        select(Account.key, Account.balance, func.coalesce(sums.c.total, 0))
-        .outerjoin(sums, sums.c.account_id == Account.id)
-        .where(
-            Account.village_id == vid,
-            Account.balance.is_not(None),
-            Account.balance != func.coalesce(sums.c.total, 0),
-        )
-        .limit(5)
+    # The village's accounts (a few per household and period, far fewer than its entries).
+    accounts = session.execute(
+        select(Account.id, Account.key, Account.kind, Account.balance)
+        .where(Account.village_id == vid)
+        .order_by(Account.id)
     ).all()
-    for key, cached, actual in drift:
+    drift = [
+        (key, cached, sums.get(account_id, 0))
+        for account_id, key, _, cached in accounts
+        if cached is not None and cached != sums.get(account_id, 0)
+    ]
+    for key, cached, actual in drift[:5]:
         breach(f"{name}: account {key} caches {cached} but its postings sum to {actual}")
 
-    negative = session.execute(
-        select(Account.key, Account.balance).where(
-            Account.village_id == vid,
-            ((Account.kind == "lot") & (Account.balance < 0))
-            | ((Account.kind == "owed") & (Account.balance > 0)),
-        )
-    ).all()
-    for key, bal in negative:
-        breach(f"{name}: account {key} has the forbidden balance {bal}")
+    for _, key, kind, bal in accounts:
+        if bal is not None and (kind == "lot" and bal < 0 or kind == "owed" and bal > 0):
+            breach(f"{name}: account {key} has the forbidden balance {bal}")
 
     for col, what in (
         (JournalEntry.idem_key, "idempotency key"),
@@ -149,9 +143,15 @@ def _check_village(session: Session, village: Village, report: VerifyReport) -> 
         for value, count in dupes:
             breach(f"{name}: {what} {value!r} appears {count} times")
 
-    _check_references(session, village, report)
+    _check_references(session, village, report, postings_dangling=without_entry > 0)
 
-    seq, head_hash = _check_chain(session, village, report)
+    walk = _check_chain(session, village, report)
+    seq, head_hash = walk.seq, walk.hash
+    unbalanced = _unbalanced(session, village, walk)
+    report.breaches[first:first] = [
+        f"{name}: entry seq {s} has {count} postings summing to {total}, not zero"
+        for s, total, count in unbalanced
+    ]
     stored = session.execute(
         select(ChainHead.seq, ChainHead.hash).where(ChainHead.village_id == vid)
     ).first()
@@ -161,6 +161,51 @@ def _check_village(session: Session, village: Village, report: VerifyReport) -> 
             f"is not the last entry ({seq}, {head_hash[:12]}…)"
         )
     report.heads[name] = (seq, head_hash)
+
+
+@dataclass
+class _Walk:
+    """Where the chain walk got to, and what it saw on the way."""
+
+    seq: int = 0
+    hash: str = GENESIS_HASH
+    complete: bool = False  # reached the end of the chain with no breach
+    entries: int = 0
+    unbalanced: list[tuple[int, int, int]] = field(default_factory=list)  # first 5: seq, sum, n
+
+
+def _unbalanced(session: Session, village: Village, walk: _Walk) -> list[tuple[int, int, int]]:
+    """The first five entries (by seq) whose postings do not sum to zero or are fewer than two.
+
+    When the walk went through the whole chain and the chain holds every entry of the village,
+    the walk saw each entry with its postings: its findings are the answer, and one count
+    checks the second condition. Otherwise (a breach stopped it, or an entry is off the chain)
+    one GROUP BY over all the village's entries answers.
+    """
+    if walk.complete:
+        count = session.execute(
+            select(func.count())
+            .select_from(JournalEntry)
+            .where(JournalEntry.village_id == village.id)
+        ).scalar_one()
+        if count == walk.entries:
+            return walk.unbalanced
+    total = func.coalesce(func.sum(Posting.amount), 0)
+    rows = session.execute(
+        select(JournalEntry.seq, total, func.count(Posting.id))
+        .outerjoin(
+            Posting,
+            and_(
+                Posting.entry_id == JournalEntry.id, Posting.village_id == JournalEntry.village_id
+            ),
+        )
+        .where(JournalEntry.village_id == village.id)
+        .group_by(JournalEntry.id, JournalEntry.seq)
+        .having((total != 0) | (func.count(Posting.id) < 2))
+        .order_by(JournalEntry.seq)
+        .limit(5)
+    ).all()
+    return [tuple(r) for r in rows]
 
 
 def _entry_references() -> list:
@@ -177,13 +222,23 @@ def _entry_references() -> list:
     )
 
 
-def _check_references(session: Session, village: Village, report: VerifyReport) -> None:
+def _check_references(
+    session: Session, village: Village, report: VerifyReport, *, postings_dangling: bool = True
+) -> None:
     """Name every row that points at a journal entry that no longer exists (a deleted entry
-    whose guard and foreign key were dropped): the row stays, the entry is gone."""
+    whose guard and foreign key were dropped): the row stays, the entry is gone.
+
+    The postings are looked at only when the postings pass found one without its entry.
+    """
     entries = JournalEntry.__table__.alias("referenced")
     for table, column in _entry_references():
         if "village_id" not in table.c:
             continue
+        if table is Posting.__table__ and not postings_dangling:
+            continue
+        # No ORDER BY .. LIMIT here: PostgreSQL would walk the whole table in id order looking
+        # for five rows that, on a sound ledger, do not exist (once per village: quadratic).
+        # The anti-join finds none; the first five by id are picked in Python.
         dangling = session.execute(
             select(table.c.id, column)
             .outerjoin(
@@ -191,56 +246,101 @@ def _check_references(session: Session, village: Village, report: VerifyReport) 
                 and_(entries.c.id == column, entries.c.village_id == table.c.village_id),
             )
             .where(table.c.village_id == village.id, column.is_not(None), entries.c.id.is_(None))
-            .order_by(table.c.id)
-            .limit(5)
         ).all()
-        for row_id, missing in dangling:
+        for row_id, missing in sorted(dangling)[:5]:
             report.breaches.append(
                 f"{village.code}: {table.name} row {row_id} names journal entry id {missing} "
                 f"({column.name}), which no longer exists: an entry was deleted"
             )
 
 
-def _check_chain(session: Session, village: Village, report: VerifyReport) -> tuple[int, str]:
-    """Walk the chain in seq order in batches; return the head actually reached."""
+# The hashed fields in the canonical JSON's key order ("postings" sorts among them): the
+# walk selects them in this order and builds the same bytes as `entry_hash` directly.
+_SORTED_FIELDS = tuple(sorted(HASHED_FIELDS))
+_POSTINGS_AT = sorted((*HASHED_FIELDS, "postings")).index("postings")
+_PREFIXES = tuple(encode_basestring(f) + ":" for f in _SORTED_FIELDS)
+_BEFORE, _AFTER = _PREFIXES[:_POSTINGS_AT], _PREFIXES[_POSTINGS_AT:]
+# How the canonical encoder writes each type a row holds; any other type is not fast-pathed.
+_ENCODE = {
+    str: encode_basestring,
+    int: int.__repr__,
+    datetime: lambda v: encode_basestring(_utc_text(v)),
+}
+
+
+def _row_hash(prev_hash: str, values, postings: list[tuple[int, int]]) -> str | None:
+    """`entry_hash` of a row read in `_SORTED_FIELDS` order, without building a dict; None
+    if a value is of a type this fast path does not encode (the caller then uses entry_hash).
+
+    json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False) writes an int
+    as int.__repr__ and a str with encode_basestring; `entry_hash` leaves out None values and
+    writes datetimes as their UTC text, the postings as sorted [account, amount] pairs.
+    tests/points/test_verify_hash.py checks the two agree, byte for byte.
+    """
+    try:
+        head = [
+            p + _ENCODE[type(v)](v)
+            for p, v in zip(_BEFORE, values[:_POSTINGS_AT], strict=True)
+            if v is not None
+        ]
+        tail = [
+            p + _ENCODE[type(v)](v)
+            for p, v in zip(_AFTER, values[_POSTINGS_AT:], strict=True)
+            if v is not None
+        ]
+    except KeyError:  # a bool, a float, a subclass: let entry_hash decide
+        return None
+    head.append('"postings":[' + ",".join(f"[{a},{b}]" for a, b in postings) + "]")
+    body = "{" + ",".join(head + tail) + "}"
+    return hashlib.sha256(prev_hash.encode() + b"\n" + body.encode()).hexdigest()
+
+
+def _check_chain(session: Session, village: Village, report: VerifyReport) -> _Walk:
+    """Walk the chain in seq order in batches; return where it got to (the head reached)."""
     name = village.code
-    expected_seq, prev = 1, GENESIS_HASH
-    cols = [getattr(JournalEntry, f) for f in HASHED_FIELDS]
-    last_seq = 0
+    walk = _Walk()
+    je, p = JournalEntry.__table__, Posting.__table__
+    # Core columns (no ORM loading): a million rows are read, by position.
+    cols = [je.c[f] for f in _SORTED_FIELDS]
     moved_through, id_map = _move_map(session, village.id)
-    seq_at, prev_at = 2 + HASHED_FIELDS.index("seq"), 2 + HASHED_FIELDS.index("prev_hash")
+    seq_at, prev_at = 2 + _SORTED_FIELDS.index("seq"), 2 + _SORTED_FIELDS.index("prev_hash")
     while True:
         rows = session.execute(
-            select(JournalEntry.id, JournalEntry.hash, *cols)
-            .where(JournalEntry.village_id == village.id, JournalEntry.seq >= expected_seq)
-            .order_by(JournalEntry.seq)
+            select(je.c.id, je.c.hash, *cols)
+            .where(je.c.village_id == village.id, je.c.seq > walk.seq)
+            .order_by(je.c.seq)
             .limit(CHAIN_BATCH)
         ).all()
         if not rows:
-            return last_seq, prev
+            walk.complete = True
+            return walk
         postings: dict[int, list[tuple[int, int]]] = {}
         for entry_id, account_id, amount in session.execute(
-            # One array parameter on PostgreSQL (ANY), not an IN list of 2,000 parameters.
-            select(Posting.entry_id, Posting.account_id, Posting.amount).where(
-                in_values(session, Posting.entry_id, [r[0] for r in rows])
+            # One array parameter on PostgreSQL (ANY), not an IN list of 2,000 parameters;
+            # the village's own postings, as the GROUP BY in _unbalanced counts them.
+            select(p.c.entry_id, p.c.account_id, p.c.amount).where(
+                p.c.village_id == village.id,
+                in_values(session, p.c.entry_id, [r[0] for r in rows]),
             )
-        ):
+        ).all():  # fetched at once: iterating the result fetches row by row
             postings.setdefault(entry_id, []).append((account_id, amount))
         for row in rows:
-            # By position (id, hash, then HASHED_FIELDS in order): a million entries are read.
             entry_id, row_hash, seq, row_prev = row[0], row[1], row[seq_at], row[prev_at]
             report.entries += 1
-            if seq != expected_seq:
+            if seq != walk.seq + 1:
                 report.breaches.append(
-                    f"{name}: chain gap: expected seq {expected_seq}, found {seq}"
+                    f"{name}: chain gap: expected seq {walk.seq + 1}, found {seq}"
                 )
-                return last_seq, prev
-            if row_prev != prev:
+                return walk
+            if row_prev != walk.hash:
                 report.breaches.append(f"{name}: entry seq {seq} does not link to seq {seq - 1}")
-                return last_seq, prev
-            fields = dict(zip(HASHED_FIELDS, row[2:], strict=True))
+                return walk
             lines = postings.get(entry_id, [])
+            walk.entries += 1
+            if len(walk.unbalanced) < 5 and (len(lines) < 2 or sum(b for _, b in lines)):
+                walk.unbalanced.append((seq, sum(b for _, b in lines), len(lines)))
             if seq <= moved_through:
+                fields = dict(zip(_SORTED_FIELDS, row[2:], strict=True))
                 try:
                     fields, lines = _as_hashed(fields, lines, id_map)
                 except KeyError as exc:
@@ -248,13 +348,23 @@ def _check_chain(session: Session, village: Village, report: VerifyReport) -> tu
                         f"{name}: entry seq {seq} names {exc.args[0]}, "
                         "which the village's move map does not know"
                     )
-                    return last_seq, prev
-            if entry_hash(prev, fields, lines) != row_hash:
+                    return walk
+                actual = entry_hash(walk.hash, fields, lines)
+            else:
+                lines.sort()
+                actual = _row_hash(walk.hash, row[2:], lines)
+                if actual is None:
+                    fields = dict(zip(_SORTED_FIELDS, row[2:], strict=True))
+                    actual = entry_hash(walk.hash, fields, lines)
+            if actual != row_hash:
                 report.breaches.append(
                     f"{name}: entry seq {seq} was altered (its hash does not match its content)"
                 )
-                return last_seq, prev
-            prev, last_seq, expected_seq = row_hash, seq, seq + 1
+                return walk
+            walk.hash, walk.seq = row_hash, seq
+        if len(rows) < CHAIN_BATCH:  # a short batch was the rest of the chain
+            walk.complete = True
+            return walk
 
 
 def _move_map(session: Session, village_id: int) -> tuple[int, dict[str, dict[int, int]]]:

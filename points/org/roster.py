@@ -7,10 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from points import ledger
+from points.db import bulk_postgresql, insert_rows
 from points.errors import ValidationError
 from points.models import Group, Household, Resident, Scheme, Village
 from points.models.ledger import EntryKind
@@ -182,11 +183,12 @@ def import_roster(
     groups = _ensure_groups(
         session, village, [str(m[0][1]["group"]).strip() for m in by_home.values()], result
     )
-    # In bulk: households, then residents, then each household's head, one executemany each
-    # (a 500-household village is a handful of statements, not thousands).
-    conn = session.connection()
-    conn.execute(
-        insert(Household.__table__),
+    # In bulk: households, then residents, then each household's head, one statement each
+    # on PostgreSQL (arrays, with the new ids returned), one executemany each elsewhere (a
+    # 500-household village is a handful of statements, not thousands).
+    homes = insert_rows(
+        session,
+        Household.__table__,
         [
             {
                 "village_id": village.id,
@@ -198,11 +200,16 @@ def import_roster(
             }
             for number, members in by_home.items()
         ],
+        returning="number, id",
     )
-    home_ids = _ids_by(session, Household.number, Household.id, village.id, list(by_home))
-    # Core executemany: the ORM would split the rows wherever a phone is missing.
-    conn.execute(
-        insert(Resident.__table__),
+    if homes is not None:
+        home_ids = dict(homes.all())
+    else:
+        home_ids = _ids_by(session, Household.number, Household.id, village.id, list(by_home))
+    # Core rows: the ORM would split the rows wherever a phone is missing.
+    people = insert_rows(
+        session,
+        Resident.__table__,
         [
             {
                 "village_id": village.id,
@@ -217,11 +224,15 @@ def import_roster(
             for number, members in by_home.items()
             for _n, row in members
         ],
+        returning="id, household_id",
     )
     # Each household's members in insertion order: ids are handed out in that order within
     # this transaction, which holds the rows it just inserted.
     members_of: dict[int, list[int]] = {}
-    ids = list(home_ids.values())
+    if people is not None:
+        for rid, hid in sorted(people.all()):
+            members_of.setdefault(hid, []).append(rid)
+    ids = list(home_ids.values()) if people is None else []
     for i in range(0, len(ids), CHUNK):
         for rid, hid in session.execute(
             select(Resident.id, Resident.household_id)
@@ -244,12 +255,22 @@ def import_roster(
             )
         if progress:
             progress(index)
-    conn.execute(
-        update(Household.__table__)
-        .where(Household.__table__.c.id == bindparam("hid"))
-        .values(head_id=bindparam("head")),
-        heads,
-    )
+    if bulk_postgresql(session):
+        session.execute(
+            _SET_HEADS,
+            {
+                "v": village.id,
+                "hids": [h["hid"] for h in heads],
+                "heads": [h["head"] for h in heads],
+            },
+        )
+    else:
+        session.connection().execute(
+            update(Household.__table__)
+            .where(Household.__table__.c.id == bindparam("hid"))
+            .values(head_id=bindparam("head")),
+            heads,
+        )
     session.flush()
     if openings:
         scheme = (
@@ -277,6 +298,16 @@ def import_roster(
         )
         result.opening_entries = len(openings)
     return result
+
+
+# Every new household's head in one statement (PostgreSQL).
+_SET_HEADS = text(
+    """
+    UPDATE households SET head_id = h.head
+    FROM unnest(CAST(:hids AS INTEGER[]), CAST(:heads AS INTEGER[])) AS h(id, head)
+    WHERE households.village_id = :v AND households.id = h.id
+    """
+)
 
 
 def _ensure_groups(session, village, names: list[str], result: RosterResult) -> dict[str, int]:
