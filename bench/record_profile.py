@@ -98,7 +98,7 @@ def _run(url: str, args) -> int:
             for order in ("cumulative", "tottime"):
                 out = io.StringIO()
                 stats.stream = out
-                stats.sort_stats(order).print_stats(120)
+                stats.sort_stats(order).print_stats()
                 Path(f"{args.dump}-{name}-{order}.txt").write_text(out.getvalue())
     return 0
 

@@ -33,7 +33,7 @@ from api.claims.schemas import (
     ReverseInSchema,
     ReviewInSchema,
 )
-from api.db import db
+from api.db import db, reads_first
 from api.rest import ApiView, audit, documented_errors, village_for
 from api.web.identity import current_actor
 from points import claims, org
@@ -117,6 +117,7 @@ class Claims(ApiView):
         village = village_for(code, *STAFF, Role.RESIDENT)
         return claims.list_claims(db(), village=village, actor=current_actor(), **args)
 
+    @reads_first
     @blp.arguments(ClaimInSchema)
     @blp.response(201, ClaimSchema)
     @_doc(401, 403, 404, 409, 422)
@@ -133,6 +134,7 @@ class Claims(ApiView):
 
 @blp.route("/villages/<code>/claims/batch")
 class ClaimBatch(ApiView):
+    @reads_first
     @blp.arguments(BatchInSchema)
     @blp.response(201, BatchResultSchema)
     @_doc(401, 403, 404, 409, 422)

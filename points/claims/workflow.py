@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import Row, and_, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, aliased, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from points import ledger
 from points.catalog import rules
-from points.catalog.versions import find_rule, rule_of
+from points.catalog.versions import find_rule_row, rule_of
 from points.cycles.jobs import Job, WorkItem, register_job
 from points.db import lock_subjects, lock_village, subject_lock_key
 from points.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
@@ -147,7 +147,7 @@ def record_batch(
         raise ValidationError("名单中有重复的人", errors={"subjects": ["有重复"]})
     if not title.strip():
         raise ValidationError("请填写活动名称", errors={"title": ["不能为空"]})
-    _, row = find_rule(session, scheme=scheme, code=rule_code, on=occurred_on)
+    row = find_rule_row(session, scheme=scheme, code=rule_code, on=occurred_on)
     # Every subject's lock up front, in id order, so two overlapping events never deadlock.
     _lock_limited(session, scheme, row, subjects)
     loaded = _Subjects.load(
@@ -198,11 +198,10 @@ def record_batch(
 
 
 _CLAIM_COLUMNS = tuple(c.key for c in Claim.__table__.columns if c.key != "id")
-# One INSERT for one claim or a whole event, the ids returned in the order of the rows
-# (insertmanyvalues; RETURNING on SQLite 3.35+ and PostgreSQL).
-_INSERT_CLAIMS = insert(Claim.__table__).returning(
-    Claim.__table__.c.id, sort_by_parameter_order=True
-)
+# One INSERT for one claim or a whole event (insertmanyvalues), returning each new id with its
+# subject: RETURNING does not promise the rows' order, and a recording names a subject once.
+_claims = Claim.__table__.c
+_INSERT_CLAIMS = insert(Claim.__table__).returning(_claims.id, _claims.household_id, _claims.resident_id)
 
 
 def _insert_claims(session: Session, claims: list[Claim]) -> None:
@@ -218,8 +217,9 @@ def _insert_claims(session: Session, claims: list[Claim]) -> None:
                 setattr(claim, key, None)
         rows.append({key: state[key] for key in _CLAIM_COLUMNS})
     result = session.connection().execute(_INSERT_CLAIMS, rows)
-    for claim, claim_id in zip(claims, result.scalars(), strict=True):
-        claim.id = claim_id
+    ids = {(h, r): claim_id for claim_id, h, r in result}
+    for claim in claims:
+        claim.id = ids[claim.household_id, claim.resident_id]
         make_transient_to_detached(claim)
         session.add(claim)
         _no_evidence_yet(claim)
@@ -249,8 +249,8 @@ class _Subjects:
     """The households and people named in a recording, with each one's use of the rule's caps."""
 
     scheme: Scheme
-    households: dict[int, Household]
-    residents: dict[int, Resident]
+    households: dict[int, Row]  # plain rows of `households` (and `residents`): read, not changed
+    residents: dict[int, Row]
     used: dict[int, dict]  # subject id (household or resident by scheme) -> {Window: points}
 
     @classmethod
@@ -268,10 +268,13 @@ class _Subjects:
                     start, end = _window_bounds(window, scheme, on)
                     params |= {f"start_{window.value}": start, f"end_{window.value}": end}
             found = {}
-            for obj, *sums in session.execute(_subjects_statement(model, windows), params):
-                found[obj.id] = obj
+            width = len(model.__table__.c)
+            statement = _subjects_statement(model, windows)
+            for subject in session.connection().execute(statement, params):
+                found[subject.id] = subject
                 if counted:
-                    used[obj.id] = {w: int(v) for w, v in zip(windows, sums, strict=True)}
+                    sums = subject[width:]
+                    used[subject.id] = {w: int(v) for w, v in zip(windows, sums, strict=True)}
             return found
 
         households = read(Household, {h for h, _ in subjects}, row is not None and by_household)
@@ -329,7 +332,8 @@ def _subjects_statement(model, windows: tuple[rules.Window, ...]):
         )
         columns.append(used.scalar_subquery().label(f"used_{window.value}"))
     # The village too: on Citus that makes it a query of one worker (decision 0018).
-    return select(model, *columns).where(
+    # Plain rows, not ORM objects: recording reads a subject's columns and never changes it.
+    return select(*model.__table__.c, *columns).where(
         model.id.in_(bindparam("ids", expanding=True)),
         model.village_id == bindparam("village_id"),
     )
@@ -338,7 +342,7 @@ def _subjects_statement(model, windows: tuple[rules.Window, ...]):
 def _rule_or_refusal(session, scheme, code, on, lock=None):
     """Find the rule, keeping a not-found to raise after the subject and permission checks."""
     try:
-        return find_rule(session, scheme=scheme, code=code, on=on, lock=lock)[1], None
+        return find_rule_row(session, scheme=scheme, code=code, on=on, lock=lock), None
     except NotFoundError as error:
         return None, error
 

@@ -168,32 +168,36 @@ class SignedIn:
 # Built once, and plain rows rather than ORM objects: this runs on every signed-in request,
 # where building the statement and loading a user with its roles through the ORM cost more
 # than the query itself. One row per role assignment (one with NULLs when there is none).
+_users, _tokens = User.__table__.c, ApiToken.__table__.c
+_residents, _roles = Resident.__table__.c, RoleAssignment.__table__.c
 _SIGN_IN_COLUMNS = (
-    User.id,
-    User.display_name,
-    User.session_epoch,
-    User.resident_id,
-    Resident.household_id,
-    Resident.village_id,
-    RoleAssignment.role,
-    RoleAssignment.village_id,
-    RoleAssignment.group_id,
-    RoleAssignment.town,
+    _users.id,
+    _users.display_name,
+    _users.session_epoch,
+    _users.resident_id,
+    _residents.household_id,
+    _residents.village_id,
+    _roles.role,
+    _roles.village_id,
+    _roles.group_id,
+    _roles.town,
 )
 _SIGN_IN_BY_ID = (
     select(*_SIGN_IN_COLUMNS)
-    .outerjoin(Resident, Resident.id == User.resident_id)
-    .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
-    .where(User.id == bindparam("user_id"), User.active.is_(True))
-    .order_by(RoleAssignment.id)
+    .select_from(User.__table__)
+    .outerjoin(Resident.__table__, _residents.id == _users.resident_id)
+    .outerjoin(RoleAssignment.__table__, _roles.user_id == _users.id)
+    .where(_users.id == bindparam("user_id"), _users.active.is_(True))
+    .order_by(_roles.id)
 )
 _SIGN_IN_BY_TOKEN = (
-    select(ApiToken.id, ApiToken.expires_at, ApiToken.revoked_at, *_SIGN_IN_COLUMNS)
-    .join(User, User.id == ApiToken.user_id)
-    .outerjoin(Resident, Resident.id == User.resident_id)
-    .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
-    .where(ApiToken.token_hash == bindparam("token_hash"), User.active.is_(True))
-    .order_by(RoleAssignment.id)
+    select(_tokens.id, _tokens.expires_at, _tokens.revoked_at, *_SIGN_IN_COLUMNS)
+    .select_from(ApiToken.__table__)
+    .join(User.__table__, _users.id == _tokens.user_id)
+    .outerjoin(Resident.__table__, _residents.id == _users.resident_id)
+    .outerjoin(RoleAssignment.__table__, _roles.user_id == _users.id)
+    .where(_tokens.token_hash == bindparam("token_hash"), _users.active.is_(True))
+    .order_by(_roles.id)
 )
 
 
@@ -207,11 +211,11 @@ def find_signed_in(
     API call. The caller checks the token's expiry and revocation.
     """
     if token_hash is not None:
-        rows = session.execute(_SIGN_IN_BY_TOKEN, {"token_hash": token_hash}).all()
+        rows = session.connection().execute(_SIGN_IN_BY_TOKEN, {"token_hash": token_hash}).all()
         token = rows[0][:3] if rows else None
         rows = [row[3:] for row in rows]
     else:
-        rows = session.execute(_SIGN_IN_BY_ID, {"user_id": user_id}).all()
+        rows = session.connection().execute(_SIGN_IN_BY_ID, {"user_id": user_id}).all()
         token = None
     if not rows:
         return None
