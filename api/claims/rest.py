@@ -93,6 +93,8 @@ def _doc(*codes):
 
 def _photos(field: str = "photos") -> list:
     """The uploaded photos of a multipart request (none for JSON), at most MAX_PHOTOS."""
+    if request.mimetype != "multipart/form-data":
+        return []  # a JSON body carries no files (and parsing for them costs a form parser)
     photos = [p for p in request.files.getlist(field) if p and p.filename]
     if len(photos) > MAX_PHOTOS:
         raise ValidationError(f"最多上传 {MAX_PHOTOS} 张照片", errors={"photos": ["太多"]})
