@@ -34,7 +34,7 @@ from api.claims.schemas import (
     ReviewInSchema,
 )
 from api.db import db, reads_first
-from api.rest import ApiView, audit, documented_errors, village_for
+from api.rest import ApiView, audit, documented_errors, village_for, village_row_for
 from api.web.identity import current_actor
 from points import claims, org
 from points.claims import notices
@@ -130,7 +130,7 @@ class Claims(ApiView):
         JPG/PNG `photos` (required by rules marked evidence_required). A record made offline
         names the rule and grid it was made against (`expected_rule_id`, `expected_group_id`):
         409 `rule_changed`, `household_moved`, `household_gone` or `member_gone` if they changed."""
-        village = village_for(code, *RECORDERS)
+        village = village_row_for(code, *RECORDERS)
         return record_one(village, data, _photos())
 
 
@@ -145,9 +145,9 @@ class ClaimBatch(ApiView):
 
         Send JSON, or multipart/form-data with this JSON in a `data` field and up to three
         `photos` (a 签到表, the event): they are attached to every claim of the batch."""
-        village = village_for(code, *RECORDERS)
+        village = village_row_for(code, *RECORDERS)
         photos = _photos()
-        scheme = statements.get_scheme(db(), village=village, code=data.pop("scheme"))
+        scheme = village.scheme(data.pop("scheme"))
         subjects = [(s["household_id"], s.get("resident_id")) for s in data.pop("subjects")]
         batch, items = claims.record_batch(
             db(),
