@@ -61,10 +61,7 @@ def init_app(app: Flask) -> None:
     registry.register(_DatabaseCollector(app))
     _configure_request_log(app)
     app.before_request(_start_timer)
-    # Last of the after-request hooks (they run in reverse order of registration): after the
-    # request's commit, so the duration includes it and the log line is written outside the
-    # transaction (on SQLite, outside the database's write lock).
-    app.after_request_funcs.setdefault(None, []).insert(0, _count_request)
+    app.after_request(_count_request)
     app.add_url_rule("/metrics", "metrics", _metrics_view)
 
     from api.scheduler import add_hook
