@@ -4,6 +4,7 @@ one record and a 20-household batch, in process through Flask's test client.
     python bench/record_profile.py                      # SQLite file in a temporary folder
     python bench/record_profile.py --url postgresql://root@127.0.0.1/test
     python bench/record_profile.py --dump /tmp/prof     # also write cProfile listings
+    POINTS_TREE=/path/to/other/checkout python bench/record_profile.py    # A/B: that tree's code
 
 The requests are the ones `bench/http_record.py` sends (same village, rule and admin), and
 `--bare` counts a bare one-INSERT Flask endpoint the same way. Counted calls do not depend on
@@ -22,7 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+# POINTS_TREE: count another checkout's code with this script (A/B against main).
+ROOT = Path(os.environ.get("POINTS_TREE") or Path(__file__).resolve().parents[1])
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 

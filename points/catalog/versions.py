@@ -538,11 +538,15 @@ def _rule_statement(locked: bool, rows: bool = False):
         columns = (versions.number.label("catalog_version_number"), *CatalogRule.__table__.c)
     else:
         columns = (CatalogVersion, CatalogRule)
-    q = select(*columns).select_from(CatalogVersion).outerjoin(
-        CatalogRule,
-        (CatalogRule.version_id == CatalogVersion.id)
-        & (CatalogRule.village_id == CatalogVersion.village_id)
-        & (CatalogRule.code == bindparam("code")),
+    q = (
+        select(*columns)
+        .select_from(CatalogVersion)
+        .outerjoin(
+            CatalogRule,
+            (CatalogRule.version_id == CatalogVersion.id)
+            & (CatalogRule.village_id == CatalogVersion.village_id)
+            & (CatalogRule.code == bindparam("code")),
+        )
     )
     if locked:
         q = q.add_columns(

@@ -201,7 +201,9 @@ _CLAIM_COLUMNS = tuple(c.key for c in Claim.__table__.columns if c.key != "id")
 # One INSERT for one claim or a whole event (insertmanyvalues), returning each new id with its
 # subject: RETURNING does not promise the rows' order, and a recording names a subject once.
 _claims = Claim.__table__.c
-_INSERT_CLAIMS = insert(Claim.__table__).returning(_claims.id, _claims.household_id, _claims.resident_id)
+_INSERT_CLAIMS = insert(Claim.__table__).returning(
+    _claims.id, _claims.household_id, _claims.resident_id
+)
 
 
 def _insert_claims(session: Session, claims: list[Claim]) -> None:
