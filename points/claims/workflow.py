@@ -198,19 +198,23 @@ def record_batch(
 
 
 _CLAIM_COLUMNS = tuple(c.key for c in Claim.__table__.columns if c.key != "id")
-# One INSERT for one claim or a whole event (insertmanyvalues), returning each new id with its
-# subject: RETURNING does not promise the rows' order, and a recording names a subject once.
 _claims = Claim.__table__.c
-_INSERT_CLAIMS = insert(Claim.__table__).returning(
-    _claims.id, _claims.household_id, _claims.resident_id
+# One claim: INSERT … RETURNING its id. A batch: one executemany INSERT (the driver's own
+# loop; insertmanyvalues with RETURNING rendered every row's parameters in Python, more work
+# than the read back), then the new ids by subject (a batch names each subject once).
+_INSERT_CLAIM = insert(Claim.__table__).returning(_claims.id)
+_INSERT_CLAIMS = insert(Claim.__table__)
+_BATCH_IDS = select(_claims.id, _claims.household_id, _claims.resident_id).where(
+    _claims.batch_id == bindparam("batch_id")
 )
 
 
 def _insert_claims(session: Session, claims: list[Claim]) -> None:
-    """Insert new claims with one Core statement, not the ORM's unit of work (recording's hot
+    """Insert new claims with Core statements, not the ORM's unit of work (recording's hot
     path: a flush cost more than the INSERT), and put them in the session as if loaded: every
     column is set to what was inserted, and a new claim has no photos and no objections, so
-    neither reading them back nor serialising the response sends another statement."""
+    neither reading them back nor serialising the response sends another statement. Several
+    claims must be one batch's."""
     rows = []
     for claim in claims:
         state = claim.__dict__
@@ -218,10 +222,18 @@ def _insert_claims(session: Session, claims: list[Claim]) -> None:
             if key not in state:
                 setattr(claim, key, None)
         rows.append({key: state[key] for key in _CLAIM_COLUMNS})
-    result = session.connection().execute(_INSERT_CLAIMS, rows)
-    ids = {(h, r): claim_id for claim_id, h, r in result}
+    connection = session.connection()
+    if len(claims) == 1:
+        claims[0].id = connection.execute(_INSERT_CLAIM, rows[0]).scalar_one()
+    else:
+        connection.execute(_INSERT_CLAIMS, rows)
+        ids = {
+            (h, r): claim_id
+            for claim_id, h, r in connection.execute(_BATCH_IDS, {"batch_id": claims[0].batch_id})
+        }
+        for claim in claims:
+            claim.id = ids[claim.household_id, claim.resident_id]
     for claim in claims:
-        claim.id = ids[claim.household_id, claim.resident_id]
         make_transient_to_detached(claim)
         session.add(claim)
         _no_evidence_yet(claim)
