@@ -8,7 +8,7 @@ from flask import Flask, current_app, g, request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from points.db import make_engine, make_sessionmaker, read_only
+from points.db import READ_ONLY, make_engine, make_sessionmaker, read_only
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -61,12 +61,25 @@ def writes_on_get(view):
     return view
 
 
-def _reads_only() -> bool:
-    if request.method not in READ_METHODS:
-        return False
+def reads_first(view):
+    """Mark a write view whose first statements only read (sign-in, the village): on SQLite
+    they run in a read transaction that takes no lock, and the write transaction (BEGIN
+    IMMEDIATE) starts at `end_read_phase`, so the database's one write lock covers only what
+    must be consistent with the write. Elsewhere nothing changes. The view must call
+    `end_read_phase` (`api.rest.village_for` does) before anything that must see the latest
+    data or that writes: a write before it is refused (`ReadOnlyWriteError`)."""
+    view.points_reads_first = True
+    return view
+
+
+def _handler_flag(name: str) -> bool:
     view = current_app.view_functions.get(request.endpoint)
     handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
-    return not (getattr(view, "points_writes", False) or getattr(handler, "points_writes", False))
+    return getattr(view, name, False) or getattr(handler, name, False)
+
+
+def _reads_only() -> bool:
+    return request.method in READ_METHODS and not _handler_flag("points_writes")
 
 
 def db() -> Session:
@@ -74,11 +87,26 @@ def db() -> Session:
 
     GET and HEAD requests read only (unless the view is marked `writes_on_get`): on SQLite
     their transaction does not take the write lock, so they never queue behind a writer.
+    A write view marked `reads_first` starts with such a read transaction on SQLite.
     """
     if "db_session" not in g:
-        maker = "points.read_sessionmaker" if _reads_only() else "points.sessionmaker"
-        g.db_session = current_app.extensions[maker]()
+        if _reads_only():
+            g.db_session = current_app.extensions["points.read_sessionmaker"]()
+        else:
+            g.db_session = session = current_app.extensions["points.sessionmaker"]()
+            if _handler_flag("points_reads_first") and session.get_bind().dialect.name == "sqlite":
+                # BEGIN (deferred), with writes refused until end_read_phase.
+                session.connection(execution_options={READ_ONLY: True})
+                g.db_read_phase = True
     return g.db_session
+
+
+def end_read_phase() -> None:
+    """End a `reads_first` request's read transaction (SQLite): the next statement begins the
+    write transaction, BEGIN IMMEDIATE, and sees everything committed before it. Objects read
+    so far stay usable (sessions do not expire on commit). Nothing to do elsewhere."""
+    if g.pop("db_read_phase", False):
+        g.db_session.commit()
 
 
 @contextmanager

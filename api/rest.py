@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from api.db import db
+from api.db import db, end_read_phase
 from api.web.helpers import MONTH_PATTERN
 from points import errors
 from points.db import lock_name, utcnow
@@ -336,6 +336,9 @@ def _replay_idempotent():
     user_id = current_user_id()
     if user_id is None:
         return None  # the view answers 401 itself
+    # The lookup and the write must be one transaction (the lock below; on SQLite the write
+    # lock), so a `reads_first` view's write transaction starts here.
+    end_read_phase()
     g.idempotency = (user_id, key, _request_fingerprint())
     # Concurrent retries with one key queue here until the first commits its response, then
     # replay it; without the lock both would run the write (a spent QR code: 409 token_used).
@@ -453,6 +456,21 @@ def village_for(code: str, *roles: str):
     village = get_village(db(), code)
     actor.require(village, *roles)
     g.village = village
+    end_read_phase()  # a `reads_first` view's write transaction starts here (SQLite)
+    return village
+
+
+def village_row_for(code: str, *roles: str):
+    """`village_for` as plain values (`points.org.VillageRow`: the village's columns and its
+    schemes), for a write view that only reads the village (recording): no ORM objects."""
+    from api.web.identity import current_actor
+    from points.org.operations import get_village_row
+
+    actor = current_actor()
+    village = get_village_row(db(), code)
+    actor.require(village, *roles)
+    g.village = village
+    end_read_phase()  # a `reads_first` view's write transaction starts here (SQLite)
     return village
 
 

@@ -22,22 +22,28 @@ def record(
     details: dict | None = None,
     remote_addr: str | None = None,
     now: datetime,
-) -> AuditEvent:
-    """Append an audit event (in the caller's transaction: it lands only if the write does)."""
-    event = AuditEvent(
-        village_id=village_id,
-        actor_id=actor_id,
-        action=action,
-        object_type=object_type,
-        object_id=None if object_id is None else str(object_id),
-        summary=summary,
-        details=details,
-        remote_addr=remote_addr,
-        created_at=now,
+) -> None:
+    """Append an audit event (in the caller's transaction: it lands only if the write does).
+
+    A Core INSERT on the session's connection, not an ORM object and a flush: every write
+    request appends one, and nothing reads the row back in the same unit of work."""
+    session.connection().execute(
+        _INSERT,
+        {
+            "village_id": village_id,
+            "actor_id": actor_id,
+            "action": action,
+            "object_type": object_type,
+            "object_id": None if object_id is None else str(object_id),
+            "summary": summary,
+            "details": details,
+            "remote_addr": remote_addr,
+            "created_at": now,
+        },
     )
-    session.add(event)
-    session.flush()
-    return event
+
+
+_INSERT = AuditEvent.__table__.insert()
 
 
 def list_events(

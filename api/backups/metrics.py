@@ -56,6 +56,7 @@ def init_app(app: Flask) -> None:
             ["job", "status"],
             registry=registry,
         ),
+        "children": {},
     }
     registry.register(_DatabaseCollector(app))
     _configure_request_log(app)
@@ -90,8 +91,9 @@ def _count_request(response):
     route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
     metrics = current_app.extensions["points.metrics"]
     if route != "/metrics":
-        metrics["requests"].labels(request.method, route, str(response.status_code)).inc()
-        metrics["latency"].labels(request.method, route).observe(duration)
+        counter, histogram = _children(metrics, request.method, route, response.status_code)
+        counter.inc()
+        histogram.observe(duration)
     village = getattr(g.get("village"), "code", None) or (request.view_args or {}).get("code")
     request_log.info(
         json.dumps(
@@ -107,6 +109,20 @@ def _count_request(response):
         )
     )
     return response
+
+
+def _children(metrics: dict, method: str, route: str, status: int):
+    """The request counter's and latency histogram's children for these labels, looked up once
+    (`labels()` takes a lock and builds the key on every call; this runs on every request)."""
+    key = (method, route, status)
+    found = metrics["children"].get(key)
+    if found is None:
+        found = (
+            metrics["requests"].labels(method, route, str(status)),
+            metrics["latency"].labels(method, route),
+        )
+        metrics["children"][key] = found  # a benign race: both threads store the same children
+    return found
 
 
 def _count_item(app: Flask, result) -> None:

@@ -23,6 +23,7 @@ from points.errors import ValidationError
 from points.ledger import statements
 from points.models.org import Role
 from points.org import get_village
+from points.org.operations import VillageRow
 
 bp = Blueprint("claim_offline", __name__)
 
@@ -34,7 +35,10 @@ def record_one(village, data: dict, photos: list):
     it was made against (rule, grid), refuse it if that changed since."""
     if len(photos) > MAX_PHOTOS:
         raise ValidationError(f"最多上传 {MAX_PHOTOS} 张照片", errors={"photos": ["太多"]})
-    scheme = statements.get_scheme(db(), village=village, code=data.pop("scheme"))
+    if isinstance(village, VillageRow):  # the API's record: the village read as plain values
+        scheme = village.scheme(data.pop("scheme"))
+    else:
+        scheme = statements.get_scheme(db(), village=village, code=data.pop("scheme"))
     rule_id, group_id = data.pop("expected_rule_id", None), data.pop("expected_group_id", None)
     if rule_id is not None:
         claims.check_unchanged(

@@ -33,8 +33,8 @@ from api.claims.schemas import (
     ReverseInSchema,
     ReviewInSchema,
 )
-from api.db import db
-from api.rest import ApiView, audit, documented_errors, village_for
+from api.db import db, reads_first
+from api.rest import ApiView, audit, documented_errors, village_for, village_row_for
 from api.web.identity import current_actor
 from points import claims, org
 from points.claims import notices
@@ -93,6 +93,8 @@ def _doc(*codes):
 
 def _photos(field: str = "photos") -> list:
     """The uploaded photos of a multipart request (none for JSON), at most MAX_PHOTOS."""
+    if request.mimetype != "multipart/form-data":
+        return []  # a JSON body carries no files (and parsing for them costs a form parser)
     photos = [p for p in request.files.getlist(field) if p and p.filename]
     if len(photos) > MAX_PHOTOS:
         raise ValidationError(f"最多上传 {MAX_PHOTOS} 张照片", errors={"photos": ["太多"]})
@@ -117,6 +119,7 @@ class Claims(ApiView):
         village = village_for(code, *STAFF, Role.RESIDENT)
         return claims.list_claims(db(), village=village, actor=current_actor(), **args)
 
+    @reads_first
     @blp.arguments(ClaimInSchema)
     @blp.response(201, ClaimSchema)
     @_doc(401, 403, 404, 409, 422)
@@ -127,12 +130,13 @@ class Claims(ApiView):
         JPG/PNG `photos` (required by rules marked evidence_required). A record made offline
         names the rule and grid it was made against (`expected_rule_id`, `expected_group_id`):
         409 `rule_changed`, `household_moved`, `household_gone` or `member_gone` if they changed."""
-        village = village_for(code, *RECORDERS)
+        village = village_row_for(code, *RECORDERS)
         return record_one(village, data, _photos())
 
 
 @blp.route("/villages/<code>/claims/batch")
 class ClaimBatch(ApiView):
+    @reads_first
     @blp.arguments(BatchInSchema)
     @blp.response(201, BatchResultSchema)
     @_doc(401, 403, 404, 409, 422)
@@ -141,9 +145,9 @@ class ClaimBatch(ApiView):
 
         Send JSON, or multipart/form-data with this JSON in a `data` field and up to three
         `photos` (a 签到表, the event): they are attached to every claim of the batch."""
-        village = village_for(code, *RECORDERS)
+        village = village_row_for(code, *RECORDERS)
         photos = _photos()
-        scheme = statements.get_scheme(db(), village=village, code=data.pop("scheme"))
+        scheme = village.scheme(data.pop("scheme"))
         subjects = [(s["household_id"], s.get("resident_id")) for s in data.pop("subjects")]
         batch, items = claims.record_batch(
             db(),

@@ -498,10 +498,8 @@ def find_rule(
     statement (PostgreSQL), or None."""
     # One statement (recording's hot path): the version in force, and its rule if it has one.
     # Built once per shape with bound parameters: building it cost as much as running it.
-    params = {"scheme_id": scheme.id, "village_id": scheme.village_id, "code": code, "on": on}
-    if lock is not None:
-        params["lock_k1"], params["lock_key"] = lock
-    found = session.execute(_rule_statement(lock is not None), params).first()
+    found = session.execute(_rule_statement(lock is not None), _rule_params(scheme, code, on, lock))
+    found = found.first()
     if found is None:
         raise NotFoundError(f"{on.isoformat()} 没有生效的{scheme.name}积分标准", code=code)
     version, row = found[0], found[1]
@@ -510,13 +508,45 @@ def find_rule(
     return version, row
 
 
+def find_rule_row(
+    session: Session, *, scheme: Scheme, code: str, on: date, lock: tuple[int, int] | None = None
+):
+    """`find_rule`'s rule as a plain row (every column of `catalog_rules` by name, read-only),
+    not an ORM object: what recording reads, for a fraction of the loading work. Same
+    statement, same refusals."""
+    statement = _rule_statement(lock is not None, rows=True)
+    found = session.connection().execute(statement, _rule_params(scheme, code, on, lock)).first()
+    if found is None:
+        raise NotFoundError(f"{on.isoformat()} 没有生效的{scheme.name}积分标准", code=code)
+    if found.id is None:
+        number = found.catalog_version_number
+        raise NotFoundError(f"第 {number} 版积分标准中没有编码为“{code}”的项目", code=code)
+    return found
+
+
+def _rule_params(scheme: Scheme, code: str, on: date, lock) -> dict:
+    params = {"scheme_id": scheme.id, "village_id": scheme.village_id, "code": code, "on": on}
+    if lock is not None:
+        params["lock_k1"], params["lock_key"] = lock
+    return params
+
+
 @cache
-def _rule_statement(locked: bool):
-    q = select(CatalogVersion, CatalogRule).outerjoin(
-        CatalogRule,
-        (CatalogRule.version_id == CatalogVersion.id)
-        & (CatalogRule.village_id == CatalogVersion.village_id)
-        & (CatalogRule.code == bindparam("code")),
+def _rule_statement(locked: bool, rows: bool = False):
+    if rows:
+        versions = CatalogVersion.__table__.c
+        columns = (versions.number.label("catalog_version_number"), *CatalogRule.__table__.c)
+    else:
+        columns = (CatalogVersion, CatalogRule)
+    q = (
+        select(*columns)
+        .select_from(CatalogVersion)
+        .outerjoin(
+            CatalogRule,
+            (CatalogRule.version_id == CatalogVersion.id)
+            & (CatalogRule.village_id == CatalogVersion.village_id)
+            & (CatalogRule.code == bindparam("code")),
+        )
     )
     if locked:
         q = q.add_columns(

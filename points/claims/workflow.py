@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Row, and_, bindparam, func, insert, select, update
+from sqlalchemy.orm import Session, aliased, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from points import ledger
 from points.catalog import rules
-from points.catalog.versions import find_rule, rule_of
+from points.catalog.versions import find_rule_row, rule_of
 from points.cycles.jobs import Job, WorkItem, register_job
 from points.db import lock_subjects, lock_village, subject_lock_key
 from points.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
@@ -112,9 +112,7 @@ def record(
         row=row,
         refusal=refusal,
     )
-    session.add(claim)
-    session.flush()
-    _no_evidence_yet(claim)
+    _insert_claims(session, [claim])
     _post_if_no_notice(session, claim, now=now, actor=actor)
     return claim
 
@@ -149,7 +147,7 @@ def record_batch(
         raise ValidationError("名单中有重复的人", errors={"subjects": ["有重复"]})
     if not title.strip():
         raise ValidationError("请填写活动名称", errors={"title": ["不能为空"]})
-    _, row = find_rule(session, scheme=scheme, code=rule_code, on=occurred_on)
+    row = find_rule_row(session, scheme=scheme, code=rule_code, on=occurred_on)
     # Every subject's lock up front, in id order, so two overlapping events never deadlock.
     _lock_limited(session, scheme, row, subjects)
     loaded = _Subjects.load(
@@ -193,21 +191,52 @@ def record_batch(
         # Two people of one household on the household track share its caps.
         loaded.add_use(h, r, abs(claim.points))
         claims.append(claim)
-    # One bulk INSERT for the whole event, then one read back (the ORM would send an INSERT
-    # per claim where the driver cannot return ids in order). A batch names each subject once.
-    columns = [c.key for c in Claim.__table__.columns if c.key != "id"]
-    session.connection().execute(
-        insert(Claim.__table__), [{key: getattr(claim, key) for key in columns} for claim in claims]
-    )
-    saved = {
-        (c.household_id, c.resident_id): c
-        for c in session.scalars(select(Claim).where(Claim.batch_id == batch.id))
-    }
-    claims = [saved[subject] for subject in subjects]
+    _insert_claims(session, claims)
     for claim in claims:
-        _no_evidence_yet(claim)
         _post_if_no_notice(session, claim, now=now, actor=actor)
     return batch, claims
+
+
+_CLAIM_COLUMNS = tuple(c.key for c in Claim.__table__.columns if c.key != "id")
+_claims = Claim.__table__.c
+# One claim: INSERT … RETURNING its id. A batch: one executemany INSERT (the driver's own
+# loop; insertmanyvalues with RETURNING rendered every row's parameters in Python, more work
+# than the read back), then the new ids by subject (a batch names each subject once).
+_INSERT_CLAIM = insert(Claim.__table__).returning(_claims.id)
+_INSERT_CLAIMS = insert(Claim.__table__)
+_BATCH_IDS = select(_claims.id, _claims.household_id, _claims.resident_id).where(
+    _claims.batch_id == bindparam("batch_id")
+)
+
+
+def _insert_claims(session: Session, claims: list[Claim]) -> None:
+    """Insert new claims with Core statements, not the ORM's unit of work (recording's hot
+    path: a flush cost more than the INSERT), and put them in the session as if loaded: every
+    column is set to what was inserted, and a new claim has no photos and no objections, so
+    neither reading them back nor serialising the response sends another statement. Several
+    claims must be one batch's."""
+    rows = []
+    for claim in claims:
+        state = claim.__dict__
+        for key in _CLAIM_COLUMNS:
+            if key not in state:
+                setattr(claim, key, None)
+        rows.append({key: state[key] for key in _CLAIM_COLUMNS})
+    connection = session.connection()
+    if len(claims) == 1:
+        claims[0].id = connection.execute(_INSERT_CLAIM, rows[0]).scalar_one()
+    else:
+        connection.execute(_INSERT_CLAIMS, rows)
+        ids = {
+            (h, r): claim_id
+            for claim_id, h, r in connection.execute(_BATCH_IDS, {"batch_id": claims[0].batch_id})
+        }
+        for claim in claims:
+            claim.id = ids[claim.household_id, claim.resident_id]
+    for claim in claims:
+        make_transient_to_detached(claim)
+        session.add(claim)
+        _no_evidence_yet(claim)
 
 
 def _lock_limited(session: Session, scheme: Scheme, row: CatalogRule, subjects) -> None:
@@ -234,8 +263,8 @@ class _Subjects:
     """The households and people named in a recording, with each one's use of the rule's caps."""
 
     scheme: Scheme
-    households: dict[int, Household]
-    residents: dict[int, Resident]
+    households: dict[int, Row]  # plain rows of `households` (and `residents`): read, not changed
+    residents: dict[int, Row]
     used: dict[int, dict]  # subject id (household or resident by scheme) -> {Window: points}
 
     @classmethod
@@ -253,10 +282,13 @@ class _Subjects:
                     start, end = _window_bounds(window, scheme, on)
                     params |= {f"start_{window.value}": start, f"end_{window.value}": end}
             found = {}
-            for obj, *sums in session.execute(_subjects_statement(model, windows), params):
-                found[obj.id] = obj
+            width = len(model.__table__.c)
+            statement = _subjects_statement(model, windows)
+            for subject in session.connection().execute(statement, params):
+                found[subject.id] = subject
                 if counted:
-                    used[obj.id] = {w: int(v) for w, v in zip(windows, sums, strict=True)}
+                    sums = subject[width:]
+                    used[subject.id] = {w: int(v) for w, v in zip(windows, sums, strict=True)}
             return found
 
         households = read(Household, {h for h, _ in subjects}, row is not None and by_household)
@@ -314,7 +346,8 @@ def _subjects_statement(model, windows: tuple[rules.Window, ...]):
         )
         columns.append(used.scalar_subquery().label(f"used_{window.value}"))
     # The village too: on Citus that makes it a query of one worker (decision 0018).
-    return select(model, *columns).where(
+    # Plain rows, not ORM objects: recording reads a subject's columns and never changes it.
+    return select(*model.__table__.c, *columns).where(
         model.id.in_(bindparam("ids", expanding=True)),
         model.village_id == bindparam("village_id"),
     )
@@ -323,7 +356,7 @@ def _subjects_statement(model, windows: tuple[rules.Window, ...]):
 def _rule_or_refusal(session, scheme, code, on, lock=None):
     """Find the rule, keeping a not-found to raise after the subject and permission checks."""
     try:
-        return find_rule(session, scheme=scheme, code=code, on=on, lock=lock)[1], None
+        return find_rule_row(session, scheme=scheme, code=code, on=on, lock=lock), None
     except NotFoundError as error:
         return None, error
 

@@ -8,13 +8,14 @@ resident's village, seeing that household only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, bindparam, false, select, true
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from points.errors import PermissionDeniedError
-from points.models import ApiToken, Household, User, Village
-from points.models.org import Role
+from points.models import ApiToken, Household, Resident, User, Village
+from points.models.org import Role, RoleAssignment
 
 STAFF_ROLES = frozenset({Role.ADMIN, Role.REVIEWER, Role.RECORDER, Role.CLERK})
 # Roles that see every household of their village (recorders see their group, residents theirs).
@@ -148,24 +149,61 @@ class Actor:
 
 def load_actor(session: Session, user_id: int) -> Actor:
     """Build the Actor of a user from its role assignments and resident link."""
-    found = find_active_user(session, user_id=user_id)
-    return actor_of(found[0] if found else session.get(User, user_id))
+    found = find_signed_in(session, user_id=user_id)
+    return found.actor if found else actor_of(session.get(User, user_id))
 
 
-# Built once: constructing a statement costs about as much as running it on SQLite, and this
-# one runs on every signed-in request.
-_USER = select(User).options(joinedload(User.roles), joinedload(User.resident))
-_USER_BY_TOKEN = (
-    _USER.add_columns(ApiToken)
-    .join(ApiToken, ApiToken.user_id == User.id)
-    .where(ApiToken.token_hash == bindparam("token_hash"), User.active.is_(True))
+@dataclass(frozen=True)
+class SignedIn:
+    """An active user as a request signs in: the Actor, built from rows (no ORM objects), the
+    user's page-session epoch and, when found by a bearer token, the token's id and life."""
+
+    actor: Actor
+    session_epoch: int
+    token_id: int | None = None
+    token_expires_at: datetime | None = None
+    token_revoked_at: datetime | None = None
+
+
+# Built once, and plain rows rather than ORM objects: this runs on every signed-in request,
+# where building the statement and loading a user with its roles through the ORM cost more
+# than the query itself. One row per role assignment (one with NULLs when there is none).
+_users, _tokens = User.__table__.c, ApiToken.__table__.c
+_residents, _roles = Resident.__table__.c, RoleAssignment.__table__.c
+_SIGN_IN_COLUMNS = (
+    _users.id,
+    _users.display_name,
+    _users.session_epoch,
+    _users.resident_id,
+    _residents.household_id,
+    _residents.village_id,
+    _roles.role,
+    _roles.village_id,
+    _roles.group_id,
+    _roles.town,
 )
-_USER_BY_ID = _USER.where(User.id == bindparam("user_id"), User.active.is_(True))
+_SIGN_IN_BY_ID = (
+    select(*_SIGN_IN_COLUMNS)
+    .select_from(User.__table__)
+    .outerjoin(Resident.__table__, _residents.id == _users.resident_id)
+    .outerjoin(RoleAssignment.__table__, _roles.user_id == _users.id)
+    .where(_users.id == bindparam("user_id"), _users.active.is_(True))
+    .order_by(_roles.id)
+)
+_SIGN_IN_BY_TOKEN = (
+    select(_tokens.id, _tokens.expires_at, _tokens.revoked_at, *_SIGN_IN_COLUMNS)
+    .select_from(ApiToken.__table__)
+    .join(User.__table__, _users.id == _tokens.user_id)
+    .outerjoin(Resident.__table__, _residents.id == _users.resident_id)
+    .outerjoin(RoleAssignment.__table__, _roles.user_id == _users.id)
+    .where(_tokens.token_hash == bindparam("token_hash"), _users.active.is_(True))
+    .order_by(_roles.id)
+)
 
 
-def find_active_user(
+def find_signed_in(
     session: Session, *, user_id: int | None = None, token_hash: str | None = None
-) -> tuple[User, ApiToken | None] | None:
+) -> SignedIn | None:
     """Return an active user by id, or by a bearer token's hash with the token; else None.
 
     One statement: the user, its role assignments and its resident link come back together
@@ -173,12 +211,27 @@ def find_active_user(
     API call. The caller checks the token's expiry and revocation.
     """
     if token_hash is not None:
-        row = session.execute(_USER_BY_TOKEN, {"token_hash": token_hash}).unique().first()
+        rows = session.connection().execute(_SIGN_IN_BY_TOKEN, {"token_hash": token_hash}).all()
+        token = rows[0][:3] if rows else None
+        rows = [row[3:] for row in rows]
     else:
-        row = session.execute(_USER_BY_ID, {"user_id": user_id}).unique().first()
-    if row is None:
+        rows = session.connection().execute(_SIGN_IN_BY_ID, {"user_id": user_id}).all()
+        token = None
+    if not rows:
         return None
-    return (row[0], row[1] if token_hash is not None else None)
+    uid, name, epoch, resident_id, household_id, village_id = rows[0][:6]
+    grants = tuple(Grant(*row[6:]) for row in rows if row[6] is not None)
+    actor = Actor(
+        user_id=uid,
+        name=name,
+        grants=grants,
+        resident_id=resident_id,
+        household_id=household_id if resident_id is not None else None,
+        village_id=village_id if resident_id is not None else None,
+    )
+    if token is None:
+        return SignedIn(actor, epoch)
+    return SignedIn(actor, epoch, token[0], token[1], token[2])
 
 
 def actor_of(user: User) -> Actor:

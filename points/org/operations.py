@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import namedtuple
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,7 +14,7 @@ from points.auth import check_new_pin, hash_password, revoke_all_sessions, unloc
 from points.db import utcnow
 from points.effective import VILLAGE_SETTINGS, change_settings
 from points.errors import ConflictError, NotFoundError, ValidationError
-from points.models import Group, Household, Resident, RoleAssignment, User, Village
+from points.models import Group, Household, Resident, RoleAssignment, Scheme, User, Village
 from points.models.org import PrivacyMode, Role
 from points.org.access import Actor
 from points.periods import local_date
@@ -59,6 +60,48 @@ def find_village(session: Session, code: str) -> Village | None:
 _VILLAGE_BY_CODE = (
     select(Village).options(joinedload(Village.schemes)).where(Village.code == bindparam("code"))
 )
+
+
+_VILLAGE_COLUMNS = tuple(Village.__table__.c)
+_SCHEME_COLUMNS = tuple(Scheme.__table__.c)
+SchemeRow = namedtuple("SchemeRow", [c.key for c in _SCHEME_COLUMNS])  # noqa: PYI024
+
+
+_VILLAGE_KEYS = tuple(c.key for c in _VILLAGE_COLUMNS)
+
+
+class VillageRow(namedtuple("VillageValues", [*_VILLAGE_KEYS, "schemes"])):  # noqa: PYI024
+    """A village and its schemes read as plain values, for a request that only reads them
+    (recording): no ORM objects to load. Has the columns of `villages` by name (id, code,
+    town, …) and `schemes`, each a `SchemeRow` with the columns of `schemes`, by id."""
+
+    __slots__ = ()
+
+    def scheme(self, code: str) -> SchemeRow:
+        """Return the village's scheme with this code; raise NotFoundError."""
+        for scheme in self.schemes:
+            if scheme.code == code:
+                return scheme
+        raise NotFoundError(f"本村没有积分方案 {code}")
+
+
+_VILLAGE_ROWS_BY_CODE = (
+    select(*_VILLAGE_COLUMNS, *_SCHEME_COLUMNS)
+    .select_from(Village.__table__)
+    .outerjoin(Scheme.__table__, Scheme.__table__.c.village_id == Village.__table__.c.id)
+    .where(Village.__table__.c.code == bindparam("code"))
+    .order_by(Scheme.__table__.c.id)
+)
+
+
+def get_village_row(session: Session, code: str) -> VillageRow:
+    """`get_village` as plain values (one statement, the schemes with it); NotFoundError."""
+    rows = session.connection().execute(_VILLAGE_ROWS_BY_CODE, {"code": code}).all()
+    if not rows:
+        raise NotFoundError(f"找不到村庄 {code}", code_value=code)
+    width = len(_VILLAGE_COLUMNS)
+    schemes = tuple(SchemeRow(*row[width:]) for row in rows if row[width] is not None)
+    return VillageRow(*rows[0][:width], schemes)
 
 
 def create_village(
