@@ -41,7 +41,8 @@ def test_redemptions_racing_a_close_are_spent_or_expired_exactly_once(wide_facto
         s.commit()
         scheme_id, code = scheme.id, village.code
     # Thread 0 closes the quarter; threads 1..15 each buy twice at the counter (a household
-    # of their own, and the household of thread i+1: two counters on one lot).
+    # of their own, and the household of thread i+1: two counters on one lot), each purchase
+    # its own transaction as at a real counter.
     buyers = 15
 
     def work(s, i):
@@ -51,19 +52,19 @@ def test_redemptions_racing_a_close_are_spent_or_expired_exactly_once(wide_facto
         done = []
         for n, home in enumerate((homes[i], homes[i % buyers + 1])):
             try:
-                with s.begin_nested():
-                    ledger.spend(
-                        s,
-                        scheme=scheme,
-                        subject_id=home,
-                        points=PRICE,
-                        idem_key=f"shop:{i}:{n}",
-                        actor_id=None,
-                        now=bj(2026, 12, 31, 23, 59),
-                    )
+                ledger.spend(
+                    s,
+                    scheme=scheme,
+                    subject_id=home,
+                    points=PRICE,
+                    idem_key=f"shop:{i}:{n}",
+                    actor_id=None,
+                    now=bj(2026, 12, 31, 23, 59),
+                )
+                s.commit()
                 done.append(home)
             except InsufficientPointsError:
-                pass  # the close got there first: the lot is closed
+                s.rollback()  # the close got there first: the lot is closed
         return done
 
     results, errors = race(wide_factory, work, n=buyers + 1)
