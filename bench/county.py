@@ -4,6 +4,7 @@ against the raw SQL that computes the same result, interleaved.
     python bench/county.py                                   # SQLite, 200 villages x 500 households
     python bench/county.py --villages 20 --households 100    # a quick run
     python bench/county.py --url postgresql://root@127.0.0.1/test
+    python bench/county.py --villages 20 --only-close          # the quarter close pair alone
     python bench/county.py --citus --url postgresql://postgres@127.0.0.1:6432/postgres
                                   # a Citus coordinator (scripts/citus-cluster.sh start): the
                                   # database is emptied, migrated, distributed, and kept after the
@@ -429,6 +430,9 @@ def run_ops(bench: Bench, args) -> None:
                 },
             )
 
+    if args.only_close:
+        bench.pair("quarter close, all villages", close_all, raw_close, write=True)
+        return
     bench.pair("board draft, one village", board_one, raw_board_one, write=True)
     bench.pair("board draft, all villages", board_all, raw_board_all, write=True)
     bench.pair("town summary (10 villages)", town, raw_town)
@@ -502,6 +506,9 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="interleaved runs of each side")
     p.add_argument("--progress", type=int, default=20, help="report every K villages built")
     p.add_argument("--build-only", action="store_true", help="build the county, time it, stop")
+    p.add_argument(
+        "--only-close", action="store_true", help="time only the quarter close (ours and raw)"
+    )
     p.add_argument(
         "--citus",
         action="store_true",

@@ -13,7 +13,7 @@ from points import ledger
 from points.cycles.jobs import Job, WorkItem, register_job
 from points.db import dialect_insert, lock_village
 from points.effective import in_force
-from points.models import Account, CycleRun, Period, Posting, Scheme
+from points.models import Account, CycleRun, Period, Scheme
 from points.models.catalog import ClosePolicy
 from points.models.cycles import PeriodStatus
 from points.models.ledger import AccountKind
@@ -177,30 +177,33 @@ def close_period(session: Session, *, scheme: Scheme, period: str, now: datetime
         return row
     policy = close_policy_for(session, scheme, period)
     cutoff = expiry_cutoff(scheme, period, policy)
-    lots: list[int] = []
+    lots = []
     if cutoff is not None:
-        lots = list(
-            session.execute(
-                select(Account.id)
-                .where(
-                    Account.village_id == scheme.village_id,
-                    Account.scheme_id == scheme.id,
-                    Account.kind == AccountKind.LOT,
-                    Account.closed_at.is_(None),
-                    Account.period_start <= period_start(scheme.period_kind, cutoff),
-                )
-                .order_by(Account.id)
-                .with_for_update()
-            ).scalars()
-        )
+        # The lots with their balances, read by the statement that locks them: the balances
+        # cannot change until we commit, so the expiry plans from these rows (no second read).
+        lots = session.execute(
+            select(*ledger.LOCKED_LOT_COLUMNS)
+            .where(
+                Account.village_id == scheme.village_id,
+                Account.scheme_id == scheme.id,
+                Account.kind == AccountKind.LOT,
+                Account.closed_at.is_(None),
+                Account.period_start <= period_start(scheme.period_kind, cutoff),
+            )
+            .order_by(Account.id)
+            .with_for_update()
+        ).all()
     lock_village(session, scheme.village_id)
     seq_before, _ = ledger.chain_head(session, scheme.village_id)
     expired = 0
-    # Set-based, in bounded batches: each batch is one plan, one conditional executemany and
-    # one chain append for up to CLOSE_BATCH lots (memory stays flat in the village's size).
+    # Set-based, in bounded batches: each batch is one replay check, one conditional balance
+    # UPDATE (closing the lots too) and one chain append for up to CLOSE_BATCH lots.
     for i in range(0, len(lots), CLOSE_BATCH):
-        ids = ledger.expire_lots(session, lot_ids=lots[i : i + CLOSE_BATCH], now=now)
-        expired += _points_expired(session, [e for e in ids if e is not None])
+        batch = lots[i : i + CLOSE_BATCH]
+        ids = ledger.expire_lots(session, lot_ids=[lot.id for lot in batch], now=now, locked=batch)
+        # A lot still open under our lock has no expiry entry (an expiry closes its lot in the
+        # same transaction): each id is this close's entry, moving the locked balance.
+        expired += sum(lot.balance for lot, e in zip(batch, ids, strict=True) if e is not None)
     seq_after, _ = ledger.chain_head(session, scheme.village_id)
     row.status = PeriodStatus.CLOSED
     row.closed_at = now
@@ -210,19 +213,6 @@ def close_period(session: Session, *, scheme: Scheme, period: str, now: datetime
     session.flush()
     _ensure_period(session, scheme, next_period_key(scheme.period_kind, period), now)
     return row
-
-
-def _points_expired(session: Session, entry_ids: list[int]) -> int:
-    """Points the expiry entries moved to `expired` (each entry's one positive posting)."""
-    if not entry_ids:
-        return 0
-    return int(
-        session.execute(
-            select(func.coalesce(func.sum(Posting.amount), 0)).where(
-                Posting.entry_id.in_(entry_ids), Posting.amount > 0
-            )
-        ).scalar_one()
-    )
 
 
 def _run_close(session: Session, item: WorkItem, now: datetime) -> dict:

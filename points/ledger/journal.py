@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Protocol
 
 from sqlalchemy import (
     String,
@@ -32,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from points.db import bulk_postgresql, insert_rows, lock_village
+from points.db import bulk_postgresql, insert_rows, lock_village, on_citus
 from points.errors import (
     AlreadyReversedError,
     ConflictError,
@@ -463,16 +465,31 @@ def expire_lot(
     return session.get(JournalEntry, ids[0]) if ids and ids[0] else None
 
 
-def expire_lots(session: Session, *, lot_ids: Sequence[int], now: datetime) -> list[int | None]:
+def expire_lots(
+    session: Session,
+    *,
+    lot_ids: Sequence[int],
+    now: datetime,
+    locked: Sequence[LockedLot] | None = None,
+) -> list[int | None]:
     """Expire many lots of one village at once (a period close); return entry ids in order.
 
     The same entries, keys (`close:<lot>:<period>`) and guarantees as `expire_lot` for each
     lot, set-based: the lots and their balances are read in one statement, every balance is
     lowered by one conditional executemany, the entries are appended to the chain together,
     and the lots are marked closed by one UPDATE. None for a lot that held nothing.
+
+    `locked`: the lots as `LockedLot` rows (in `lot_ids` order) that the caller read FOR
+    UPDATE in this transaction, after which it took the village's chain lock (a period close).
+    Then nothing is read again and the writes are a few set-based statements
+    (`_expire_locked`).
     """
     if not lot_ids:
         return []
+    if locked is not None and not on_citus(session):
+        if [lot.id for lot in locked] != list(lot_ids):
+            raise ValueError("locked rows must be the lots of lot_ids, in order")
+        return _expire_locked(session, locked, now)
     # Plain rows, not ORM objects: a close reads every lot of the county this way.
     lots = {
         lot.id: lot
@@ -540,6 +557,310 @@ def expire_lots(session: Session, *, lot_ids: Sequence[int], now: datetime) -> l
             .values(closed_at=now)
         )
     return ids
+
+
+# ---------------------------------------------------------------------------------------------
+# A period close: lots the caller holds locked, expired in a few set-based statements
+# ---------------------------------------------------------------------------------------------
+
+
+class LockedLot(Protocol):
+    """A lot as a close reads it FOR UPDATE: `select(*LOCKED_LOT_COLUMNS)` rows."""
+
+    id: int
+    balance: int
+    village_id: int
+    scheme_id: int
+    household_id: int | None
+    resident_id: int | None
+    period_key: str
+
+
+LOCKED_LOT_COLUMNS = (
+    Account.id,
+    Account.balance,
+    Account.village_id,
+    Account.scheme_id,
+    Account.household_id,
+    Account.resident_id,
+    Account.period_key,
+)
+
+
+def _expire_locked(session: Session, lots: Sequence[LockedLot], now: datetime) -> list[int | None]:
+    """`expire_lots` for lots the caller read FOR UPDATE, then took the village's chain lock.
+
+    Same entries, keys, request hashes and chain hashes as the general path (verify cannot
+    tell them apart), with its guarantees kept by the database, not by the caller's promise:
+    - exactly once: keys already used are replayed (one SELECT), and (village_id, idem_key)
+      is UNIQUE;
+    - never negative: one conditional UPDATE lowers every balance (`balance + d >= 0`) and
+      closes every lot (`closed_at IS NULL`); a row count short of the batch (a lot changed or
+      closed by someone who did not respect the lock) raises, rolling the close back;
+    - the chain: numbered after the head we read under the chain lock; (village_id, seq) is
+      UNIQUE, so an append by someone without the lock fails instead of forking the chain.
+    The balances are the locked ones, so there is no plan-then-retry loop and no savepoint:
+    the rows cannot change under us. On PostgreSQL the batch travels as one JSON parameter per
+    statement (rows by `json_to_recordset`: no per-value adaptation in the driver) and the
+    entries and their postings are one statement; on SQLite each write is an executemany
+    straight to the driver (in-process, no round trips, no per-row parameter processing).
+    """
+    village_id = lots[0].village_id
+    if any(lot.village_id != village_id for lot in lots):
+        raise ValidationError("一次只能清零同一个村的积分批次")
+    requests = [
+        _Req(village_id, f"close:{lot.id}:{lot.period_key}", _expiry_request_hash(lot.id))
+        for lot in lots
+    ]
+    results: dict[int, int | None] = {}
+    pending = _resolve_replays(session, village_id, requests, results)
+    posted = [i for i in pending if lots[i].balance]
+    # Every lot of the batch closes (a replayed or empty one too, as `expire_lot` does); a
+    # posted lot gives up its whole (locked) balance.
+    deltas = dict.fromkeys((lot.id for lot in lots), 0)
+    for i in posted:
+        deltas[lots[i].id] = -lots[i].balance
+    pg = session.get_bind().dialect.name == "postgresql"
+    conn = session.connection()
+    if pg:
+        closed = conn.execute(
+            _PG_EXPIRE_BALANCES,
+            {"v": village_id, "rows": _CANONICAL_JSON(list(deltas.items())), "now": now},
+        ).rowcount
+    else:
+        when = _sqlite_datetime(conn, now)
+        closed = conn.exec_driver_sql(
+            _SQLITE_EXPIRE_BALANCE,
+            [(d, when, village_id, lot_id, d) for lot_id, d in deltas.items()],
+        ).rowcount
+    if closed != len(deltas):
+        raise ConflictError("系统繁忙，请稍后重试", reason="contention")
+    if not posted:
+        return [results.get(i) for i in range(len(lots))]
+
+    system = _system_account(session, village_id, AccountKind.EXPIRED)
+    seq, prev = chain_head(session, village_id)
+    had_head = seq > 0
+    month = month_key(local_date(now))
+    templates: dict[tuple, str] = {}  # the canonical body of an expiry, by what lots share
+    # (seq, lot, balance, scheme, household, resident, period, memo, idem, request, prev, hash)
+    entries = []
+    for i in posted:
+        lot, req = lots[i], requests[i]
+        seq += 1
+        shape = (lot.scheme_id, lot.period_key, lot.household_id is None)
+        template = templates.get(shape)
+        new_shape = template is None
+        if new_shape:
+            template = templates[shape] = _expiry_template(village_id, lot, month, now)
+        (a, b), (c, d) = sorted(((lot.id, -lot.balance), (system, lot.balance)))
+        body = template.format(
+            subject=lot.household_id if lot.household_id is not None else lot.resident_id,
+            seq=seq,
+            idem=_CANONICAL_JSON(req.idem_key),
+            request=req.request_hash,
+            prev=prev,
+            postings=f"[[{a},{b}],[{c},{d}]]",
+        )
+        digest = hashlib.sha256(prev.encode() + b"\n" + body.encode()).hexdigest()
+        memo = f"{lot.period_key} 期积分到期清零"
+        if new_shape:
+            # The template's guard: its first entry in every batch, hashed the general way too.
+            draft = _expiry_draft(req, lot, now, [(lot.id, -lot.balance), (system, lot.balance)])
+            fields = dict(draft.fields, village_id=village_id, seq=seq, prev_hash=prev)
+            if entry_hash(prev, fields, draft.postings) != digest:
+                raise RuntimeError("the expiry hash template no longer matches entry_hash")
+        entries.append(
+            (
+                seq,
+                lot.id,
+                lot.balance,
+                lot.scheme_id,
+                lot.household_id,
+                lot.resident_id,
+                lot.period_key,
+                memo,
+                req.idem_key,
+                req.request_hash,
+                prev,
+                digest,
+            )
+        )
+        prev = digest
+    if pg:
+        by_seq = dict(
+            (s, i)
+            for i, s in conn.execute(
+                _PG_INSERT_EXPIRIES,
+                {
+                    "v": village_id,
+                    "kind": EntryKind.EXPIRY.value,
+                    "month": month,
+                    "created": now,
+                    "system": system,
+                    "rows": _CANONICAL_JSON(entries),
+                },
+            )
+        )
+        ids = [by_seq[e[0]] for e in entries]
+    else:
+        when = _sqlite_datetime(conn, now)
+        conn.exec_driver_sql(
+            _SQLITE_INSERT_EXPIRY,
+            [(village_id, EntryKind.EXPIRY.value, month, when, e[0], *e[3:]) for e in entries],
+        )
+        by_seq = dict(
+            conn.execute(
+                select(JournalEntry.seq, JournalEntry.id).where(
+                    JournalEntry.village_id == village_id,
+                    JournalEntry.seq.between(entries[0][0], seq),
+                )
+            ).all()
+        )
+        ids = [by_seq[e[0]] for e in entries]
+        conn.exec_driver_sql(
+            _SQLITE_INSERT_POSTING,
+            [
+                row
+                for entry_id, e in zip(ids, entries, strict=True)
+                for row in (
+                    (entry_id, village_id, e[1], -e[2]),
+                    (entry_id, village_id, system, e[2]),
+                )
+            ],
+        )
+    if had_head:
+        conn.execute(_UPDATE_HEAD, {"v": village_id, "seq": seq, "hash": prev})
+    else:
+        conn.execute(insert(ChainHead).values(village_id=village_id, seq=seq, hash=prev))
+    for i, entry_id in zip(posted, ids, strict=True):
+        results[i] = entry_id
+    return [results.get(i) for i in range(len(lots))]
+
+
+def _expiry_request_hash(lot_id: int) -> str:
+    """`_request(…, kind=EntryKind.EXPIRY, lot=lot_id).request_hash`, without the encoder."""
+    return hashlib.sha256(b'{"kind": "expiry", "lot": %d}' % lot_id).hexdigest()
+
+
+def _expiry_draft(req: _Req, lot, now: datetime, postings) -> _Draft:
+    """The expiry entry of a lot, as the general path (`expire_lots` without `locked`) plans it."""
+    subject = Subject(lot.scheme_id, lot.village_id, lot.household_id, lot.resident_id)
+    memo = f"{lot.period_key} 期积分到期清零"
+    return _draft(
+        req, EntryKind.EXPIRY, subject, lot.period_key, now, 0, memo, None, None, postings
+    )
+
+
+# Stand-ins for the per-lot values while a template is encoded (no real value looks like them).
+_TEMPLATE_MARKS = {
+    "subject": -7_000_000_001,
+    "seq": -7_000_000_002,
+    "idem": "\x01idem",
+    "request": "\x01request",
+    "prev": "\x01prev",
+    "postings": "\x01postings",
+}
+
+
+def _expiry_template(village_id: int, lot, month: str, now: datetime) -> str:
+    """`entry_hash`'s canonical body of an expiry as a `str.format` template.
+
+    The fields are those of `_expiry_draft` (the same dict, so the same keys in the same
+    sorted order and escaping) with stand-ins for what differs per lot; each lot then costs one
+    `format` instead of building and encoding a dict. `_expire_locked` checks the first entry
+    of every batch against `entry_hash` itself.
+    """
+    marks = _TEMPLATE_MARKS
+    req = _Req(village_id, marks["idem"], marks["request"])
+    draft = _expiry_draft(req, lot, now, [])
+    fields = dict(draft.fields, village_id=village_id, seq=marks["seq"], prev_hash=marks["prev"])
+    fields["household_id" if lot.household_id is not None else "resident_id"] = marks["subject"]
+    data = {
+        k: _utc_text(v) if isinstance(v, datetime) else v
+        for k, v in fields.items()
+        if v is not None
+    }
+    data["postings"] = marks["postings"]
+    body = _CANONICAL_JSON(data).replace("{", "{{").replace("}", "}}")
+    for name, mark in marks.items():
+        encoded = _CANONICAL_JSON(mark)
+        # Strings go in already encoded (idem) or are plain hex (request, prev): unquote those.
+        if name in ("request", "prev"):
+            body = body.replace(encoded, '"{' + name + '}"')
+        else:
+            body = body.replace(encoded, "{" + name + "}")
+    return body
+
+
+def _sqlite_datetime(conn, value: datetime):
+    """What SQLite stores for an aware datetime column: the column type's own binding, then
+    the driver's adapter (applied here once, not once per row of an executemany)."""
+    value = JournalEntry.__table__.c.created_at.type.bind_processor(conn.dialect)(value)
+    adapt = sqlite3.adapters.get((type(value), sqlite3.PrepareProtocol))
+    return adapt(value) if adapt else value
+
+
+_UPDATE_HEAD = (
+    update(ChainHead)
+    .where(ChainHead.village_id == bindparam("v"))
+    .values(seq=bindparam("seq"), hash=bindparam("hash"))
+)
+
+# PostgreSQL: a batch's rows are one JSON array parameter. The village is named in every
+# WHERE and row (one shard's rows on Citus, though Citus takes the general path: expire_lots).
+_PG_EXPIRE_BALANCES = text(
+    """
+    UPDATE accounts AS a SET balance = a.balance + u.d, closed_at = :now
+    FROM (SELECT (x->>0)::integer AS id, (x->>1)::integer AS d
+          FROM json_array_elements(CAST(:rows AS json)) AS x) AS u
+    WHERE a.village_id = :v AND a.id = u.id AND a.closed_at IS NULL AND a.balance + u.d >= 0
+    """
+).bindparams(bindparam("now", type_=JournalEntry.__table__.c.created_at.type))
+
+# The entries and their two postings each, in one statement (the postings join the entries'
+# RETURNING; foreign keys are checked at the statement's end).
+_PG_INSERT_EXPIRIES = text(
+    """
+    WITH u AS (
+        SELECT (x->>0)::integer AS seq, (x->>1)::integer AS lot, (x->>2)::integer AS bal,
+               (x->>3)::integer AS scheme_id, (x->>4)::integer AS household_id,
+               (x->>5)::integer AS resident_id, x->>6 AS period_key, x->>7 AS memo,
+               x->>8 AS idem_key, x->>9 AS request_hash, x->>10 AS prev_hash, x->>11 AS hash
+        FROM json_array_elements(CAST(:rows AS json)) AS x
+    ), e AS (
+        INSERT INTO journal_entries (village_id, seq, kind, scheme_id, household_id,
+            resident_id, period_key, month, score_delta, memo, idem_key, request_hash,
+            created_at, prev_hash, hash)
+        SELECT :v, seq, :kind, scheme_id, household_id, resident_id, period_key, :month, 0,
+               memo, idem_key, request_hash, :created, prev_hash, hash
+        FROM u ORDER BY seq
+        RETURNING id, seq
+    ), p AS (
+        INSERT INTO postings (entry_id, village_id, account_id, amount)
+        SELECT e.id, :v, x.account_id, x.amount
+        FROM e JOIN u ON u.seq = e.seq
+        CROSS JOIN LATERAL (VALUES (u.lot, -u.bal), (CAST(:system AS integer), u.bal))
+             AS x(account_id, amount)
+        ORDER BY e.seq
+    )
+    SELECT id, seq FROM e
+    """
+).bindparams(bindparam("created", type_=JournalEntry.__table__.c.created_at.type))
+
+# SQLite: executemany straight to the driver (the statement has no per-row processing left).
+_SQLITE_EXPIRE_BALANCE = (
+    "UPDATE accounts SET balance = balance + ?, closed_at = ? "
+    "WHERE village_id = ? AND id = ? AND closed_at IS NULL AND balance + ? >= 0"
+)
+_SQLITE_INSERT_EXPIRY = (
+    "INSERT INTO journal_entries (village_id, kind, month, created_at, seq, scheme_id, "
+    "household_id, resident_id, period_key, memo, idem_key, request_hash, prev_hash, hash, "
+    "score_delta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
+)
+_SQLITE_INSERT_POSTING = (
+    "INSERT INTO postings (entry_id, village_id, account_id, amount) VALUES (?, ?, ?, ?)"
+)
 
 
 # ---------------------------------------------------------------------------------------------
