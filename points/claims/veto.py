@@ -9,6 +9,7 @@ the ledger.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 from sqlalchemy import and_, select
@@ -34,15 +35,34 @@ def vetoed(session: Session, *, scheme: Scheme, on: date) -> dict[int, str]:
 
     Subject ids are household ids on a household scheme, resident ids on a party scheme.
     """
+    return vetoed_by_scheme(session, schemes=[scheme], on=on)[scheme.id]
+
+
+def vetoed_by_scheme(
+    session: Session, *, schemes: Sequence[Scheme], on: date
+) -> dict[int, dict[int, str]]:
+    """Return {scheme id: {subject id: reason}} for many schemes (a county's board drafts) in
+    one statement: for each, what `vetoed` returns."""
+    by_id = {scheme.id: scheme for scheme in schemes}
+    out: dict[int, dict[int, str]] = {sid: {} for sid in by_id}
+    if not by_id:
+        return out
     reversal = aliased(JournalEntry)
     rows = session.execute(
-        select(Claim.household_id, Claim.resident_id, Claim.occurred_on, CatalogRule)
+        select(
+            Claim.scheme_id,
+            Claim.household_id,
+            Claim.resident_id,
+            Claim.occurred_on,
+            CatalogRule.veto,
+            CatalogRule.name,
+        )
         .join(
             CatalogRule,
             and_(CatalogRule.id == Claim.rule_id, CatalogRule.village_id == Claim.village_id),
         )
         .where(
-            Claim.scheme_id == scheme.id,
+            Claim.scheme_id.in_(list(by_id)),
             Claim.status == ClaimStatus.POSTED,
             CatalogRule.veto.is_not(None),
             Claim.occurred_on <= on.replace(month=12, day=31),
@@ -50,11 +70,11 @@ def vetoed(session: Session, *, scheme: Scheme, on: date) -> dict[int, str]:
             .where(reversal.reverses_id == Claim.entry_id, reversal.village_id == Claim.village_id)
             .exists(),
         )
-        .order_by(Claim.occurred_on)
+        .order_by(Claim.occurred_on, Claim.id)
     ).all()
-    out: dict[int, str] = {}
-    for household_id, resident_id, occurred_on, rule in rows:
-        if _same_window(Window(rule.veto), scheme, occurred_on, on):
+    for scheme_id, household_id, resident_id, occurred_on, veto, name in rows:
+        scheme = by_id[scheme_id]
+        if _same_window(Window(veto), scheme, occurred_on, on):
             subject = resident_id if scheme.subject_kind == "resident" else household_id
-            out.setdefault(subject, f"{occurred_on.isoformat()} {rule.name}（一票否决）")
+            out[scheme_id].setdefault(subject, f"{occurred_on.isoformat()} {name}（一票否决）")
     return out
