@@ -17,7 +17,6 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, case, func, insert, inspect, or_, select
 from sqlalchemy.orm import Session, aliased
-from sqlalchemy.orm.attributes import set_committed_value
 
 from points import ledger
 from points.catalog import (
@@ -33,6 +32,7 @@ from points.cycles.jobs import Job, WorkItem, register_job
 from points.db import lock_village
 from points.effective import in_force, in_force_villages
 from points.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from points.ledger.journal import in_values
 from points.models import (
     CatalogRule,
     CatalogVersion,
@@ -182,7 +182,7 @@ def draft_boards(
         b.village_id: b
         for b in session.execute(
             select(Board).where(
-                Board.village_id.in_([v.id for v in unique]),
+                in_values(session, Board.village_id, [v.id for v in unique]),
                 Board.month == month,
                 Board.status.in_(LIVE),
             )
@@ -221,12 +221,11 @@ def _draft(
     )
     parties = _party(session, party, month, barred)
     # populate_existing: an id a rolled-back draft used is given again (SQLite), and the
-    # session may still hold that board; the row just written is the one that counts.
+    # session may still hold that row; the row just written is the one that counts.
     # render_nulls: the ORM would leave a row's None columns out, and rows of different
-    # shapes go in separate INSERTs; with it every village's entries are one statement.
-    fresh = {"populate_existing": True, "render_nulls": True}
+    # shapes go in separate INSERTs; with it all villages' rows are one statement.
     boards = session.scalars(
-        insert(Board).returning(Board).execution_options(**fresh),
+        insert(Board).returning(Board).execution_options(populate_existing=True, render_nulls=True),
         [
             dict(
                 village_id=v.id,
@@ -245,16 +244,11 @@ def _draft(
         for part in (tops, deeds, parties, violations)
         for row in part.get(v.id, ())
     ]
-    entries: dict[int, list[BoardEntry]] = {b.id: [] for b in boards}
     if rows:
-        # One bulk INSERT for every village's entries (one shape of row), returning them.
-        for entry in session.scalars(
-            insert(BoardEntry).returning(BoardEntry).execution_options(**fresh), rows
-        ).all():
-            entries[entry.board_id].append(entry)
-    for board in boards:
-        # The new entries are the board's entries: no refresh, no lazy load per board.
-        set_committed_value(board, "entries", sorted(entries[board.id], key=lambda e: e.id))
+        # One executemany for every village's entries (one shape of row: psycopg parses it
+        # once; a multi-row VALUES … RETURNING of thousands of parameters costs more to parse
+        # than to run). A board's entries load when they are read, as before.
+        session.execute(insert(BoardEntry).execution_options(render_nulls=True), rows)
     return by_village
 
 
@@ -295,7 +289,9 @@ def _schemes_of(
     else:
         found = {v.id: [] for v in villages}
         for scheme in session.execute(
-            select(Scheme).where(Scheme.village_id.in_(list(found))).order_by(Scheme.id)
+            select(Scheme)
+            .where(in_values(session, Scheme.village_id, list(found)))
+            .order_by(Scheme.id)
         ).scalars():
             found[scheme.village_id].append(scheme)
     return {
@@ -307,7 +303,7 @@ def _schemes_of(
     }
 
 
-def _in_periods(schemes: list[Scheme], start: date):
+def _in_periods(session: Session, schemes: list[Scheme], start: date):
     """Entries in the period containing `start` of their own scheme (schemes may differ in
     period kind): one condition for all the schemes."""
     by_period: dict[str, list[int]] = {}
@@ -317,7 +313,7 @@ def _in_periods(schemes: list[Scheme], start: date):
         return JournalEntry.period_key == next(iter(by_period))
     return or_(
         *(
-            (JournalEntry.scheme_id.in_(ids)) & (JournalEntry.period_key == period)
+            in_values(session, JournalEntry.scheme_id, ids) & (JournalEntry.period_key == period)
             for period, ids in by_period.items()
         )
     )
@@ -334,7 +330,10 @@ def _top(
 
     One statement for every village: the month's score and deductions and the period's score
     (for the stars) of every household of the villages' household schemes, grouped as the raw
-    county GROUP BY groups them, then ranked village by village.
+    county GROUP BY groups them. The database ranks each scheme's households by score and
+    deductions and returns only those placed within the board's size (all of a tie at the
+    cut), not the county's 10,000 rows; the household number then orders ties here, as it
+    sorts numbers as numbers.
     """
     schemes = {vid: s for vid, s in schemes.items() if top_n[vid] > 0}
     if not schemes:
@@ -342,19 +341,22 @@ def _top(
     by_scheme = {s.id: (vid, s) for vid, s in schemes.items()}
     start = _month_start(month)
     in_month = JournalEntry.month == month
-    period_of = _in_periods(list(schemes.values()), start)
+    period_of = _in_periods(session, list(schemes.values()), start)
     in_period = period_of & JournalEntry.resident_id.is_(None)
     month_score = func.sum(case((in_month, JournalEntry.score_delta), else_=0))
     deductions = func.sum(case((in_month & (JournalEntry.kind == "deduction"), 1), else_=0))
     period_score = func.sum(case((in_period, JournalEntry.score_delta), else_=0))
-    rows = session.execute(
+    # A vetoed household is left out before ranking: it takes no place on the list.
+    vetoed_homes = sorted({hid for vid in schemes for hid in barred[vid]})
+    grouped = (
         select(
-            JournalEntry.scheme_id,
-            Household.id,
-            Household.number,
-            month_score,
-            deductions,
-            period_score,
+            JournalEntry.village_id.label("village_id"),
+            JournalEntry.scheme_id.label("scheme_id"),
+            Household.id.label("household_id"),
+            Household.number.label("number"),
+            month_score.label("score"),
+            deductions.label("deductions"),
+            period_score.label("period_score"),
         )
         .join(
             Household,
@@ -364,22 +366,43 @@ def _top(
             ),
         )
         .where(
-            JournalEntry.scheme_id.in_(list(by_scheme)),
+            in_values(session, JournalEntry.scheme_id, list(by_scheme)),
             in_month | period_of,
             Household.active.is_(True),
+            *([~in_values(session, Household.id, vetoed_homes)] if vetoed_homes else []),
         )
-        .group_by(JournalEntry.scheme_id, Household.id, Household.number)
+        # The village with the scheme (one scheme is one village's): on Citus each village's
+        # households are grouped and ranked where its entries are.
+        .group_by(JournalEntry.village_id, JournalEntry.scheme_id, Household.id, Household.number)
         .having(month_score > 0)
+        .subquery()
+    )
+    place = (
+        func.rank()
+        .over(
+            partition_by=(grouped.c.village_id, grouped.c.scheme_id),
+            order_by=(grouped.c.score.desc(), grouped.c.deductions),
+        )
+        .label("place")
+    )
+    ranked = select(grouped, place).subquery()
+    rows = session.execute(
+        select(
+            ranked.c.scheme_id,
+            ranked.c.household_id,
+            ranked.c.number,
+            ranked.c.score,
+            ranked.c.deductions,
+            ranked.c.period_score,
+        ).where(ranked.c.place <= max(top_n[vid] for vid in schemes))
     ).all()
     found: dict[int, list[tuple]] = {}
     for sid, hid, num, score, ded, ps in rows:
-        vid = by_scheme[sid][0]
-        if hid not in barred[vid]:
-            found.setdefault(vid, []).append((hid, num, int(score), int(ded), int(ps)))
+        found.setdefault(by_scheme[sid][0], []).append((hid, num, int(score), int(ded), int(ps)))
     out = {}
-    for vid, ranked in found.items():
+    for vid, ranked_rows in found.items():
         scheme = schemes[vid]
-        ranked.sort(key=lambda r: (-r[2], r[3], _number_key(r[1])))
+        ranked_rows.sort(key=lambda r: (-r[2], r[3], _number_key(r[1])))
         out[vid] = [
             dict(
                 kind=EntryKind.RED,
@@ -390,7 +413,7 @@ def _top(
                 stars=stars(scheme.base_score + ps, scheme.star_thresholds),
                 text=f"本月得分 {score} 分" + (f"（扣分 {ded} 次）" if ded else ""),
             )
-            for rank, (hid, _num, score, ded, ps) in enumerate(ranked[: top_n[vid]], start=1)
+            for rank, (hid, _num, score, ded, ps) in enumerate(ranked_rows[: top_n[vid]], start=1)
         ]
     return out
 
@@ -400,16 +423,16 @@ def _number_key(number: str) -> tuple:
     return (0, int(number), number) if number.isdigit() else (1, 0, number)
 
 
-def _not_reversed():
-    reversal = aliased(JournalEntry)
-    return ~(
-        select(reversal.id)
-        .where(
-            reversal.reverses_id == JournalEntry.id,
-            reversal.village_id == JournalEntry.village_id,
-        )
-        .exists()
+_REVERSAL = aliased(JournalEntry)
+# Built once (an alias costs more to build than the statement it is in).
+_NOT_REVERSED = ~(
+    select(_REVERSAL.id)
+    .where(
+        _REVERSAL.reverses_id == JournalEntry.id,
+        _REVERSAL.village_id == JournalEntry.village_id,
     )
+    .exists()
+)
 
 
 def _posted(
@@ -426,12 +449,9 @@ def _posted(
         vid: {month_shift(month, -i) for i in range(n)} for vid, n in black_months.items() if n > 0
     }
     months = sorted({month}.union(*terms.values()))
-    deed = (
-        (JournalEntry.month == month)
-        & (JournalEntry.kind == "award")
-        & (CatalogRule.sign == 1)
-        & CatalogRule.honourable.is_(True)
-    )
+    ids = [v.id for v in villages]
+    deed_rule = (CatalogRule.sign == 1) & CatalogRule.honourable.is_(True)
+    deed = (JournalEntry.month == month) & (JournalEntry.kind == "award") & deed_rule
     violation = (JournalEntry.kind == "deduction") & (CatalogRule.sign == -1)
     rows = session.execute(
         select(
@@ -449,9 +469,16 @@ def _posted(
             CatalogRule.subcategory,
             CatalogRule.category,
         )
+        # A claim's posting entry is the one it names (claims.entry_id) and that names it:
+        # both are said, and the village on both sides, so that the planner may start from
+        # the month's entries or from the village's posted claims, whichever is fewer.
         .join(
             Claim,
-            and_(Claim.id == JournalEntry.claim_id, Claim.village_id == JournalEntry.village_id),
+            and_(
+                Claim.id == JournalEntry.claim_id,
+                Claim.village_id == JournalEntry.village_id,
+                Claim.entry_id == JournalEntry.id,
+            ),
         )
         .join(
             CatalogRule,
@@ -461,10 +488,11 @@ def _posted(
             ),
         )
         .where(
-            JournalEntry.village_id.in_([v.id for v in villages]),
+            in_values(session, JournalEntry.village_id, ids),
+            in_values(session, Claim.village_id, ids),
             JournalEntry.month.in_(months),
             Claim.status == ClaimStatus.POSTED,
-            _not_reversed(),
+            _NOT_REVERSED,
             (deed | violation) if terms else deed,
         )
         .order_by(JournalEntry.village_id, JournalEntry.seq)
@@ -499,7 +527,7 @@ def _posted(
         version_id: black_names(categories_from_json(categories))
         for version_id, categories in session.execute(
             select(CatalogVersion.id, CatalogVersion.categories).where(
-                CatalogVersion.village_id.in_(sorted({row[0] for row in wrong}))
+                in_values(session, CatalogVersion.village_id, sorted({row[0] for row in wrong}))
             )
         )
     }
@@ -536,7 +564,10 @@ def _party(
     totals: dict[int, dict] = {s.id: {} for s in flat}
     for sid, rid, total in session.execute(
         select(JournalEntry.scheme_id, JournalEntry.resident_id, func.sum(JournalEntry.score_delta))
-        .where(JournalEntry.scheme_id.in_([s.id for s in flat]), _in_periods(flat, start))
+        .where(
+            in_values(session, JournalEntry.scheme_id, [s.id for s in flat]),
+            _in_periods(session, flat, start),
+        )
         .group_by(JournalEntry.scheme_id, JournalEntry.resident_id)
     ):
         totals[sid][rid] = total
@@ -544,7 +575,7 @@ def _party(
     for rid, hid, vid in session.execute(
         select(Resident.id, Resident.household_id, Resident.village_id)
         .where(
-            Resident.village_id.in_(list(schemes)),
+            in_values(session, Resident.village_id, list(schemes)),
             Resident.is_party_member.is_(True),
             Resident.active.is_(True),
         )
@@ -1111,24 +1142,32 @@ def _run_drafts(session: Session, items: list, now: datetime) -> list[dict]:
     villages = {
         v.id: v
         for v in session.execute(
-            select(Village).where(Village.id.in_(sorted({i.village_id for i in items})))
+            select(Village).where(
+                in_values(session, Village.id, sorted({i.village_id for i in items}))
+            )
         ).scalars()
     }
     months: dict[str, list] = {}
     for item in items:
         months.setdefault(item.params["month"], []).append(item)
-    details = {}
+    drafted = {}
     for month, group in months.items():
-        drafted = draft_boards(
+        found = draft_boards(
             session, villages=[villages[i.village_id] for i in group], month=month, now=now
         )
-        for item, board in zip(group, drafted, strict=True):
-            details[(item.village_id, item.key)] = {
-                "board_id": board.id,
-                "entries": len(board.entries),
-                "status": board.status,
-            }
-    return [details[(i.village_id, i.key)] for i in items]
+        drafted.update(zip(((i.village_id, i.key) for i in group), found, strict=True))
+    # Each board's number of entries for the run's detail, counted at once.
+    counts = dict(
+        session.execute(
+            select(BoardEntry.board_id, func.count())
+            .where(in_values(session, BoardEntry.board_id, [b.id for b in drafted.values()]))
+            .group_by(BoardEntry.board_id)
+        ).all()
+    )
+    return [
+        {"board_id": board.id, "entries": counts.get(board.id, 0), "status": board.status}
+        for board in (drafted[(i.village_id, i.key)] for i in items)
+    ]
 
 
 def _register() -> None:

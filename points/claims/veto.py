@@ -16,10 +16,19 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, aliased
 
 from points.catalog.rules import Window
+from points.ledger.journal import in_values
 from points.models import CatalogRule, Scheme
 from points.models.claims import Claim, ClaimStatus
 from points.models.ledger import JournalEntry
 from points.periods import period_key
+
+_REVERSAL = aliased(JournalEntry)
+# Built once: an alias costs more to build than the statement it is in.
+_NOT_REVERSED = ~(
+    select(_REVERSAL.id)
+    .where(_REVERSAL.reverses_id == Claim.entry_id, _REVERSAL.village_id == Claim.village_id)
+    .exists()
+)
 
 
 def _same_window(window: Window, scheme: Scheme, a: date, b: date) -> bool:
@@ -47,7 +56,6 @@ def vetoed_by_scheme(
     out: dict[int, dict[int, str]] = {sid: {} for sid in by_id}
     if not by_id:
         return out
-    reversal = aliased(JournalEntry)
     rows = session.execute(
         select(
             Claim.scheme_id,
@@ -62,13 +70,13 @@ def vetoed_by_scheme(
             and_(CatalogRule.id == Claim.rule_id, CatalogRule.village_id == Claim.village_id),
         )
         .where(
-            Claim.scheme_id.in_(list(by_id)),
+            # The village too: claims are indexed by village (and status), not by scheme.
+            in_values(session, Claim.village_id, sorted({s.village_id for s in schemes})),
+            in_values(session, Claim.scheme_id, list(by_id)),
             Claim.status == ClaimStatus.POSTED,
             CatalogRule.veto.is_not(None),
             Claim.occurred_on <= on.replace(month=12, day=31),
-            ~select(reversal.id)
-            .where(reversal.reverses_id == Claim.entry_id, reversal.village_id == Claim.village_id)
-            .exists(),
+            _NOT_REVERSED,
         )
         .order_by(Claim.occurred_on, Claim.id)
     ).all()
