@@ -245,10 +245,10 @@ def _draft(
         for row in part.get(v.id, ())
     ]
     if rows:
-        # One executemany for every village's entries (one shape of row: psycopg parses it
-        # once; a multi-row VALUES … RETURNING of thousands of parameters costs more to parse
-        # than to run). A board's entries load when they are read, as before.
-        session.execute(insert(BoardEntry).execution_options(render_nulls=True), rows)
+        # One Core executemany for every village's entries (one shape of row: psycopg parses
+        # it once; a multi-row VALUES … RETURNING of thousands of parameters costs more to
+        # parse than to run). A board's entries load when they are read, as before.
+        session.execute(insert(BoardEntry.__table__), rows)
     return by_village
 
 
