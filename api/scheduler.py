@@ -2,7 +2,8 @@
 
 Every tick takes (or renews) the `scheduler` lease and, holding it, runs `reconcile_now`: each
 due item in a transaction of its own, so a long catch-up commits item by item and one failing
-item does not hold back the rest. The lease keeps two servers from both acting; should two ever
+item does not hold back the rest (a job that does its items together, the month's boards, runs
+them in one transaction where a failing item is still rolled back alone). The lease keeps two servers from both acting; should two ever
 overlap (a lease outlived by a very long run), the `cycle_runs` keys still make each item once.
 """
 
@@ -60,6 +61,20 @@ def reconcile_now(
             items = cycles.due_items(session, job, now=now, village_id=village_id)
         if items:
             _fire(app, "before_job", job.name, items, now)
+        if job.run_batch is not None and len(items) > 1:
+            # A job that does its items together (the month's boards): one transaction for
+            # the batch; inside it a failing item is rolled back alone (cycles.run_items).
+            try:
+                with maker() as session, session.begin():
+                    results = cycles.run_items(session, items, now=now, job=job)
+            except Exception as exc:  # the commit itself failed: every item is still due
+                log.exception("committing the %s batch failed", job.name)
+                error = f"{type(exc).__name__}: {exc}"
+                results = [cycles.ItemResult(item, "failed", error=error) for item in items]
+            for result in results:
+                report.results.append(result)
+                _fire(app, "item_done", result)
+            continue
         for item in items:
             try:
                 with maker() as session, session.begin():

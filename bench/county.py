@@ -3,8 +3,9 @@ against the raw SQL that computes the same result, interleaved.
 
     python bench/county.py                                   # SQLite, 200 villages x 500 households
     python bench/county.py --villages 20 --households 100    # a quick run
+    python bench/county.py --villages 20 --only board        # only the board pairs
     python bench/county.py --url postgresql://root@127.0.0.1/test
-    python bench/county.py --villages 20 --only-close          # the quarter close pair alone
+    python bench/county.py --villages 20 --only close          # the quarter close pair alone
     python bench/county.py --citus --url postgresql://postgres@127.0.0.1:6432/postgres
                                   # a Citus coordinator (scripts/citus-cluster.sh start): the
                                   # database is emptied, migrated, distributed, and kept after the
@@ -336,13 +337,19 @@ class RssSampler:
 
 
 class Bench:
-    def __init__(self, engine: Engine, repeat: int):
-        self.engine, self.repeat = engine, repeat
+    def __init__(self, engine: Engine, repeat: int, only: list[str] | None = None):
+        self.engine, self.repeat, self.only = engine, repeat, only or []
         self.sessions = make_sessionmaker(engine)
         self.rows: list[tuple] = []
 
+    def wants(self, name: str) -> bool:
+        """Whether the pair is run: all of them, or those `--only` names a part of."""
+        return not self.only or any(part in name for part in self.only)
+
     def pair(self, name: str, ours, raw, *, write: bool = False) -> None:
         """Time ours and raw alternately; each in its own transaction (rolled back if write)."""
+        if not self.wants(name):
+            return
         times = {"ours": [], "raw": []}
         rss = {"ours": 0.0, "raw": 0.0}
         for _ in range(self.repeat):
@@ -384,8 +391,9 @@ def run_ops(bench: Bench, args) -> None:
         s.execute(text(RAW_BOARD.format(schemes=sid)), {"m": BOARD_MONTH, "p": PERIOD}).all()
 
     def board_all(s):
-        for v in s.execute(select(Village).order_by(Village.id)).scalars().all():
-            boards.draft_board(s, village=v, month=BOARD_MONTH, now=now)
+        # Every village's board at once, as the scheduler's job drafts them (issue 18).
+        villages = s.execute(select(Village).order_by(Village.id)).scalars().all()
+        boards.draft_boards(s, villages=villages, month=BOARD_MONTH, now=now)
 
     def raw_board_all(s):
         s.execute(
@@ -430,9 +438,6 @@ def run_ops(bench: Bench, args) -> None:
                 },
             )
 
-    if args.only_close:
-        bench.pair("quarter close, all villages", close_all, raw_close, write=True)
-        return
     bench.pair("board draft, one village", board_one, raw_board_one, write=True)
     bench.pair("board draft, all villages", board_all, raw_board_all, write=True)
     bench.pair("town summary (10 villages)", town, raw_town)
@@ -444,6 +449,8 @@ def run_ops(bench: Bench, args) -> None:
     bench.pair("verify, all villages", verify_all, raw_read_all)
 
     # Statements need the quarter closed: close it for good (untimed), then time them.
+    if not bench.wants("period statements, village"):
+        return
     with bench.sessions.begin() as s:
         close_all(s)
 
@@ -507,7 +514,10 @@ def main(argv=None) -> int:
     p.add_argument("--progress", type=int, default=20, help="report every K villages built")
     p.add_argument("--build-only", action="store_true", help="build the county, time it, stop")
     p.add_argument(
-        "--only-close", action="store_true", help="time only the quarter close (ours and raw)"
+        "--only",
+        action="append",
+        metavar="TEXT",
+        help="run only the pairs whose name contains TEXT (repeatable), e.g. --only board",
     )
     p.add_argument(
         "--citus",
@@ -538,7 +548,7 @@ def main(argv=None) -> int:
         # Fresh statistics, as autovacuum (off on the CI server here) would have them.
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
-        bench = Bench(engine, args.repeat)
+        bench = Bench(engine, args.repeat, args.only)
         run_ops(bench, args)
         print(
             "\n| operation | ours (s) | raw SQL (s) | ratio | peak RSS ours (MiB) | peak RSS raw (MiB) |"

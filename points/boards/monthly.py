@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, case, func, insert, select
+from sqlalchemy import and_, case, func, insert, inspect, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from points import ledger
@@ -27,11 +27,12 @@ from points.catalog import (
     ordered,
 )
 from points.claims.notices import display_name
-from points.claims.veto import vetoed
+from points.claims.veto import vetoed, vetoed_by_scheme
 from points.cycles.jobs import Job, WorkItem, register_job
 from points.db import lock_village
-from points.effective import in_force
+from points.effective import in_force, in_force_villages
 from points.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from points.ledger.journal import in_values
 from points.models import (
     CatalogRule,
     CatalogVersion,
@@ -147,41 +148,122 @@ def check_month(month: str, now: datetime) -> str:
 
 
 # --- drafting ------------------------------------------------------------------------------------
+#
+# Drafting is set-based (issue 18, decision 0022): `draft_boards` drafts any number of villages'
+# boards in a constant number of statements (the live boards, the schemes, the settings, the
+# vetoes, one top-list GROUP BY, one read of the posted deeds and violations, the catalog
+# versions when there are violations, two for party members when there is a party scheme, the
+# boards and their entries written in bulk). `draft_board` is its one-village call.
 
 
 def draft_board(
     session: Session, *, village: Village, month: str, now: datetime, actor_id: int | None = None
 ) -> Board:
     """Draft the month's board from posted entries; return the live board if one exists."""
+    return draft_boards(session, villages=[village], month=month, now=now, actor_id=actor_id)[0]
+
+
+def draft_boards(
+    session: Session,
+    *,
+    villages: list[Village],
+    month: str,
+    now: datetime,
+    actor_id: int | None = None,
+) -> list[Board]:
+    """Draft the month's boards of many villages at once; return one board per village given
+    (a village's live board when it has one). The boards are those `draft_board` drafts for
+    each village alone, in the same statements whatever the number of villages."""
     check_month(month, now)
-    existing = live_board(session, village=village, month=month)
-    if existing is not None:
-        return existing
-    board = Board(
-        village_id=village.id,
-        month=month,
-        status=BoardStatus.DRAFT,
-        created_at=now,
-        created_by=actor_id,
+    unique = list({v.id: v for v in villages}.values())
+    if not unique:
+        return []
+    out = {
+        b.village_id: b
+        for b in session.execute(
+            select(Board).where(
+                in_values(session, Board.village_id, [v.id for v in unique]),
+                Board.month == month,
+                Board.status.in_(LIVE),
+            )
+        ).scalars()
+    }
+    todo = [v for v in unique if v.id not in out]
+    if todo:
+        out.update(_draft(session, todo, month, now, actor_id))
+    return [out[v.id] for v in villages]
+
+
+def _draft(
+    session: Session, villages: list[Village], month: str, now: datetime, actor_id: int | None
+) -> dict[int, Board]:
+    start = _month_start(month)
+    last_day = _month_start(month_shift(month, 1)) - timedelta(days=1)
+    schemes = _schemes_of(session, villages)
+    # A change announced for a later date does not reach back into this month's board.
+    terms = in_force_villages(session, villages=villages, on=last_day)
+    household = {v.id: schemes[v.id][0] for v in villages if schemes[v.id][0] is not None}
+    party = {v.id: schemes[v.id][1] for v in villages if schemes[v.id][1]}
+    # The household scheme's vetoes bar a household from both the top list and the deeds;
+    # a party scheme's vetoes bar a member from the stars. One statement for every scheme.
+    barred = vetoed_by_scheme(
+        session,
+        schemes=list(household.values()) + [s for ps in party.values() for s in ps],
+        on=start,
     )
-    session.add(board)
-    session.flush()
-    # The household scheme's vetoes bar a household from both the top list and the deeds.
-    scheme = _household_scheme(session, village)
-    barred = vetoed(session, scheme=scheme, on=_month_start(month)) if scheme else {}
-    terms = _terms(session, village, month)  # board size and 黑榜 term, read once
-    rows = _top(session, village, month, barred, terms["board_top_n"])
-    rows += _deeds(session, village, month, barred)
-    rows += _party(session, village, month)
-    rows += _violations(session, village, month, terms["black_months"])
+    no_one: dict[int, str] = {}
+    hbarred = {vid: barred.get(s.id, no_one) for vid, s in household.items()}
+    tops = _top(
+        session, household, month, hbarred, {vid: terms[vid]["board_top_n"] for vid in household}
+    )
+    deeds, violations = _posted(
+        session, villages, month, hbarred, {v.id: terms[v.id]["black_months"] for v in villages}
+    )
+    parties = _party(session, party, month, barred)
+    # populate_existing: an id a rolled-back draft used is given again (SQLite), and the
+    # session may still hold that row; the row just written is the one that counts.
+    # render_nulls: the ORM would leave a row's None columns out, and rows of different
+    # shapes go in separate INSERTs; with it all villages' rows are one statement.
+    boards = session.scalars(
+        insert(Board).returning(Board).execution_options(populate_existing=True, render_nulls=True),
+        [
+            dict(
+                village_id=v.id,
+                month=month,
+                status=BoardStatus.DRAFT,
+                created_at=now,
+                created_by=actor_id,
+            )
+            for v in villages
+        ],
+    ).all()
+    by_village = {b.village_id: b for b in boards}
+    rows = [
+        {**_BLANK, **row, "village_id": v.id, "board_id": by_village[v.id].id, "source": "auto"}
+        for v in villages
+        for part in (tops, deeds, parties, violations)
+        for row in part.get(v.id, ())
+    ]
     if rows:
-        # One bulk INSERT per shape of row (a few), not one per household.
-        session.execute(
-            insert(BoardEntry),
-            [dict(village_id=village.id, board_id=board.id, source="auto", **r) for r in rows],
-        )
-    session.refresh(board)
-    return board
+        # One Core executemany for every village's entries (one shape of row: psycopg parses
+        # it once; a multi-row VALUES … RETURNING of thousands of parameters costs more to
+        # parse than to run). A board's entries load when they are read, as before.
+        session.execute(insert(BoardEntry.__table__), rows)
+    return by_village
+
+
+# Every drafted row carries every column, so that all villages' rows are one INSERT.
+_BLANK = dict(
+    resident_id=None,
+    claim_id=None,
+    entry_id=None,
+    rank=None,
+    score=None,
+    stars=None,
+    text="",
+    entry_month=None,
+    category=None,
+)
 
 
 def _terms(session: Session, village: Village, month: str) -> dict:
@@ -197,23 +279,85 @@ def _household_scheme(session: Session, village: Village) -> Scheme | None:
     return next((s for s in village.schemes if s.subject_kind == "household"), None)
 
 
-def _top(session: Session, village: Village, month: str, barred, top_n: int) -> list[dict]:
-    """The month's best households: score desc, then fewer deductions, then household number.
+def _schemes_of(
+    session: Session, villages: list[Village]
+) -> dict[int, tuple[Scheme | None, list[Scheme]]]:
+    """{village id: (its first household scheme, its party schemes)}, ordered by id as
+    `village.schemes` is: from the villages' loaded schemes, else one statement for all."""
+    if all("schemes" not in inspect(v).unloaded for v in villages):
+        found = {v.id: list(v.schemes) for v in villages}
+    else:
+        found = {v.id: [] for v in villages}
+        for scheme in session.execute(
+            select(Scheme)
+            .where(in_values(session, Scheme.village_id, list(found)))
+            .order_by(Scheme.id)
+        ).scalars():
+            found[scheme.village_id].append(scheme)
+    return {
+        vid: (
+            next((s for s in found[vid] if s.subject_kind == "household"), None),
+            [s for s in found[vid] if s.subject_kind == "resident"],
+        )
+        for vid in found
+    }
 
-    One statement: the month's score and deductions and the period's score (for the stars) of
-    every household of the scheme, read from the scheme's month and period entries by index.
+
+def _in_periods(session: Session, schemes: list[Scheme], start: date):
+    """Entries in the period containing `start` of their own scheme (schemes may differ in
+    period kind): one condition for all the schemes."""
+    by_period: dict[str, list[int]] = {}
+    for scheme in schemes:
+        by_period.setdefault(period_key(scheme.period_kind, start), []).append(scheme.id)
+    if len(by_period) == 1:
+        return JournalEntry.period_key == next(iter(by_period))
+    return or_(
+        *(
+            in_values(session, JournalEntry.scheme_id, ids) & (JournalEntry.period_key == period)
+            for period, ids in by_period.items()
+        )
+    )
+
+
+def _top(
+    session: Session,
+    schemes: dict[int, Scheme],
+    month: str,
+    barred: dict[int, dict],
+    top_n: dict[int, int],
+) -> dict[int, list[dict]]:
+    """Each village's best households: score desc, then fewer deductions, then number.
+
+    One statement for every village: the month's score and deductions and the period's score
+    (for the stars) of every household of the villages' household schemes, grouped as the raw
+    county GROUP BY groups them. The database ranks each scheme's households by score and
+    deductions and returns only those placed within the board's size (all of a tie at the
+    cut), not the county's 10,000 rows; the household number then orders ties here, as it
+    sorts numbers as numbers.
     """
-    scheme = _household_scheme(session, village)
-    if scheme is None or top_n <= 0:
-        return []
-    period = period_key(scheme.period_kind, _month_start(month))
+    schemes = {vid: s for vid, s in schemes.items() if top_n[vid] > 0}
+    if not schemes:
+        return {}
+    by_scheme = {s.id: (vid, s) for vid, s in schemes.items()}
+    start = _month_start(month)
     in_month = JournalEntry.month == month
-    in_period = (JournalEntry.period_key == period) & JournalEntry.resident_id.is_(None)
+    period_of = _in_periods(session, list(schemes.values()), start)
+    in_period = period_of & JournalEntry.resident_id.is_(None)
     month_score = func.sum(case((in_month, JournalEntry.score_delta), else_=0))
     deductions = func.sum(case((in_month & (JournalEntry.kind == "deduction"), 1), else_=0))
     period_score = func.sum(case((in_period, JournalEntry.score_delta), else_=0))
-    rows = session.execute(
-        select(Household.id, Household.number, month_score, deductions, period_score)
+    # A vetoed household is left out before ranking: it takes no place on the list.
+    vetoed_homes = sorted({hid for vid in schemes for hid in barred[vid]})
+    grouped = (
+        select(
+            JournalEntry.village_id.label("village_id"),
+            JournalEntry.scheme_id.label("scheme_id"),
+            Household.id.label("household_id"),
+            Household.number.label("number"),
+            month_score.label("score"),
+            deductions.label("deductions"),
+            period_score.label("period_score"),
+        )
         .join(
             Household,
             and_(
@@ -222,33 +366,56 @@ def _top(session: Session, village: Village, month: str, barred, top_n: int) -> 
             ),
         )
         .where(
-            JournalEntry.scheme_id == scheme.id,
-            in_month | (JournalEntry.period_key == period),
+            in_values(session, JournalEntry.scheme_id, list(by_scheme)),
+            in_month | period_of,
             Household.active.is_(True),
+            *([~in_values(session, Household.id, vetoed_homes)] if vetoed_homes else []),
         )
-        .group_by(Household.id, Household.number)
+        # The village with the scheme (one scheme is one village's): on Citus each village's
+        # households are grouped and ranked where its entries are.
+        .group_by(JournalEntry.village_id, JournalEntry.scheme_id, Household.id, Household.number)
         .having(month_score > 0)
-    ).all()
-    ranked = sorted(
-        (
-            (hid, num, int(score), int(ded), int(ps))
-            for hid, num, score, ded, ps in rows
-            if hid not in barred
-        ),
-        key=lambda r: (-r[2], r[3], _number_key(r[1])),
-    )[:top_n]
-    return [
-        dict(
-            kind=EntryKind.RED,
-            section=Section.TOP,
-            household_id=hid,
-            rank=rank,
-            score=score,
-            stars=stars(scheme.base_score + ps, scheme.star_thresholds),
-            text=f"本月得分 {score} 分" + (f"（扣分 {ded} 次）" if ded else ""),
+        .subquery()
+    )
+    place = (
+        func.rank()
+        .over(
+            partition_by=(grouped.c.village_id, grouped.c.scheme_id),
+            order_by=(grouped.c.score.desc(), grouped.c.deductions),
         )
-        for rank, (hid, _num, score, ded, ps) in enumerate(ranked, start=1)
-    ]
+        .label("place")
+    )
+    ranked = select(grouped, place).subquery()
+    rows = session.execute(
+        select(
+            ranked.c.scheme_id,
+            ranked.c.household_id,
+            ranked.c.number,
+            ranked.c.score,
+            ranked.c.deductions,
+            ranked.c.period_score,
+        ).where(ranked.c.place <= max(top_n[vid] for vid in schemes))
+    ).all()
+    found: dict[int, list[tuple]] = {}
+    for sid, hid, num, score, ded, ps in rows:
+        found.setdefault(by_scheme[sid][0], []).append((hid, num, int(score), int(ded), int(ps)))
+    out = {}
+    for vid, ranked_rows in found.items():
+        scheme = schemes[vid]
+        ranked_rows.sort(key=lambda r: (-r[2], r[3], _number_key(r[1])))
+        out[vid] = [
+            dict(
+                kind=EntryKind.RED,
+                section=Section.TOP,
+                household_id=hid,
+                rank=rank,
+                score=score,
+                stars=stars(scheme.base_score + ps, scheme.star_thresholds),
+                text=f"本月得分 {score} 分" + (f"（扣分 {ded} 次）" if ded else ""),
+            )
+            for rank, (hid, _num, score, ded, ps) in enumerate(ranked_rows[: top_n[vid]], start=1)
+        ]
+    return out
 
 
 def _number_key(number: str) -> tuple:
@@ -256,24 +423,62 @@ def _number_key(number: str) -> tuple:
     return (0, int(number), number) if number.isdigit() else (1, 0, number)
 
 
-def _not_reversed():
-    reversal = aliased(JournalEntry)
-    return ~(
-        select(reversal.id)
-        .where(
-            reversal.reverses_id == JournalEntry.id,
-            reversal.village_id == JournalEntry.village_id,
-        )
-        .exists()
+_REVERSAL = aliased(JournalEntry)
+# Built once (an alias costs more to build than the statement it is in).
+_NOT_REVERSED = ~(
+    select(_REVERSAL.id)
+    .where(
+        _REVERSAL.reverses_id == JournalEntry.id,
+        _REVERSAL.village_id == JournalEntry.village_id,
     )
+    .exists()
+)
 
 
-def _posted(session: Session, village: Village, months: list[str], *conditions):
-    return session.execute(
-        select(JournalEntry, Claim, CatalogRule)
+def _posted(
+    session: Session,
+    villages: list[Village],
+    month: str,
+    barred: dict[int, dict],
+    black_months: dict[int, int],
+) -> tuple[dict[int, list[dict]], dict[int, list[dict]]]:
+    """Each village's good deeds and 黑榜 violations, from one read of posted, unreversed
+    claims' entries: awards in the month under rules the catalog marks honourable, and
+    deductions for breaking the 村规民约 within the village's black-list term."""
+    terms = {
+        vid: {month_shift(month, -i) for i in range(n)} for vid, n in black_months.items() if n > 0
+    }
+    months = sorted({month}.union(*terms.values()))
+    ids = [v.id for v in villages]
+    deed_rule = (CatalogRule.sign == 1) & CatalogRule.honourable.is_(True)
+    deed = (JournalEntry.month == month) & (JournalEntry.kind == "award") & deed_rule
+    violation = (JournalEntry.kind == "deduction") & (CatalogRule.sign == -1)
+    rows = session.execute(
+        select(
+            JournalEntry.village_id,
+            JournalEntry.id,
+            JournalEntry.kind,
+            JournalEntry.score_delta,
+            JournalEntry.memo,
+            JournalEntry.month,
+            Claim.id,
+            Claim.household_id,
+            Claim.resident_id,
+            CatalogRule.version_id,
+            CatalogRule.name,
+            CatalogRule.subcategory,
+            CatalogRule.category,
+        )
+        # A claim's posting entry is the one it names (claims.entry_id) and that names it:
+        # both are said, and the village on both sides, so that the planner may start from
+        # the month's entries or from the village's posted claims, whichever is fewer.
         .join(
             Claim,
-            and_(Claim.id == JournalEntry.claim_id, Claim.village_id == JournalEntry.village_id),
+            and_(
+                Claim.id == JournalEntry.claim_id,
+                Claim.village_id == JournalEntry.village_id,
+                Claim.entry_id == JournalEntry.id,
+            ),
         )
         .join(
             CatalogRule,
@@ -283,129 +488,126 @@ def _posted(session: Session, village: Village, months: list[str], *conditions):
             ),
         )
         .where(
-            JournalEntry.village_id == village.id,
+            in_values(session, JournalEntry.village_id, ids),
+            in_values(session, Claim.village_id, ids),
             JournalEntry.month.in_(months),
             Claim.status == ClaimStatus.POSTED,
-            _not_reversed(),
-            *conditions,
+            _NOT_REVERSED,
+            (deed | violation) if terms else deed,
         )
-        .order_by(JournalEntry.seq)
+        .order_by(JournalEntry.village_id, JournalEntry.seq)
     ).all()
-
-
-def _deeds(session: Session, village: Village, month: str, barred) -> list[dict]:
-    """Good deeds posted in the month under rules the catalog marks honourable."""
-    return [
-        dict(
-            kind=EntryKind.RED,
-            section=Section.DEED,
-            household_id=claim.household_id,
-            resident_id=claim.resident_id,
-            claim_id=claim.id,
-            entry_id=entry.id,
-            score=entry.score_delta,
-            text=entry.memo[:200],
-            entry_month=entry.month,
-            category=rule.category,
-        )
-        for entry, claim, rule in _posted(
-            session,
-            village,
-            [month],
-            CatalogRule.honourable.is_(True),
-            CatalogRule.sign == 1,
-            JournalEntry.kind == "award",
-        )
-        if claim.household_id not in barred
-    ]
-
-
-def _violations(session: Session, village: Village, month: str, black_months: int) -> list[dict]:
-    """Posted, unreversed deductions for breaking the 村规民约, within the black-list term."""
-    if black_months <= 0:
-        return []
-    months = [month_shift(month, -i) for i in range(black_months)]
-    rows = _posted(
-        session, village, months, CatalogRule.sign == -1, JournalEntry.kind == "deduction"
-    )
+    deeds: dict[int, list[dict]] = {}
+    wrong: list[tuple] = []
+    for row in rows:
+        vid, eid, kind, score, memo, emonth, cid, hid, rid, _version, _name, _sub, category = row
+        if kind == "award":
+            if hid not in barred.get(vid, ()):
+                deeds.setdefault(vid, []).append(
+                    dict(
+                        kind=EntryKind.RED,
+                        section=Section.DEED,
+                        household_id=hid,
+                        resident_id=rid,
+                        claim_id=cid,
+                        entry_id=eid,
+                        score=score,
+                        text=memo[:200],
+                        entry_month=emonth,
+                        category=category,
+                    )
+                )
+        elif emonth in terms.get(vid, ()):
+            wrong.append(row)
+    if not wrong:
+        return deeds, {}
     # Which categories' deductions are breaches of the 村规民约 is catalog data (0019): each
     # rule is judged by the categories of its own version. A rule naming the compact counts too.
     black = {
         version_id: black_names(categories_from_json(categories))
         for version_id, categories in session.execute(
             select(CatalogVersion.id, CatalogVersion.categories).where(
-                CatalogVersion.village_id == village.id
+                in_values(session, CatalogVersion.village_id, sorted({row[0] for row in wrong}))
             )
         )
     }
-    rows = [
-        (entry, claim, rule)
-        for entry, claim, rule in rows
-        if rule.category in black.get(rule.version_id, ())
-        or COMPACT in rule.name
-        or COMPACT in (rule.subcategory or "")
-    ]
-    return [
-        dict(
-            kind=EntryKind.BLACK,
-            section=Section.VIOLATION,
-            household_id=claim.household_id,
-            resident_id=claim.resident_id,
-            claim_id=claim.id,
-            entry_id=entry.id,
-            score=entry.score_delta,
-            # The rule's name only: a claim's free-text description may say more than is fair.
-            text=rule.name,
-            entry_month=entry.month,
-            category=rule.category,
-        )
-        for entry, claim, rule in rows
-    ]
+    violations: dict[int, list[dict]] = {}
+    for vid, eid, _kind, score, _memo, emonth, cid, hid, rid, version, name, sub, category in wrong:
+        if category in black.get(version, ()) or COMPACT in name or COMPACT in (sub or ""):
+            violations.setdefault(vid, []).append(
+                dict(
+                    kind=EntryKind.BLACK,
+                    section=Section.VIOLATION,
+                    household_id=hid,
+                    resident_id=rid,
+                    claim_id=cid,
+                    entry_id=eid,
+                    score=score,
+                    # The rule's name only: a claim's free text may say more than is fair.
+                    text=name,
+                    entry_month=emonth,
+                    category=category,
+                )
+            )
+    return deeds, violations
 
 
-def _party(session: Session, village: Village, month: str) -> list[dict]:
-    """Party members with at least one star in the party scheme's period containing the month."""
-    out = []
-    for scheme in [s for s in village.schemes if s.subject_kind == "resident"]:
-        period = period_key(scheme.period_kind, _month_start(month))
-        totals = dict(
-            session.execute(
-                select(JournalEntry.resident_id, func.sum(JournalEntry.score_delta))
-                .where(JournalEntry.scheme_id == scheme.id, JournalEntry.period_key == period)
-                .group_by(JournalEntry.resident_id)
-            ).all()
+def _party(
+    session: Session, schemes: dict[int, list[Scheme]], month: str, barred: dict[int, dict]
+) -> dict[int, list[dict]]:
+    """Party members with at least one star in each party scheme's period containing the
+    month: two statements for every village (the period totals, the members)."""
+    if not schemes:
+        return {}
+    start = _month_start(month)
+    flat = [s for ss in schemes.values() for s in ss]
+    totals: dict[int, dict] = {s.id: {} for s in flat}
+    for sid, rid, total in session.execute(
+        select(JournalEntry.scheme_id, JournalEntry.resident_id, func.sum(JournalEntry.score_delta))
+        .where(
+            in_values(session, JournalEntry.scheme_id, [s.id for s in flat]),
+            _in_periods(session, flat, start),
         )
-        members = session.execute(
-            select(Resident)
-            .where(
-                Resident.village_id == village.id,
-                Resident.is_party_member.is_(True),
-                Resident.active.is_(True),
+        .group_by(JournalEntry.scheme_id, JournalEntry.resident_id)
+    ):
+        totals[sid][rid] = total
+    members: dict[int, list[tuple[int, int]]] = {vid: [] for vid in schemes}
+    for rid, hid, vid in session.execute(
+        select(Resident.id, Resident.household_id, Resident.village_id)
+        .where(
+            in_values(session, Resident.village_id, list(schemes)),
+            Resident.is_party_member.is_(True),
+            Resident.active.is_(True),
+        )
+        .order_by(Resident.id)
+    ):
+        members[vid].append((rid, hid))
+    out: dict[int, list[dict]] = {}
+    for vid, village_schemes in schemes.items():
+        for scheme in village_schemes:
+            period = period_key(scheme.period_kind, start)
+            vetoed_here = barred.get(scheme.id, {})
+            rated = []
+            for rid, hid in members[vid]:
+                if rid in vetoed_here:
+                    continue
+                score = scheme.base_score + int(totals[scheme.id].get(rid) or 0)
+                n = stars(score, scheme.star_thresholds)
+                if n:
+                    rated.append((n, score, rid, hid))
+            rated.sort(key=lambda r: (-r[0], -r[1], r[2]))
+            out.setdefault(vid, []).extend(
+                dict(
+                    kind=EntryKind.RED,
+                    section=Section.PARTY,
+                    household_id=hid,
+                    resident_id=rid,
+                    score=score,
+                    stars=n,
+                    text=f"{scheme.name} {period}：{'★' * n}",
+                )
+                for n, score, rid, hid in rated
             )
-            .order_by(Resident.id)
-        ).scalars()
-        barred = vetoed(session, scheme=scheme, on=_month_start(month))
-        rated = []
-        for person in members:
-            if person.id in barred:
-                continue
-            score = scheme.base_score + int(totals.get(person.id) or 0)
-            n = stars(score, scheme.star_thresholds)
-            if n:
-                rated.append((n, score, person))
-        rated.sort(key=lambda r: (-r[0], -r[1], r[2].id))
-        out += [
-            dict(
-                kind=EntryKind.RED,
-                section=Section.PARTY,
-                household_id=person.household_id,
-                resident_id=person.id,
-                score=score,
-                stars=n,
-                text=f"{scheme.name} {period}：{'★' * n}",
-            )
-            for n, score, person in rated
-        ]
     return out
 
 
@@ -931,13 +1133,45 @@ def _due_drafts(session: Session, now: datetime):
 
 
 def _run_draft(session: Session, item, now: datetime) -> dict:
-    village = session.get(Village, item.village_id)
-    board = draft_board(session, village=village, month=item.params["month"], now=now)
-    return {"board_id": board.id, "entries": len(board.entries), "status": board.status}
+    # One village alone: the runners' fallback when a batch of villages failed.
+    return _run_drafts(session, [item], now)[0]
+
+
+def _run_drafts(session: Session, items: list, now: datetime) -> list[dict]:
+    """Draft the due villages' boards together (one set of statements for the county)."""
+    villages = {
+        v.id: v
+        for v in session.execute(
+            select(Village).where(
+                in_values(session, Village.id, sorted({i.village_id for i in items}))
+            )
+        ).scalars()
+    }
+    months: dict[str, list] = {}
+    for item in items:
+        months.setdefault(item.params["month"], []).append(item)
+    drafted = {}
+    for month, group in months.items():
+        found = draft_boards(
+            session, villages=[villages[i.village_id] for i in group], month=month, now=now
+        )
+        drafted.update(zip(((i.village_id, i.key) for i in group), found, strict=True))
+    # Each board's number of entries for the run's detail, counted at once.
+    counts = dict(
+        session.execute(
+            select(BoardEntry.board_id, func.count())
+            .where(in_values(session, BoardEntry.board_id, [b.id for b in drafted.values()]))
+            .group_by(BoardEntry.board_id)
+        ).all()
+    )
+    return [
+        {"board_id": board.id, "entries": counts.get(board.id, 0), "status": board.status}
+        for board in (drafted[(i.village_id, i.key)] for i in items)
+    ]
 
 
 def _register() -> None:
-    register_job(Job(JOB, _due_drafts, _run_draft, order=70))
+    register_job(Job(JOB, _due_drafts, _run_draft, order=70, run_batch=_run_drafts))
 
 
 _register()

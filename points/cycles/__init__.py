@@ -24,6 +24,7 @@ from points.cycles.jobs import (
     register_job,
     registered_jobs,
     run_item,
+    run_items,
 )
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "due_items",
     "pending",
     "run_item",
+    "run_items",
     "reconcile",
     "PERIOD_CLOSE",
     "PERIOD_OPEN",

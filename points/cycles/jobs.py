@@ -27,7 +27,11 @@ Registering a job (the claims, boards, period and QR nonce modules do this in th
 
     register_job(Job("claims_post", _due, _run, order=10))
 
-then add the module's name to `JOB_MODULES` below, so every runner imports it. `order` sets the
+A job whose items are cheaper done together (the month's boards of every village) also
+gives `run_batch`; `reconcile` and the scheduler then run its due items with `run_items`:
+the same `cycle_runs` rows, one SAVEPOINT for the batch, and each item alone if the batch fails.
+
+Then add the module's name to `JOB_MODULES` below, so every runner imports it. `order` sets the
 sequence: apply settings changes whose day has come (5), post claims whose 公示 ended (10), evaluate
 automatic rules (20), before closing periods (50) and opening the current one (55), then draft the month's
 board (70) and the year's honour lists (75), then purge spent QR nonces (90).
@@ -90,6 +94,11 @@ class Job:
     due: Callable[[Session, datetime], list[WorkItem]]
     run: Callable[[Session, WorkItem, datetime], dict | None]
     order: int = 100
+    # Optional: do many due items at once, `run_batch(session, items, now)` returning one detail
+    # per item in order (the month's boards of every village: one set of statements, not one
+    # per village). Runners hand it the job's due items together (`run_items`); should the
+    # batch fail, each item is run alone with `run`, so one village's failure stays its own.
+    run_batch: Callable[[Session, list[WorkItem], datetime], list[dict | None]] | None = None
 
 
 _JOBS: dict[str, Job] = {}
@@ -191,6 +200,55 @@ def run_item(
         return ItemResult(item, "failed", error=f"{type(exc).__name__}: {exc}")
 
 
+def run_items(
+    session: Session, items: list[WorkItem], *, now: datetime, job: Job | None = None
+) -> list[ItemResult]:
+    """Do the due items of one job, together when the job has `run_batch`: every item's
+    `cycle_runs` row is inserted first (one statement; a key already taken is skipped, as in
+    `run_item`), then the batch runs, then the rows are marked done, all in one SAVEPOINT. If
+    anything fails the SAVEPOINT is rolled back and each item is run alone (`run_item`), so
+    the items that can be done are done and only a failing item is reported failed."""
+    if not items:
+        return []
+    job = job or _JOBS[items[0].job]
+    if job.run_batch is None or len(items) == 1:
+        return [run_item(session, item, now=now, job=job) for item in items]
+    savepoint = session.begin_nested()
+    try:
+        run_ids = _claim_runs(session, items, now)
+        claimed = [i for i in items if (i.village_id, i.key) in run_ids]
+        details = list(job.run_batch(session, claimed, now)) if claimed else []
+        if len(details) != len(claimed):
+            raise RuntimeError(f"{job.name}: run_batch returned {len(details)} details")
+        if claimed:
+            session.execute(
+                update(CycleRun),
+                [
+                    {
+                        "id": run_ids[(item.village_id, item.key)],
+                        "status": CycleRunStatus.DONE,
+                        "finished_at": now,
+                        "detail": detail,
+                    }
+                    for item, detail in zip(claimed, details, strict=True)
+                ],
+            )
+        savepoint.commit()
+    except Exception:
+        savepoint.rollback()
+        log.exception(
+            "cycle job %s: the batch of %d failed; running each alone", job.name, len(items)
+        )
+        return [run_item(session, item, now=now, job=job) for item in items]
+    done = {(i.village_id, i.key): d for i, d in zip(claimed, details, strict=True)}
+    return [
+        ItemResult(i, "done", done[(i.village_id, i.key)])
+        if (i.village_id, i.key) in done
+        else ItemResult(i, "skipped")
+        for i in items
+    ]
+
+
 def reconcile(session: Session, *, now: datetime, village_id: int | None = None) -> ReconcileReport:
     """Do all work due at `now` exactly once, in the caller's transaction (a savepoint each).
 
@@ -199,7 +257,11 @@ def reconcile(session: Session, *, now: datetime, village_id: int | None = None)
     """
     report = ReconcileReport(now=now)
     for job in registered_jobs():
-        for item in due_items(session, job, now=now, village_id=village_id):
+        items = due_items(session, job, now=now, village_id=village_id)
+        if job.run_batch is not None:
+            report.results += run_items(session, items, now=now, job=job)
+            continue
+        for item in items:
             report.results.append(run_item(session, item, now=now))
     return report
 
@@ -221,3 +283,26 @@ def _claim_run(session: Session, item: WorkItem, now: datetime) -> int | None:
         CycleRun.__table__.c.id
     )
     return session.connection().execute(stmt).scalar_one_or_none()
+
+
+def _claim_runs(session: Session, items: list[WorkItem], now: datetime) -> dict[tuple, int]:
+    """Insert the items' cycle_runs rows in one statement; return {(village, key): run id} for
+    those that went in (a key taken, or held by a running twin, is left out as in _claim_run)."""
+    values = [
+        {
+            "village_id": item.village_id,
+            "kind": item.job,
+            "key": item.key,
+            "status": CycleRunStatus.RUNNING.value,
+            "started_at": now,
+        }
+        for item in items
+    ]
+    table = CycleRun.__table__
+    stmt = (
+        dialect_insert(session, CycleRun)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["village_id", "kind", "key"])
+        .returning(table.c.village_id, table.c.key, table.c.id)
+    )
+    return {(vid, key): rid for vid, key, rid in session.connection().execute(stmt)}
