@@ -777,9 +777,7 @@ def _expiry_template(village_id: int, lot, month: str, now: datetime) -> str:
     fields = dict(draft.fields, village_id=village_id, seq=marks["seq"], prev_hash=marks["prev"])
     fields["household_id" if lot.household_id is not None else "resident_id"] = marks["subject"]
     data = {
-        k: _utc_text(v) if isinstance(v, datetime) else v
-        for k, v in fields.items()
-        if v is not None
+        k: utc_text(v) if isinstance(v, datetime) else v for k, v in fields.items() if v is not None
     }
     data["postings"] = marks["postings"]
     body = _CANONICAL_JSON(data).replace("{", "{{").replace("}", "}}")
@@ -922,9 +920,7 @@ def chain_head(session: Session, village_id: int) -> tuple[int, str]:
 def entry_hash(prev_hash: str, fields: dict, postings: Sequence[tuple[int, int]]) -> str:
     """Return sha256(prev_hash ‖ canonical bytes of the entry and its postings), hex."""
     data = {
-        k: _utc_text(v) if isinstance(v, datetime) else v
-        for k, v in fields.items()
-        if v is not None
+        k: utc_text(v) if isinstance(v, datetime) else v for k, v in fields.items() if v is not None
     }
     data["postings"] = sorted([int(a), int(b)] for a, b in postings)
     body = _CANONICAL_JSON(data)
@@ -1469,7 +1465,7 @@ def _require_positive(points: int) -> None:
 
 
 @lru_cache(maxsize=256)
-def _utc_text(v: datetime) -> str:
+def utc_text(v: datetime) -> str:
     """The canonical text of an aware datetime (cached: a batch's entries share one `now`)."""
     return v.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 

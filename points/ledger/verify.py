@@ -15,9 +15,9 @@ from points.ledger.journal import (
     GENESIS_HASH,
     HASHED_FIELDS,
     HASHED_REFERENCES,
-    _utc_text,
     entry_hash,
     in_values,
+    utc_text,
 )
 from points.models import (
     Account,
@@ -264,7 +264,7 @@ _BEFORE, _AFTER = _PREFIXES[:_POSTINGS_AT], _PREFIXES[_POSTINGS_AT:]
 _ENCODE = {
     str: encode_basestring,
     int: int.__repr__,
-    datetime: lambda v: encode_basestring(_utc_text(v)),
+    datetime: lambda v: encode_basestring(utc_text(v)),
 }
 
 
