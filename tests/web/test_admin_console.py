@@ -143,6 +143,8 @@ def test_a_village_set_up_and_run_from_the_browser(server, browser, tmp_path):
     for name in ("张大山", "李四"):
         admin.check(f"input[aria-label='{name}']")
     admin.click("#set-pins")
+    # all_text_contents does not wait: wait for the answer page first (a loaded machine is slow).
+    admin.wait_for_selector("#pins-done tbody tr")
     rows = admin.locator("#pins-done tbody tr").all_text_contents()
     pins = {
         re.search(r"^(\S+?)\d{3}", r).group(1): re.search(r"(\d{6})$", r.strip()).group(1)
