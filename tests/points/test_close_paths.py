@@ -96,7 +96,11 @@ def test_locked_and_general_expiry_write_the_same_journal(session):
         for scheme in (households, people):
             lots = session.execute(
                 select(*ledger.LOCKED_LOT_COLUMNS)
-                .where(Account.scheme_id == scheme.id, Account.kind == "lot")
+                .where(
+                    Account.village_id == village.id,  # one worker on Citus
+                    Account.scheme_id == scheme.id,
+                    Account.kind == "lot",
+                )
                 .order_by(Account.id)
                 .with_for_update()
             ).all()
