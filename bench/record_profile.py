@@ -26,9 +26,8 @@ from pathlib import Path
 # POINTS_TREE: count another checkout's code with this script (A/B against main).
 ROOT = Path(os.environ.get("POINTS_TREE") or Path(__file__).resolve().parents[1])
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-import http_record as hr  # noqa: E402
+from bench import http_record as hr  # noqa: E402
 
 
 def main(argv=None) -> int:
