@@ -500,12 +500,9 @@ def find_rule(
     # Built once per shape with bound parameters: building it cost as much as running it.
     found = session.execute(_rule_statement(lock is not None), _rule_params(scheme, code, on, lock))
     found = found.first()
-    if found is None:
-        raise NotFoundError(f"{on.isoformat()} 没有生效的{scheme.name}积分标准", code=code)
-    version, row = found[0], found[1]
-    if row is None:
-        raise NotFoundError(f"第 {version.number} 版积分标准中没有编码为“{code}”的项目", code=code)
-    return version, row
+    if found is None or found[1] is None:
+        raise _rule_not_found(scheme, code, on, found and found[0].number)
+    return found[0], found[1]
 
 
 def find_rule_row(
@@ -516,12 +513,16 @@ def find_rule_row(
     statement, same refusals."""
     statement = _rule_statement(lock is not None, rows=True)
     found = session.connection().execute(statement, _rule_params(scheme, code, on, lock)).first()
-    if found is None:
-        raise NotFoundError(f"{on.isoformat()} 没有生效的{scheme.name}积分标准", code=code)
-    if found.id is None:
-        number = found.catalog_version_number
-        raise NotFoundError(f"第 {number} 版积分标准中没有编码为“{code}”的项目", code=code)
+    if found is None or found.id is None:
+        raise _rule_not_found(scheme, code, on, found and found.catalog_version_number)
     return found
+
+
+def _rule_not_found(scheme: Scheme, code: str, on: date, number: int | None) -> NotFoundError:
+    """No version in force on `on` (number None), or version `number` has no rule `code`."""
+    if number is None:
+        return NotFoundError(f"{on.isoformat()} 没有生效的{scheme.name}积分标准", code=code)
+    return NotFoundError(f"第 {number} 版积分标准中没有编码为“{code}”的项目", code=code)
 
 
 def _rule_params(scheme: Scheme, code: str, on: date, lock) -> dict:
