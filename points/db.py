@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import sqlite3
+import threading
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Annotated, Any
@@ -89,6 +92,77 @@ class ReadOnlyWriteError(RuntimeError):
     """A unit of work declared read-only tried to write: a programming error, caught early."""
 
 
+class _WriteTurn:
+    """One SQLite database file's write turn within this process (decision 0029).
+
+    SQLite lets one writer in at a time; a connection that finds the lock taken sleeps in
+    SQLite's busy handler (1, 2, 5, 10 … 100 ms) and retries, so under a burst the lock sits
+    free while the next writer sleeps, and a writer can lose the race many times over (p99 of
+    seconds). The server's threads instead queue here first: the next one goes the moment the
+    previous commits. Other processes (the CLI, a second server) still meet at SQLite's lock,
+    with busy_timeout as before. A thread that already holds the turn (a second connection
+    inside its own write) does not wait on itself."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.owner: int | None = None
+
+
+_turns: dict[str, _WriteTurn] = {}
+_turns_lock = threading.Lock()
+
+
+def _write_turn(database: str) -> _WriteTurn:
+    key = os.path.realpath(database) if database and database != ":memory:" else ""
+    with _turns_lock:
+        return _turns.setdefault(key, _WriteTurn()) if key else _WriteTurn()
+
+
+class _QueuedConnection(sqlite3.Connection):
+    """The stdlib connection, taking this process's write turn for its database file before
+    BEGIN IMMEDIATE (see `_setup_sqlite`) and giving it back when the transaction ends."""
+
+    def __init__(self, database, *args, **kwargs) -> None:
+        super().__init__(database, *args, **kwargs)
+        self._turn = _write_turn(
+            os.fsdecode(database) if not isinstance(database, str) else database
+        )
+        self._holding = False
+        self._wait = float(kwargs.get("timeout", 5.0))
+
+    def take_write_turn(self) -> None:
+        turn, me = self._turn, threading.get_ident()
+        if self._holding or turn.owner == me:
+            return
+        # Bounded: past the wait, go on to BEGIN IMMEDIATE and SQLite's own busy timeout.
+        if turn.lock.acquire(timeout=self._wait):
+            turn.owner, self._holding = me, True
+
+    def end_write_turn(self) -> None:
+        if self._holding:
+            self._holding = False
+            self._turn.owner = None
+            self._turn.lock.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.end_write_turn()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.end_write_turn()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.end_write_turn()
+
+
 def _setup_sqlite(engine: Engine) -> None:
     # The stdlib driver opens transactions lazily and never as IMMEDIATE; we take over so that
     # every writing transaction begins with BEGIN IMMEDIATE and writers queue on busy_timeout
@@ -109,8 +183,18 @@ def _setup_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        read = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY, False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        dbapi_conn = conn.connection.driver_connection
+        if isinstance(dbapi_conn, _QueuedConnection):
+            dbapi_conn.take_write_turn()
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            if isinstance(dbapi_conn, _QueuedConnection):
+                dbapi_conn.end_write_turn()
+            raise
 
     @event.listens_for(engine, "before_cursor_execute")
     def _no_write_when_read_only(conn, _cursor, statement, _params, _context, _many):
@@ -127,6 +211,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {}).setdefault("check_same_thread", False)
         kwargs.setdefault("connect_args", {}).setdefault("timeout", 30)
+        kwargs["connect_args"].setdefault("factory", _QueuedConnection)
         engine = create_engine(url, **kwargs)
         _setup_sqlite(engine)
     else:
