@@ -62,12 +62,17 @@ def poster_pdf(village: Village, board: Board, *, size: str = "a4") -> bytes:
     pdf.setTitle(f"{village.name} {board.month} 红黑榜")
     y = height - margin
 
+    def room_for(*pts: float) -> None:
+        """Start a new page unless lines of these sizes still fit on this one."""
+        nonlocal y
+        if y - sum(pt * scale * 1.35 for pt in pts) < margin + 40 * scale:
+            pdf.showPage()
+            y = height - margin
+
     def text(s: str, pt: float, *, center=False, color=(0, 0, 0)):
         nonlocal y
         size_pt = pt * scale
-        if y - size_pt < margin + 40 * scale:
-            pdf.showPage()
-            y = height - margin
+        room_for(pt)
         pdf.setFont(font, size_pt)
         pdf.setFillColorRGB(*color)
         # Wrap by width: CJK text has no spaces, so cut by measured width.
@@ -105,6 +110,8 @@ def poster_pdf(village: Village, board: Board, *, size: str = "a4") -> bytes:
 
         when = board.published_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
         text(f"发布时间：{when}", 11)
+    # The code stays with its label: a reader checks them together.
+    room_for(11, 10, 10)
     text("账本校验码（发布时的账本末笔 序号:哈希）：", 11)
     text(head_text(board), 10)
     pdf.showPage()
