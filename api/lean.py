@@ -67,7 +67,7 @@ def parse_body(parser, schema: ma.Schema):
 
 class Dumper:
     """`schema.dump(obj)` for a plain schema, planned once: each field's value is read and
-    formatted directly (integers and strings inline, nested schemas by their own plan, any
+    formatted directly (integers, strings, dates inline, nested schemas by their own plan, any
     other field by its own `serialize`), instead of through marshmallow's accessor chain."""
 
     def __init__(self, schema: ma.Schema):
@@ -91,6 +91,11 @@ class Dumper:
             kind = "int"
         elif type(field) is fields.String:
             kind = "str"
+        elif type(field) in (fields.Date, fields.DateTime) and field.SERIALIZATION_FUNCS.get(
+            field.format or field.DEFAULT_FORMAT
+        ):
+            # The format is fixed once the field is bound (e.g. "iso": date.isoformat).
+            kind, nested = "call", field.SERIALIZATION_FUNCS[field.format or field.DEFAULT_FORMAT]
         elif type(field) is fields.Nested:
             kind, nested = "nested", (Dumper(field.schema), field.schema.many or field.many)
         elif type(field) is fields.List and type(field.inner) is fields.Nested:
@@ -124,6 +129,8 @@ class Dumper:
                 out[key] = int(value)
             elif kind == "str":
                 out[key] = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+            elif kind == "call":
+                out[key] = nested(value)
             elif kind == "nested":
                 out[key] = nested[0](value, many=nested[1])
             else:  # a list of nested objects

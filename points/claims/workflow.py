@@ -164,6 +164,7 @@ def record_batch(
     session.add(batch)
     session.flush()
     claims = []
+    rule = rule_of(row)  # the engine's rule, built once for every subject
     for h, r in subjects:
         item = ClaimInput(
             household_id=h,
@@ -187,6 +188,7 @@ def record_batch(
             batch=batch,
             row=row,
             refusal=None,
+            rule=rule,
         )
         # Two people of one household on the household track share its caps.
         loaded.add_use(h, r, abs(claim.points))
@@ -374,8 +376,10 @@ def _decide(
     batch: ClaimBatch | None,
     row: CatalogRule | None,
     refusal: NotFoundError | None,
+    rule: rules.Rule | None = None,
 ) -> Claim:
-    """Check one subject and ask the rules engine; return the (unsaved) claim or raise."""
+    """Check one subject and ask the rules engine; return the (unsaved) claim or raise.
+    `rule`: `rule_of(row)` when the caller built it already (a batch: once for all)."""
     household = subjects.household(village, item.household_id)
     if channel == Channel.DECLARED:
         if actor.household_id != household.id:
@@ -390,7 +394,7 @@ def _decide(
         raise ValidationError("发生日期不能晚于今天", errors={"occurred_on": ["不能是将来的日期"]})
     if refusal is not None:
         raise refusal
-    rule = rule_of(row)
+    rule = rule or rule_of(row)
     subject_kind = "party_member" if scheme.subject_kind == "resident" else "household"
     # The subject's lock is held (record/record_batch took it before reading the cap use).
     ever, repeats = _earlier(session, scheme, rule, household.id, resident, item.occurred_on)

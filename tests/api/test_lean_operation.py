@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 
 import marshmallow as ma
 import pytest
@@ -110,6 +110,9 @@ class _Odd(ma.Schema):
     many_inner = ma.fields.Nested(_Inner, many=True)
     text = ma.fields.String()
     constant = ma.fields.Constant("c")
+    stamp = ma.fields.DateTime()
+    day_text = ma.fields.Date(format="%d/%m/%Y")
+    aware = ma.fields.AwareDateTime()
 
 
 class _Obj:
@@ -129,10 +132,13 @@ def test_the_dumper_follows_marshmallow_on_every_kind_of_field(as_dict):
         "inners": None,
         "many_inner": [inner, inner],
         "text": b"\xe5\xad\x97",
+        "stamp": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "day_text": date(2026, 1, 2),
+        "aware": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
     }
     obj = values if as_dict else _Obj(**values)
     assert Dumper(_Odd())(obj) == _Odd().dump(obj)
-    with_list = {**values, "inners": [inner], "text": None, "inner": None}
+    with_list = {**values, "inners": [inner], "text": None, "inner": None, "stamp": None}
     obj = with_list if as_dict else _Obj(**with_list)
     assert Dumper(_Odd())(obj) == _Odd().dump(obj)
 
