@@ -415,7 +415,7 @@ def _decide(
         raise RuleRefusedError(decision)
     # Declarations always go through review: the resident is asking for their own points.
     needs_review = decision.needs_review or channel == Channel.DECLARED
-    return Claim(
+    return _new_claim(
         village_id=village.id,
         scheme_id=scheme.id,
         household_id=household.id,
@@ -436,6 +436,20 @@ def _decide(
         created_at=now,
         notice_until=None if needs_review else _notice_end(scheme, now, row),
     )
+
+
+_CLAIM_MANAGER = Claim.__mapper__.class_manager
+
+
+def _new_claim(**values) -> Claim:
+    """A new Claim holding `values` (the other columns None, the id to come), for
+    `_insert_claims` only: it inserts the row itself and then puts the object in the session
+    as loaded, so the constructor's per-attribute change tracking (most of the Python work of
+    a recording's ORM object) would be thrown away. The instance is made the way the ORM makes
+    one it loads (its class manager, no __init__) and its values go straight to its state."""
+    claim = _CLAIM_MANAGER.new_instance()
+    claim.__dict__.update(dict.fromkeys(_CLAIM_COLUMNS), **values)
+    return claim
 
 
 def _no_evidence_yet(claim: Claim) -> None:
