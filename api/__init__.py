@@ -6,9 +6,11 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from types import FunctionType
 from typing import Any
 
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
@@ -39,7 +41,7 @@ SECURITY_HEADERS = {
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Create the app: defaults, then POINTS_* environment variables, then `config`."""
-    app = Flask(
+    app = PointsFlask(
         __name__,
         instance_relative_config=True,
         template_folder="web/templates",
@@ -128,6 +130,42 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions; a request without a Cookie header (every API call with a
+    bearer token) gets its empty session without building the signer or parsing cookies."""
+
+    def open_session(self, app, request):
+        if "HTTP_COOKIE" not in request.environ and app.secret_key:
+            return self.session_class()
+        return super().open_session(app, request)
+
+
+class PointsFlask(Flask):
+    """Flask, with two costs of every request taken out of the hot path (issue 18)."""
+
+    session_interface = CookieSessions()
+    # Plain functions found synchronous, so hooks and views skip inspect's check each time.
+    # Bound methods (a MethodView's handler is one per request) are not kept; the size cap
+    # keeps a caller that makes functions per request from growing it without end.
+    _SYNC_CACHE_MAX = 4096
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._sync_functions: set = set()
+
+    def ensure_sync(self, func):
+        if func in self._sync_functions:
+            return func
+        result = super().ensure_sync(func)
+        if (
+            result is func
+            and type(func) is FunctionType
+            and len(self._sync_functions) < self._SYNC_CACHE_MAX
+        ):
+            self._sync_functions.add(func)
+        return result
+
+
 class BoundedIntConverter(IntegerConverter):
     """`<int:...>` limited to what an id column holds (ids are 32-bit: points.db.intpk)."""
 
@@ -138,10 +176,16 @@ class BoundedIntConverter(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
+_SECURITY_HEADER_KEYS = {name.lower(): (name, value) for name, value in SECURITY_HEADERS.items()}
+
+
 def _security_headers(response):
     """No framing (clickjacking), no MIME sniffing, no full URLs leaked to other sites."""
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    headers = response.headers
+    present = {name.lower() for name, _ in headers}
+    for key, (name, value) in _SECURITY_HEADER_KEYS.items():
+        if key not in present:
+            headers.add(name, value)
     return response
 
 
@@ -161,7 +205,7 @@ def _refuse_nul():
     from flask import request
     from werkzeug.exceptions import BadRequest
 
-    texts = list(request.args.values())
+    texts = list(request.args.values()) if request.query_string else []
     if request.is_json:
         raw = request.get_data(cache=True)
         if b"\x00" in raw or b"\\u0000" in raw:

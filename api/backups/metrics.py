@@ -84,25 +84,30 @@ def _start_timer() -> None:
 
 
 def _count_request(response):
-    started = g.pop("request_started", None)
+    # The request and g resolved once: each use of the proxies costs a context lookup.
+    req, ctx = request._get_current_object(), g._get_current_object()
+    started = ctx.pop("request_started", None)
     if started is None:
         return response
     duration = time.perf_counter() - started
-    route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-    metrics = current_app.extensions["points.metrics"]
+    route = req.url_rule.rule if req.url_rule is not None else "<unmatched>"
+    status = response.status_code
     if route != "/metrics":
-        counter, histogram = _children(metrics, request.method, route, response.status_code)
+        metrics = current_app.extensions["points.metrics"]
+        counter, histogram = _children(metrics, req.method, route, status)
         counter.inc()
         histogram.observe(duration)
-    village = getattr(g.get("village"), "code", None) or (request.view_args or {}).get("code")
+    if not request_log.isEnabledFor(logging.INFO):
+        return response
+    village = getattr(ctx.get("village"), "code", None) or (req.view_args or {}).get("code")
     request_log.info(
         json.dumps(
             {
                 "ts": utcnow().isoformat(timespec="milliseconds"),
                 "village": village,
-                "method": request.method,
+                "method": req.method,
                 "route": route,
-                "status": response.status_code,
+                "status": status,
                 "duration_ms": round(duration * 1000, 1),
             },
             ensure_ascii=False,

@@ -34,6 +34,7 @@ from api.claims.schemas import (
     ReviewInSchema,
 )
 from api.db import db, reads_first
+from api.lean import lean_operation
 from api.rest import ApiView, audit, documented_errors, village_for, village_row_for
 from api.web.identity import current_actor
 from points import claims, org
@@ -120,9 +121,7 @@ class Claims(ApiView):
         return claims.list_claims(db(), village=village, actor=current_actor(), **args)
 
     @reads_first
-    @blp.arguments(ClaimInSchema)
-    @blp.response(201, ClaimSchema)
-    @_doc(401, 403, 404, 409, 422)
+    @lean_operation(blp, ClaimInSchema, 201, ClaimSchema, 401, 403, 404, 409, 422)
     def post(self, data, code):
         """Record one act for a household (grid workers: their own group only).
 
@@ -137,9 +136,7 @@ class Claims(ApiView):
 @blp.route("/villages/<code>/claims/batch")
 class ClaimBatch(ApiView):
     @reads_first
-    @blp.arguments(BatchInSchema)
-    @blp.response(201, BatchResultSchema)
-    @_doc(401, 403, 404, 409, 422)
+    @lean_operation(blp, BatchInSchema, 201, BatchResultSchema, 401, 403, 404, 409, 422)
     def post(self, data, code):
         """Record one rule for many people at once (an event: clean-up, patrol, meeting).
 

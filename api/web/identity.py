@@ -21,7 +21,34 @@ from points.errors import AuthenticationError, InvalidCredentialsError
 from points.models import ApiToken, User
 from points.org.access import Actor, find_signed_in
 
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+class PointsLimiter(Limiter):
+    """Flask-Limiter, minus its before-request pass on requests it has nothing to check there.
+
+    That pass applies application, default, blueprint and meta limits (and the in-memory
+    fallback, and limits hinted for the endpoint); with none configured it finds nothing, at a
+    cost of some 300 Python calls per request (issue 18). A limit on a view (sign-in) is
+    checked by its decorator when the view runs, as before; configure any of those limits
+    (e.g. POINTS_RATELIMIT_DEFAULT) and the pass runs on every request again."""
+
+    def _check_request_limit(self, callable_name=None, in_middleware=True):
+        if in_middleware and self._nothing_before_request():
+            return
+        super()._check_request_limit(callable_name, in_middleware)
+
+    def _nothing_before_request(self) -> bool:
+        manager = self.limit_manager
+        return not (
+            manager._application_limits
+            or manager._default_limits
+            or manager._blueprint_limits
+            or self._meta_limits
+            or self._storage_dead
+            or manager.has_hints(request.endpoint or "")
+        )
+
+
+limiter = PointsLimiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 # Checked against when the username is unknown, so that both paths cost one scrypt.
 _DUMMY_HASH = hash_password("timing-equaliser")
 

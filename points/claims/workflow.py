@@ -164,6 +164,7 @@ def record_batch(
     session.add(batch)
     session.flush()
     claims = []
+    rule = rule_of(row)  # the engine's rule, built once for every subject
     for h, r in subjects:
         item = ClaimInput(
             household_id=h,
@@ -187,6 +188,7 @@ def record_batch(
             batch=batch,
             row=row,
             refusal=None,
+            rule=rule,
         )
         # Two people of one household on the household track share its caps.
         loaded.add_use(h, r, abs(claim.points))
@@ -374,8 +376,10 @@ def _decide(
     batch: ClaimBatch | None,
     row: CatalogRule | None,
     refusal: NotFoundError | None,
+    rule: rules.Rule | None = None,
 ) -> Claim:
-    """Check one subject and ask the rules engine; return the (unsaved) claim or raise."""
+    """Check one subject and ask the rules engine; return the (unsaved) claim or raise.
+    `rule`: `rule_of(row)` when the caller built it already (a batch: once for all)."""
     household = subjects.household(village, item.household_id)
     if channel == Channel.DECLARED:
         if actor.household_id != household.id:
@@ -390,7 +394,7 @@ def _decide(
         raise ValidationError("发生日期不能晚于今天", errors={"occurred_on": ["不能是将来的日期"]})
     if refusal is not None:
         raise refusal
-    rule = rule_of(row)
+    rule = rule or rule_of(row)
     subject_kind = "party_member" if scheme.subject_kind == "resident" else "household"
     # The subject's lock is held (record/record_batch took it before reading the cap use).
     ever, repeats = _earlier(session, scheme, rule, household.id, resident, item.occurred_on)
@@ -411,7 +415,7 @@ def _decide(
         raise RuleRefusedError(decision)
     # Declarations always go through review: the resident is asking for their own points.
     needs_review = decision.needs_review or channel == Channel.DECLARED
-    return Claim(
+    return _new_claim(
         village_id=village.id,
         scheme_id=scheme.id,
         household_id=household.id,
@@ -432,6 +436,20 @@ def _decide(
         created_at=now,
         notice_until=None if needs_review else _notice_end(scheme, now, row),
     )
+
+
+_CLAIM_MANAGER = Claim.__mapper__.class_manager
+
+
+def _new_claim(**values) -> Claim:
+    """A new Claim holding `values` (the other columns None, the id to come), for
+    `_insert_claims` only: it inserts the row itself and then puts the object in the session
+    as loaded, so the constructor's per-attribute change tracking (most of the Python work of
+    a recording's ORM object) would be thrown away. The instance is made the way the ORM makes
+    one it loads (its class manager, no __init__) and its values go straight to its state."""
+    claim = _CLAIM_MANAGER.new_instance()
+    claim.__dict__.update(dict.fromkeys(_CLAIM_COLUMNS), **values)
+    return claim
 
 
 def _no_evidence_yet(claim: Claim) -> None:
