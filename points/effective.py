@@ -106,18 +106,22 @@ def in_force_villages(
     out = {v.id: live_values(session, target=v) for v in villages}
     if not out:
         return out
-    q = (
-        select(SettingChange)
-        .where(
-            SettingChange.village_id.in_(list(out)),
-            SettingChange.scheme_id.is_(None),
-            SettingChange.effective_from <= on,
-        )
-        .order_by(SettingChange.village_id, SettingChange.effective_from, SettingChange.id)
-    )
-    for row in session.execute(q).scalars():
-        out[row.village_id][row.name] = row.value["v"]
+    rows = session.execute(_VILLAGES_CHANGES, {"villages": list(out), "on": on})
+    for village_id, name, value in rows:
+        out[village_id][name] = value["v"]
     return out
+
+
+# Built once (every board draft reads it).
+_VILLAGES_CHANGES = (
+    select(SettingChange.village_id, SettingChange.name, SettingChange.value)
+    .where(
+        SettingChange.village_id.in_(bindparam("villages", expanding=True)),
+        SettingChange.scheme_id.is_(None),
+        SettingChange.effective_from <= bindparam("on"),
+    )
+    .order_by(SettingChange.village_id, SettingChange.effective_from, SettingChange.id)
+)
 
 
 def setting_on(session: Session, *, target: Scheme | Village, name: str, on: date) -> Any:
