@@ -504,6 +504,24 @@ def open_database(url: str | None):
     return make_url(admin.url).set(database=name).render_as_string(hide_password=False), drop
 
 
+def build_county(engine: Engine, args) -> None:
+    upgrade(engine, distributed="citus" if args.citus else "")
+    print(
+        f"{platform.node()} {platform.processor() or platform.machine()}, "
+        f"{engine.dialect.name}, {args.villages} villages x {args.households} households"
+    )
+    t0 = time.perf_counter()
+    built = build(engine, args)
+    took = time.perf_counter() - t0
+    households = args.villages * args.households
+    print(
+        f"built {households:,} households and {built['entries']:,} entries in {took:.0f} s "
+        f"(roster {households / built['roster']:,.0f} households/s, awards "
+        f"{built['entries'] / built['awards']:,.0f} entries/s, stand-in ANALYZE "
+        f"{built['analyze']:.0f} s); peak RSS {peak_rss_mib():.0f} MiB"
+    )
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--url", help="database URL (default: a fresh SQLite file in a temp dir)")
@@ -513,6 +531,18 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="interleaved runs of each side")
     p.add_argument("--progress", type=int, default=20, help="report every K villages built")
     p.add_argument("--build-only", action="store_true", help="build the county, time it, stop")
+    p.add_argument(
+        "--built",
+        action="store_true",
+        help="--url already holds a county this script built (e.g. a copy of a --build-only "
+        "SQLite file): skip the build and time the operations on it",
+    )
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the PostgreSQL database this run created (its URL is printed), for --built "
+        "runs; a SQLite county stays where --url put it",
+    )
     p.add_argument(
         "--only",
         action="append",
@@ -525,24 +555,21 @@ def main(argv=None) -> int:
         help="--url is a Citus coordinator database: empty it, distribute, keep it afterwards",
     )
     args = p.parse_args(argv)
-    url, cleanup = open_citus(args.url) if args.citus else open_database(args.url)
+    if args.built:
+        url, cleanup = args.url, lambda: None
+    else:
+        url, cleanup = open_citus(args.url) if args.citus else open_database(args.url)
+    if args.keep:
+        print(f"the county stays in {url}")
+        cleanup = lambda: None  # noqa: E731
     engine = make_engine(url)
     try:
-        upgrade(engine, distributed="citus" if args.citus else "")
-        print(
-            f"{platform.node()} {platform.processor() or platform.machine()}, "
-            f"{engine.dialect.name}, {args.villages} villages x {args.households} households"
-        )
-        t0 = time.perf_counter()
-        built = build(engine, args)
-        took = time.perf_counter() - t0
-        households = args.villages * args.households
-        print(
-            f"built {households:,} households and {built['entries']:,} entries in {took:.0f} s "
-            f"(roster {households / built['roster']:,.0f} households/s, awards "
-            f"{built['entries'] / built['awards']:,.0f} entries/s, stand-in ANALYZE "
-            f"{built['analyze']:.0f} s); peak RSS {peak_rss_mib():.0f} MiB"
-        )
+        if args.built:
+            with engine.connect() as conn:
+                villages = conn.execute(text("SELECT count(*) FROM villages")).scalar_one()
+            print(f"{engine.dialect.name}, a built county of {villages} villages")
+        else:
+            build_county(engine, args)
         if args.build_only:
             return 0
         # Fresh statistics, as autovacuum (off on the CI server here) would have them.

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from points.errors import ValidationError
@@ -48,22 +48,54 @@ SETTING_TEXT = {
 SINCE_EVER = date(2000, 1, 1)
 
 
-def live_values(session: Session, *, target: Scheme | Village) -> dict[str, Any]:
-    """Return the live (column) value of each of the target's settings."""
+def live_values(
+    session: Session, *, target: Scheme | Village, names: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Return the live (column) value of each of the target's settings (or of `names`)."""
     if isinstance(target, Village):
-        return {name: getattr(target, name) for name in VILLAGE_SETTINGS}
-    out = {name: getattr(target, name) for name in SCHEME_SETTINGS if name != "window_days"}
-    policy = _policy(session, target)
-    out["window_days"] = policy.window_days if policy is not None else None
+        return {name: getattr(target, name) for name in names or VILLAGE_SETTINGS}
+    wanted = names or SCHEME_SETTINGS
+    out = {name: getattr(target, name) for name in wanted if name != "window_days"}
+    if "window_days" in wanted:  # kept in the scheme's redemption policy
+        policy = _policy(session, target)
+        out["window_days"] = policy.window_days if policy is not None else None
     return out
 
 
-def in_force(session: Session, *, target: Scheme | Village, on: date) -> dict[str, Any]:
-    """Return each setting of the target as in force on local date `on` (one statement)."""
-    values = live_values(session, target=target)
-    for row in _changes(session, target).where(SettingChange.effective_from <= on):
-        values[row.name] = row.value["v"]
+def in_force(
+    session: Session, *, target: Scheme | Village, on: date, names: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Return each setting of the target (or those `names`) as in force on local date `on`:
+    one statement, two for a scheme's `window_days`."""
+    values = live_values(session, target=target, names=names)
+    if names is None:
+        for row in _changes(session, target).where(SettingChange.effective_from <= on):
+            values[row.name] = row.value["v"]
+        return values
+    scheme = isinstance(target, Scheme)
+    params = {
+        "v": target.village_id if scheme else target.id,
+        "on": on,
+        "names": list(names),
+        **({"s": target.id} if scheme else {}),
+    }
+    for name, value in session.execute(_NAMED_CHANGES[scheme], params):
+        values[name] = value["v"]
     return values
+
+
+# A few settings of one target in force on a day (a close's policy): built once.
+_NAMED_CHANGES = {
+    scheme: select(SettingChange.name, SettingChange.value)
+    .where(
+        SettingChange.village_id == bindparam("v"),
+        SettingChange.scheme_id == bindparam("s") if scheme else SettingChange.scheme_id.is_(None),
+        SettingChange.effective_from <= bindparam("on"),
+        SettingChange.name.in_(bindparam("names", expanding=True)),
+    )
+    .order_by(SettingChange.effective_from, SettingChange.id)
+    for scheme in (True, False)
+}
 
 
 def in_force_villages(
@@ -74,18 +106,22 @@ def in_force_villages(
     out = {v.id: live_values(session, target=v) for v in villages}
     if not out:
         return out
-    q = (
-        select(SettingChange)
-        .where(
-            SettingChange.village_id.in_(list(out)),
-            SettingChange.scheme_id.is_(None),
-            SettingChange.effective_from <= on,
-        )
-        .order_by(SettingChange.village_id, SettingChange.effective_from, SettingChange.id)
-    )
-    for row in session.execute(q).scalars():
-        out[row.village_id][row.name] = row.value["v"]
+    rows = session.execute(_VILLAGES_CHANGES, {"villages": list(out), "on": on})
+    for village_id, name, value in rows:
+        out[village_id][name] = value["v"]
     return out
+
+
+# Built once (every board draft reads it).
+_VILLAGES_CHANGES = (
+    select(SettingChange.village_id, SettingChange.name, SettingChange.value)
+    .where(
+        SettingChange.village_id.in_(bindparam("villages", expanding=True)),
+        SettingChange.scheme_id.is_(None),
+        SettingChange.effective_from <= bindparam("on"),
+    )
+    .order_by(SettingChange.village_id, SettingChange.effective_from, SettingChange.id)
+)
 
 
 def setting_on(session: Session, *, target: Scheme | Village, name: str, on: date) -> Any:

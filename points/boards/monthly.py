@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import and_, case, func, insert, inspect, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import and_, bindparam, case, func, insert, inspect, or_, select
+from sqlalchemy.orm import Session
 
 from points import ledger
 from points.catalog import (
@@ -32,7 +33,7 @@ from points.cycles.jobs import Job, WorkItem, register_job
 from points.db import lock_village
 from points.effective import in_force, in_force_villages
 from points.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
-from points.ledger.journal import in_values
+from points.ledger.journal import in_param, in_values
 from points.models import (
     CatalogRule,
     CatalogVersion,
@@ -178,20 +179,36 @@ def draft_boards(
     unique = list({v.id: v for v in villages}.values())
     if not unique:
         return []
+    dialect = session.get_bind().dialect.name
     out = {
         b.village_id: b
         for b in session.execute(
-            select(Board).where(
-                in_values(session, Board.village_id, [v.id for v in unique]),
-                Board.month == month,
-                Board.status.in_(LIVE),
-            )
+            _live_boards_statement(dialect),
+            {"villages": [v.id for v in unique], "month": month},
         ).scalars()
     }
     todo = [v for v in unique if v.id not in out]
     if todo:
         out.update(_draft(session, todo, month, now, actor_id))
     return [out[v.id] for v in villages]
+
+
+# Drafting's statements are built once per dialect (and shape): building them cost more
+# Python than a village's draft spends on anything else.
+@lru_cache
+def _live_boards_statement(dialect: str):
+    return select(Board).where(
+        in_param(dialect, Board.village_id, "villages"),
+        Board.month == bindparam("month"),
+        Board.status.in_(LIVE),
+    )
+
+
+@lru_cache
+def _schemes_statement(dialect: str):
+    return (
+        select(Scheme).where(in_param(dialect, Scheme.village_id, "villages")).order_by(Scheme.id)
+    )
 
 
 def _draft(
@@ -288,11 +305,8 @@ def _schemes_of(
         found = {v.id: list(v.schemes) for v in villages}
     else:
         found = {v.id: [] for v in villages}
-        for scheme in session.execute(
-            select(Scheme)
-            .where(in_values(session, Scheme.village_id, list(found)))
-            .order_by(Scheme.id)
-        ).scalars():
+        statement = _schemes_statement(session.get_bind().dialect.name)
+        for scheme in session.execute(statement, {"villages": list(found)}).scalars():
             found[scheme.village_id].append(scheme)
     return {
         vid: (
@@ -340,62 +354,23 @@ def _top(
         return {}
     by_scheme = {s.id: (vid, s) for vid, s in schemes.items()}
     start = _month_start(month)
-    in_month = JournalEntry.month == month
-    period_of = _in_periods(session, list(schemes.values()), start)
-    in_period = period_of & JournalEntry.resident_id.is_(None)
-    month_score = func.sum(case((in_month, JournalEntry.score_delta), else_=0))
-    deductions = func.sum(case((in_month & (JournalEntry.kind == "deduction"), 1), else_=0))
-    period_score = func.sum(case((in_period, JournalEntry.score_delta), else_=0))
+    # Schemes may differ in period kind: the entries of each period key's schemes.
+    by_period: dict[str, list[int]] = {}
+    for scheme in schemes.values():
+        by_period.setdefault(period_key(scheme.period_kind, start), []).append(scheme.id)
     # A vetoed household is left out before ranking: it takes no place on the list.
     vetoed_homes = sorted({hid for vid in schemes for hid in barred[vid]})
-    grouped = (
-        select(
-            JournalEntry.village_id.label("village_id"),
-            JournalEntry.scheme_id.label("scheme_id"),
-            Household.id.label("household_id"),
-            Household.number.label("number"),
-            month_score.label("score"),
-            deductions.label("deductions"),
-            period_score.label("period_score"),
-        )
-        .join(
-            Household,
-            and_(
-                Household.id == JournalEntry.household_id,
-                Household.village_id == JournalEntry.village_id,
-            ),
-        )
-        .where(
-            in_values(session, JournalEntry.scheme_id, list(by_scheme)),
-            in_month | period_of,
-            Household.active.is_(True),
-            *([~in_values(session, Household.id, vetoed_homes)] if vetoed_homes else []),
-        )
-        # The village with the scheme (one scheme is one village's): on Citus each village's
-        # households are grouped and ranked where its entries are.
-        .group_by(JournalEntry.village_id, JournalEntry.scheme_id, Household.id, Household.number)
-        .having(month_score > 0)
-        .subquery()
-    )
-    place = (
-        func.rank()
-        .over(
-            partition_by=(grouped.c.village_id, grouped.c.scheme_id),
-            order_by=(grouped.c.score.desc(), grouped.c.deductions),
-        )
-        .label("place")
-    )
-    ranked = select(grouped, place).subquery()
-    rows = session.execute(
-        select(
-            ranked.c.scheme_id,
-            ranked.c.household_id,
-            ranked.c.number,
-            ranked.c.score,
-            ranked.c.deductions,
-            ranked.c.period_score,
-        ).where(ranked.c.place <= max(top_n[vid] for vid in schemes))
-    ).all()
+    params = {
+        "villages": list(schemes),
+        "schemes": list(by_scheme),
+        "month": month,
+        "vetoed": vetoed_homes,
+        "places": max(top_n[vid] for vid in schemes),
+    }
+    for i, (period, ids) in enumerate(by_period.items()):
+        params[f"p{i}"], params[f"s{i}"] = period, ids
+    statement = _top_statement(session.get_bind().dialect.name, len(by_period), bool(vetoed_homes))
+    rows = session.execute(statement, params).all()
     found: dict[int, list[tuple]] = {}
     for sid, hid, num, score, ded, ps in rows:
         found.setdefault(by_scheme[sid][0], []).append((hid, num, int(score), int(ded), int(ps)))
@@ -418,42 +393,117 @@ def _top(
     return out
 
 
+_ENTRY = JournalEntry.__table__
+_HOUSEHOLD = Household.__table__
+
+
+@lru_cache
+def _top_statement(dialect: str, periods: int, vetoed: bool):
+    """`_top`'s statement, built once for each shape (a few): Core, with every value bound
+    (`villages`, `schemes`, `month`, the periods `p0`… with their schemes `s0`…, `vetoed`,
+    `places`). The caller's first ORM read flushed the session (boards, households)."""
+    je, home = _ENTRY.c, _HOUSEHOLD.c
+    in_month = je.month == bindparam("month")
+    if periods == 1:
+        period_of = je.period_key == bindparam("p0")
+    else:
+        period_of = or_(
+            *(
+                in_param(dialect, je.scheme_id, f"s{i}") & (je.period_key == bindparam(f"p{i}"))
+                for i in range(periods)
+            )
+        )
+    in_period = period_of & je.resident_id.is_(None)
+    month_score = func.sum(case((in_month, je.score_delta), else_=0))
+    deductions = func.sum(case((in_month & (je.kind == "deduction"), 1), else_=0))
+    period_score = func.sum(case((in_period, je.score_delta), else_=0))
+    # The entries are summed per household first and joined to the households after, a few
+    # hundred rows a village rather than every entry; both sides name the villages, so that
+    # the database reads only their entries and households (not the county's to join a few).
+    grouped = (
+        select(
+            je.village_id.label("village_id"),
+            je.scheme_id.label("scheme_id"),
+            je.household_id.label("household_id"),
+            month_score.label("score"),
+            deductions.label("deductions"),
+            period_score.label("period_score"),
+        )
+        .where(
+            in_param(dialect, je.village_id, "villages"),
+            in_param(dialect, je.scheme_id, "schemes"),
+            in_month | period_of,
+            je.household_id.is_not(None),
+            *([~in_param(dialect, je.household_id, "vetoed")] if vetoed else []),
+        )
+        # The village with the scheme (one scheme is one village's): on Citus each village's
+        # households are grouped and ranked where its entries are.
+        .group_by(je.village_id, je.scheme_id, je.household_id)
+        .having(month_score > 0)
+        .subquery()
+    )
+    place = (
+        func.rank()
+        .over(
+            partition_by=(grouped.c.village_id, grouped.c.scheme_id),
+            order_by=(grouped.c.score.desc(), grouped.c.deductions),
+        )
+        .label("place")
+    )
+    ranked = (
+        select(
+            grouped.c.scheme_id,
+            grouped.c.household_id,
+            home.number,
+            grouped.c.score,
+            grouped.c.deductions,
+            grouped.c.period_score,
+            place,
+        )
+        .join(
+            _HOUSEHOLD,
+            and_(home.id == grouped.c.household_id, home.village_id == grouped.c.village_id),
+        )
+        .where(home.active.is_(True), in_param(dialect, home.village_id, "villages"))
+        .subquery()
+    )
+    return select(
+        ranked.c.scheme_id,
+        ranked.c.household_id,
+        ranked.c.number,
+        ranked.c.score,
+        ranked.c.deductions,
+        ranked.c.period_score,
+    ).where(ranked.c.place <= bindparam("places"))
+
+
 def _number_key(number: str) -> tuple:
     # Household numbers are text ('0012', '3-7'): numeric ones sort as numbers, before others.
     return (0, int(number), number) if number.isdigit() else (1, 0, number)
 
 
-_REVERSAL = aliased(JournalEntry)
-# Built once (an alias costs more to build than the statement it is in).
+_ENTRIES = JournalEntry.__table__
+_REVERSAL = _ENTRIES.alias("reversal")
+# Built once (an alias costs more to build than the statement it is in), and of Core columns
+# only: an ORM subquery kept across calls is altered by its first compilation, so the second
+# statement to hold it would miss the compiled cache once more.
 _NOT_REVERSED = ~(
-    select(_REVERSAL.id)
+    select(_REVERSAL.c.id)
     .where(
-        _REVERSAL.reverses_id == JournalEntry.id,
-        _REVERSAL.village_id == JournalEntry.village_id,
+        _REVERSAL.c.reverses_id == _ENTRIES.c.id,
+        _REVERSAL.c.village_id == _ENTRIES.c.village_id,
     )
     .exists()
 )
 
 
-def _posted(
-    session: Session,
-    villages: list[Village],
-    month: str,
-    barred: dict[int, dict],
-    black_months: dict[int, int],
-) -> tuple[dict[int, list[dict]], dict[int, list[dict]]]:
-    """Each village's good deeds and 黑榜 violations, from one read of posted, unreversed
-    claims' entries: awards in the month under rules the catalog marks honourable, and
-    deductions for breaking the 村规民约 within the village's black-list term."""
-    terms = {
-        vid: {month_shift(month, -i) for i in range(n)} for vid, n in black_months.items() if n > 0
-    }
-    months = sorted({month}.union(*terms.values()))
-    ids = [v.id for v in villages]
+@lru_cache
+def _posted_statement(dialect: str, violations: bool):
+    """`_posted`'s read, built once per dialect and shape (deeds only, or with violations)."""
     deed_rule = (CatalogRule.sign == 1) & CatalogRule.honourable.is_(True)
-    deed = (JournalEntry.month == month) & (JournalEntry.kind == "award") & deed_rule
+    deed = (JournalEntry.month == bindparam("month")) & (JournalEntry.kind == "award") & deed_rule
     violation = (JournalEntry.kind == "deduction") & (CatalogRule.sign == -1)
-    rows = session.execute(
+    return (
         select(
             JournalEntry.village_id,
             JournalEntry.id,
@@ -488,14 +538,36 @@ def _posted(
             ),
         )
         .where(
-            in_values(session, JournalEntry.village_id, ids),
-            in_values(session, Claim.village_id, ids),
-            JournalEntry.month.in_(months),
-            Claim.status == ClaimStatus.POSTED,
+            in_param(dialect, JournalEntry.village_id, "villages"),
+            in_param(dialect, Claim.village_id, "villages"),
+            in_param(dialect, JournalEntry.month, "months"),
+            Claim.status == bindparam("posted"),
             _NOT_REVERSED,
-            (deed | violation) if terms else deed,
+            (deed | violation) if violations else deed,
         )
         .order_by(JournalEntry.village_id, JournalEntry.seq)
+    )
+
+
+def _posted(
+    session: Session,
+    villages: list[Village],
+    month: str,
+    barred: dict[int, dict],
+    black_months: dict[int, int],
+) -> tuple[dict[int, list[dict]], dict[int, list[dict]]]:
+    """Each village's good deeds and 黑榜 violations, from one read of posted, unreversed
+    claims' entries: awards in the month under rules the catalog marks honourable, and
+    deductions for breaking the 村规民约 within the village's black-list term."""
+    terms = {
+        vid: {month_shift(month, -i) for i in range(n)} for vid, n in black_months.items() if n > 0
+    }
+    months = sorted({month}.union(*terms.values()))
+    ids = [v.id for v in villages]
+    statement = _posted_statement(session.get_bind().dialect.name, bool(terms))
+    rows = session.execute(
+        statement,
+        {"villages": ids, "months": months, "month": month, "posted": ClaimStatus.POSTED.value},
     ).all()
     deeds: dict[int, list[dict]] = {}
     wrong: list[tuple] = []

@@ -11,24 +11,59 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from functools import lru_cache
 
-from sqlalchemy import and_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.orm import Session
 
 from points.catalog.rules import Window
-from points.ledger.journal import in_values
+from points.ledger.journal import in_param
 from points.models import CatalogRule, Scheme
 from points.models.claims import Claim, ClaimStatus
 from points.models.ledger import JournalEntry
 from points.periods import period_key
 
-_REVERSAL = aliased(JournalEntry)
-# Built once: an alias costs more to build than the statement it is in.
+_REVERSAL = JournalEntry.__table__.alias("reversal")
+_CLAIMS = Claim.__table__
+# Built once (an alias costs more to build than the statement it is in), of Core columns only:
+# an ORM subquery kept across calls is altered by its first compilation (points.boards.monthly).
 _NOT_REVERSED = ~(
-    select(_REVERSAL.id)
-    .where(_REVERSAL.reverses_id == Claim.entry_id, _REVERSAL.village_id == Claim.village_id)
+    select(_REVERSAL.c.id)
+    .where(
+        _REVERSAL.c.reverses_id == _CLAIMS.c.entry_id,
+        _REVERSAL.c.village_id == _CLAIMS.c.village_id,
+    )
     .exists()
 )
+
+
+@lru_cache
+def _vetoes_statement(dialect: str):
+    """`vetoed_by_scheme`'s read, built once per dialect (a board draft runs it every time)."""
+    return (
+        select(
+            Claim.scheme_id,
+            Claim.household_id,
+            Claim.resident_id,
+            Claim.occurred_on,
+            CatalogRule.veto,
+            CatalogRule.name,
+        )
+        .join(
+            CatalogRule,
+            and_(CatalogRule.id == Claim.rule_id, CatalogRule.village_id == Claim.village_id),
+        )
+        .where(
+            # The village too: claims are indexed by village (and status), not by scheme.
+            in_param(dialect, Claim.village_id, "villages"),
+            in_param(dialect, Claim.scheme_id, "schemes"),
+            Claim.status == bindparam("posted"),
+            CatalogRule.veto.is_not(None),
+            Claim.occurred_on <= bindparam("until"),
+            _NOT_REVERSED,
+        )
+        .order_by(Claim.occurred_on, Claim.id)
+    )
 
 
 def _same_window(window: Window, scheme: Scheme, a: date, b: date) -> bool:
@@ -57,28 +92,13 @@ def vetoed_by_scheme(
     if not by_id:
         return out
     rows = session.execute(
-        select(
-            Claim.scheme_id,
-            Claim.household_id,
-            Claim.resident_id,
-            Claim.occurred_on,
-            CatalogRule.veto,
-            CatalogRule.name,
-        )
-        .join(
-            CatalogRule,
-            and_(CatalogRule.id == Claim.rule_id, CatalogRule.village_id == Claim.village_id),
-        )
-        .where(
-            # The village too: claims are indexed by village (and status), not by scheme.
-            in_values(session, Claim.village_id, sorted({s.village_id for s in schemes})),
-            in_values(session, Claim.scheme_id, list(by_id)),
-            Claim.status == ClaimStatus.POSTED,
-            CatalogRule.veto.is_not(None),
-            Claim.occurred_on <= on.replace(month=12, day=31),
-            _NOT_REVERSED,
-        )
-        .order_by(Claim.occurred_on, Claim.id)
+        _vetoes_statement(session.get_bind().dialect.name),
+        {
+            "villages": sorted({s.village_id for s in schemes}),
+            "schemes": list(by_id),
+            "posted": ClaimStatus.POSTED.value,
+            "until": on.replace(month=12, day=31),
+        },
     ).all()
     for scheme_id, household_id, resident_id, occurred_on, veto, name in rows:
         scheme = by_id[scheme_id]

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from points import ledger
 from points.cycles.jobs import Job, WorkItem, register_job
-from points.db import dialect_insert, lock_village
+from points.db import lock_village
 from points.effective import in_force
 from points.models import Account, CycleRun, Period, Scheme
 from points.models.catalog import ClosePolicy
@@ -141,7 +143,7 @@ def close_policy_for(session: Session, scheme: Scheme, period: str) -> tuple[str
     """Return (close policy, n) in force on the period's last day: a change announced for a
     later date never reaches back into the period it did not cover (points.effective)."""
     last_day = next_period_start(scheme.period_kind, period) - timedelta(days=1)
-    values = in_force(session, target=scheme, on=last_day)
+    values = in_force(session, target=scheme, on=last_day, names=("close_policy", "expire_after_n"))
     return values["close_policy"], values["expire_after_n"]
 
 
@@ -177,42 +179,65 @@ def close_period(session: Session, *, scheme: Scheme, period: str, now: datetime
         return row
     policy = close_policy_for(session, scheme, period)
     cutoff = expiry_cutoff(scheme, period, policy)
-    lots = []
+    lots: list[ledger.LockedLot] = []
     if cutoff is not None:
         # The lots with their balances, read by the statement that locks them: the balances
         # cannot change until we commit, so the expiry plans from these rows (no second read).
-        lots = session.execute(
-            select(*ledger.LOCKED_LOT_COLUMNS)
-            .where(
-                Account.village_id == scheme.village_id,
-                Account.scheme_id == scheme.id,
-                Account.kind == AccountKind.LOT,
-                Account.closed_at.is_(None),
-                Account.period_start <= period_start(scheme.period_kind, cutoff),
+        until = period_start(scheme.period_kind, cutoff)
+        lots = [
+            ledger.LockedLot._make(lot)
+            for lot in session.execute(
+                _LOCK_LOTS, {"v": scheme.village_id, "s": scheme.id, "until": until}
             )
-            .order_by(Account.id)
-            .with_for_update()
-        ).all()
+        ]
     lock_village(session, scheme.village_id)
-    seq_before, _ = ledger.chain_head(session, scheme.village_id)
+    # The head is read once, under the lock; each batch numbers its entries after it and
+    # returns the next (the head row moves only from the head it was given).
+    head = ledger.chain_head(session, scheme.village_id)
+    seq_before = head[0]
     expired = 0
     # Set-based, in bounded batches: each batch is one replay check, one conditional balance
     # UPDATE (closing the lots too) and one chain append for up to CLOSE_BATCH lots.
     for i in range(0, len(lots), CLOSE_BATCH):
         batch = lots[i : i + CLOSE_BATCH]
-        ids = ledger.expire_lots(session, lot_ids=[lot.id for lot in batch], now=now, locked=batch)
+        ids, head = ledger.expire_locked(session, lots=batch, now=now, head=head)
         # A lot still open under our lock has no expiry entry (an expiry closes its lot in the
         # same transaction): each id is this close's entry, moving the locked balance.
         expired += sum(lot.balance for lot, e in zip(batch, ids, strict=True) if e is not None)
-    seq_after, _ = ledger.chain_head(session, scheme.village_id)
     row.status = PeriodStatus.CLOSED
     row.closed_at = now
     row.close_policy = policy[0]
-    row.close_from_seq, row.close_to_seq = seq_before, seq_after
+    row.close_from_seq, row.close_to_seq = seq_before, head[0]
     row.lots_closed, row.points_expired = len(lots), expired
     session.flush()
-    _ensure_period(session, scheme, next_period_key(scheme.period_kind, period), now)
+    _insert_period(session, scheme, next_period_key(scheme.period_kind, period), now)
     return row
+
+
+# Built once (a close runs them for every scheme of the county). Core: accounts are only ever
+# written by Core statements, so there is nothing of them for the session to flush first.
+_ACCOUNTS = Account.__table__
+_LOCK_LOTS = (
+    select(*ledger.LOCKED_LOT_COLUMNS)
+    .where(
+        _ACCOUNTS.c.village_id == bindparam("v"),
+        _ACCOUNTS.c.scheme_id == bindparam("s"),
+        _ACCOUNTS.c.kind == AccountKind.LOT.value,
+        _ACCOUNTS.c.closed_at.is_(None),
+        _ACCOUNTS.c.period_start <= bindparam("until"),
+    )
+    .order_by(_ACCOUNTS.c.id)
+    .with_for_update()
+)
+_PERIOD_ROW = (
+    select(Period)
+    .where(
+        Period.village_id == bindparam("v"),
+        Period.scheme_id == bindparam("s"),
+        Period.key == bindparam("k"),
+    )
+    .execution_options(populate_existing=True)
+)
 
 
 def _run_close(session: Session, item: WorkItem, now: datetime) -> dict:
@@ -229,26 +254,34 @@ def _run_open(session: Session, item: WorkItem, now: datetime) -> dict:
 
 def _ensure_period(session: Session, scheme: Scheme, key: str, now: datetime) -> Period:
     """Return the scheme's row for period `key`, inserting it open when missing (race-safe)."""
-    ins = dialect_insert(session, Period).values(
-        village_id=scheme.village_id,
-        scheme_id=scheme.id,
-        key=key,
-        starts_on=period_start(scheme.period_kind, key),
-        ends_at=period_end_utc(scheme.period_kind, key),
-        status=PeriodStatus.OPEN.value,
-        opened_at=now,
-        lots_closed=0,
-        points_expired=0,
-    )
-    # No conflict target: the key is (scheme_id, key), or (village_id, scheme_id, key) on Citus.
-    session.connection().execute(ins.on_conflict_do_nothing())
+    _insert_period(session, scheme, key, now)
     return session.execute(
-        select(Period)
-        .where(
-            Period.village_id == scheme.village_id, Period.scheme_id == scheme.id, Period.key == key
-        )
-        .execution_options(populate_existing=True)
+        _PERIOD_ROW, {"v": scheme.village_id, "s": scheme.id, "k": key}
     ).scalar_one()
+
+
+def _insert_period(session: Session, scheme: Scheme, key: str, now: datetime) -> None:
+    """Insert the scheme's row for period `key`, open, unless it exists (race-safe)."""
+    session.connection().execute(
+        _period_insert(session.get_bind().dialect.name),
+        {
+            "village_id": scheme.village_id,
+            "scheme_id": scheme.id,
+            "key": key,
+            "starts_on": period_start(scheme.period_kind, key),
+            "ends_at": period_end_utc(scheme.period_kind, key),
+            "opened_at": now,
+        },
+    )
+
+
+@lru_cache
+def _period_insert(dialect: str):
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(Period.__table__)
+    # No conflict target: the key is (scheme_id, key), or (village_id, scheme_id, key) on Citus.
+    return insert.values(
+        status=PeriodStatus.OPEN.value, lots_closed=0, points_expired=0
+    ).on_conflict_do_nothing()
 
 
 register_job(Job(PERIOD_CLOSE, _due_closes, _run_close, order=50))

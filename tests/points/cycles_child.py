@@ -24,16 +24,16 @@ def main(url: str, now_text: str, name: str, pause_after: int | None = None) -> 
         from points.cycles import closing
 
         closing.CLOSE_BATCH = pause_after
-        real_expire = ledger.expire_lots
+        real_expire = ledger.expire_locked
 
         def expire_then_pause(*args, **kwargs):
-            ids = real_expire(*args, **kwargs)
+            done = real_expire(*args, **kwargs)
             print("midway", flush=True)
             sys.stdin.readline()
-            ledger.expire_lots = real_expire
-            return ids
+            ledger.expire_locked = real_expire
+            return done
 
-        ledger.expire_lots = expire_then_pause
+        ledger.expire_locked = expire_then_pause
     # Only the period jobs: this child stands in for a reconciler closing a period.
     cycles.registered_jobs()
     cycles.jobs._JOBS = {k: v for k, v in cycles.jobs._JOBS.items() if k.startswith("period_")}

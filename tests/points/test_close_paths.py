@@ -7,9 +7,13 @@ the same lots both ways, from the same state, must give the same journal, byte f
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 from sqlalchemy import select
 
 from points import ledger
+from points.ledger import journal
 from points.ledger.verify import verify
 from points.models import Account, JournalEntry, Posting, Resident
 from points.models.catalog import SubjectKind
@@ -127,3 +131,35 @@ def test_locked_and_general_expiry_write_the_same_journal(session):
     assert locked_lots == general_lots
     assert all(balance == 0 and closed is not None for _, balance, closed in locked_lots)
     assert verify(session).ok
+
+
+def test_a_hash_template_that_drifts_from_entry_hash_stops_the_close(session, monkeypatch):
+    """The set-based close hashes from a template; its first entry of each shape is hashed by
+    `entry_hash` too, so a template that no longer matches refuses instead of forking."""
+    village = make_village(session)
+    scheme = make_scheme(session, village, close_policy="reset")
+    home = make_household(session, village, members=1)
+    ledger.award(
+        session,
+        scheme=scheme,
+        subject_id=home.id,
+        points=5,
+        idem_key="a",
+        actor_id=None,
+        now=bj(2026, 11, 2, 9),
+    )
+    session.flush()
+    real = journal._expiry_form
+
+    def drifted(*args):
+        form = real(*args)
+        return dataclasses.replace(form, text=form.text.replace('"expiry"', '"expiry "'))
+
+    monkeypatch.setattr(journal, "_expiry_form", drifted)
+    lots = session.execute(
+        select(*ledger.LOCKED_LOT_COLUMNS).where(
+            Account.village_id == village.id, Account.kind == "lot"
+        )
+    ).all()
+    with pytest.raises(RuntimeError, match="template"):
+        ledger.expire_lots(session, lot_ids=[lot.id for lot in lots], now=CLOSE_AT, locked=lots)
