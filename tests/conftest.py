@@ -179,17 +179,25 @@ class _Databases:
                 )
             )
 
-    def fresh(self) -> str:
+    def fresh(self, template: str | None = None) -> str:
+        """A new database copied from the migrated template, or from `template` (the URL of
+        another database of this run that no connection is open on)."""
         if CITUS:
             self._empty_citus()
             return PG_URL
+        source = self.name_of(template) if template else self.template
         name = f"points_t_{self.run}_{len(self.created)}"
         if PG_URL:
-            self._pg(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+            self._pg(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
         else:
-            shutil.copyfile(self.tmp / f"{self.template}.db", self.tmp / f"{name}.db")
+            shutil.copyfile(self.tmp / f"{source}.db", self.tmp / f"{name}.db")
         self.created.append(name)
         return self._url_for(name)
+
+    @staticmethod
+    def name_of(url: str) -> str:
+        database = make_url(url).database or ""
+        return database if PG_URL else os.path.splitext(os.path.basename(database))[0]
 
     def drop(self, url: str) -> None:
         if PG_URL and not CITUS:
