@@ -55,8 +55,49 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "points"))
 TEST_CEILING = 5 * processes.TIMEOUT
 
 
+# The modules that take longest (worker seconds of a whole run, docs/performance.md "Test suite"),
+# longest first. pytest-xdist hands out whole modules (--dist loadscope) in collection order
+# (--no-loadscope-reorder), so these start first and the run does not end with one worker on a
+# three-minute module while the other idles; the rest follow, most tests first, and the run
+# ends on small modules. Only the order changes: every test runs, on its own database, as before.
+LONGEST_FIRST = (
+    "tests/api/test_schemathesis.py",
+    "tests/api/test_cli.py",
+    "tests/api/test_schemathesis_roles.py",
+    "tests/points/test_ledger_tamper.py",
+    "tests/points/test_ledger_stateful.py",
+    "tests/api/test_boards_api.py",
+    "tests/api/test_cycles_cli.py",
+    "tests/web/test_admin_console.py",
+    "tests/web/test_roles.py",
+    "tests/api/test_authorization_matrix.py",
+    "tests/points/test_village_move.py",
+    "tests/api/test_roster.py",
+    "tests/api/test_catalog_cli.py",
+    "tests/api/test_backups_ops.py",
+    "tests/points/test_demo.py",
+    "tests/points/test_cycles_processes.py",
+    "tests/points/test_boards_county.py",
+    "tests/web/test_events.py",
+    "tests/web/test_walkthrough.py",
+    "tests/api/test_cards_pdf.py",
+    "tests/test_security_lint.py",
+)
+
+
+def _longest_first(items: list) -> None:
+    modules: dict[str, list] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    order = sorted(modules, key=lambda m: (rank.get(m, len(rank)), -len(modules[m])))
+    items[:] = [item for module in order for item in modules[module]]
+
+
 def pytest_collection_modifyitems(config, items):
-    """Give every test the ceiling, unless --timeout (or a test's own marker) says otherwise."""
+    """Longest modules first (see LONGEST_FIRST); give every test the ceiling, unless --timeout
+    (or a test's own marker) says otherwise."""
+    _longest_first(items)
     if not config.pluginmanager.hasplugin("timeout") or config.getoption("timeout") is not None:
         return
     for item in items:
