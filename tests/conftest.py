@@ -55,8 +55,49 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "points"))
 TEST_CEILING = 5 * processes.TIMEOUT
 
 
+# The modules that take longest (worker seconds of a whole run, docs/performance.md "Test suite"),
+# longest first. pytest-xdist hands out whole modules (--dist loadscope) in collection order
+# (--no-loadscope-reorder), so these start first and the run does not end with one worker on a
+# three-minute module while the other idles; the rest follow, most tests first, and the run
+# ends on small modules. Only the order changes: every test runs, on its own database, as before.
+LONGEST_FIRST = (
+    "tests/api/test_schemathesis.py",
+    "tests/api/test_cli.py",
+    "tests/api/test_schemathesis_roles.py",
+    "tests/points/test_ledger_tamper.py",
+    "tests/points/test_ledger_stateful.py",
+    "tests/api/test_boards_api.py",
+    "tests/api/test_cycles_cli.py",
+    "tests/web/test_admin_console.py",
+    "tests/web/test_roles.py",
+    "tests/api/test_authorization_matrix.py",
+    "tests/points/test_village_move.py",
+    "tests/api/test_roster.py",
+    "tests/api/test_catalog_cli.py",
+    "tests/api/test_backups_ops.py",
+    "tests/points/test_demo.py",
+    "tests/points/test_cycles_processes.py",
+    "tests/points/test_boards_county.py",
+    "tests/web/test_events.py",
+    "tests/web/test_walkthrough.py",
+    "tests/api/test_cards_pdf.py",
+    "tests/test_security_lint.py",
+)
+
+
+def _longest_first(items: list) -> None:
+    modules: dict[str, list] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    order = sorted(modules, key=lambda m: (rank.get(m, len(rank)), -len(modules[m])))
+    items[:] = [item for module in order for item in modules[module]]
+
+
 def pytest_collection_modifyitems(config, items):
-    """Give every test the ceiling, unless --timeout (or a test's own marker) says otherwise."""
+    """Longest modules first (see LONGEST_FIRST); give every test the ceiling, unless --timeout
+    (or a test's own marker) says otherwise."""
+    _longest_first(items)
     if not config.pluginmanager.hasplugin("timeout") or config.getoption("timeout") is not None:
         return
     for item in items:
@@ -179,17 +220,25 @@ class _Databases:
                 )
             )
 
-    def fresh(self) -> str:
+    def fresh(self, template: str | None = None) -> str:
+        """A new database copied from the migrated template, or from `template` (the URL of
+        another database of this run that no connection is open on)."""
         if CITUS:
             self._empty_citus()
             return PG_URL
+        source = self.name_of(template) if template else self.template
         name = f"points_t_{self.run}_{len(self.created)}"
         if PG_URL:
-            self._pg(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+            self._pg(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
         else:
-            shutil.copyfile(self.tmp / f"{self.template}.db", self.tmp / f"{name}.db")
+            shutil.copyfile(self.tmp / f"{source}.db", self.tmp / f"{name}.db")
         self.created.append(name)
         return self._url_for(name)
+
+    @staticmethod
+    def name_of(url: str) -> str:
+        database = make_url(url).database or ""
+        return database if PG_URL else os.path.splitext(os.path.basename(database))[0]
 
     def drop(self, url: str) -> None:
         if PG_URL and not CITUS:
