@@ -703,42 +703,22 @@ def _expire_locked(
             fields = dict(draft.fields, village_id=village_id, seq=seq, prev_hash=prev)
             if entry_hash(prev, fields, draft.postings) != digest:
                 raise RuntimeError("the expiry hash template no longer matches entry_hash")
+        # The columns both databases' statements take, in their order, after their own.
+        tail = (
+            lot.scheme_id,
+            lot.household_id,
+            lot.resident_id,
+            lot.period_key,
+            form.memo,
+            key,
+            request,
+            prev,
+            digest,
+        )
         if pg:
-            entries.append(
-                (
-                    seq,
-                    lot_id,
-                    balance,
-                    lot.scheme_id,
-                    lot.household_id,
-                    lot.resident_id,
-                    lot.period_key,
-                    form.memo,
-                    key,
-                    request,
-                    prev,
-                    digest,
-                )
-            )
+            entries.append((seq, lot_id, balance, *tail))
         else:
-            entries.extend(
-                (
-                    village_id,
-                    kind,
-                    month,
-                    when,
-                    seq,
-                    lot.scheme_id,
-                    lot.household_id,
-                    lot.resident_id,
-                    lot.period_key,
-                    form.memo,
-                    key,
-                    request,
-                    prev,
-                    digest,
-                )
-            )
+            entries.extend((village_id, kind, month, when, seq, *tail))
         prev = digest
     first = head[0] + 1
     if pg:
