@@ -124,9 +124,7 @@ class _QueuedConnection(sqlite3.Connection):
 
     def __init__(self, database, *args, **kwargs) -> None:
         super().__init__(database, *args, **kwargs)
-        self._turn = _write_turn(
-            os.fsdecode(database) if not isinstance(database, str) else database
-        )
+        self._turn = _write_turn(os.fsdecode(database))
         self._holding = False
         self._wait = float(kwargs.get("timeout", 5.0))
 
@@ -187,13 +185,14 @@ def _setup_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
             return
         dbapi_conn = conn.connection.driver_connection
-        if isinstance(dbapi_conn, _QueuedConnection):
-            dbapi_conn.take_write_turn()
+        if not isinstance(dbapi_conn, _QueuedConnection):  # a caller's own sqlite3 factory
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        dbapi_conn.take_write_turn()
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
-            if isinstance(dbapi_conn, _QueuedConnection):
-                dbapi_conn.end_write_turn()
+            dbapi_conn.end_write_turn()
             raise
 
     @event.listens_for(engine, "before_cursor_execute")

@@ -9,6 +9,7 @@ behind a quarter close. Each wait below is bounded, so a regression fails instea
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from sqlalchemy import event, text
@@ -117,7 +118,10 @@ def test_a_thread_inside_its_own_write_meets_sqlite_not_itself(sqlite_engine):
         inner = sqlite_engine.connect()
         try:
             inner.connection.driver_connection.execute("PRAGMA busy_timeout=200")
+            started = time.monotonic()
             with pytest.raises(OperationalError, match="locked"), inner.begin():
                 _insert(inner, "inner")
+            # Not the turn's own 30 s wait first (a generous bound, not a timing).
+            assert time.monotonic() - started < 10
         finally:
             inner.close()
