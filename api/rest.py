@@ -463,11 +463,9 @@ def village_for(code: str, *roles: str):
 def village_row_for(code: str, *roles: str):
     """`village_for` as plain values (`points.org.VillageRow`: the village's columns and its
     schemes), for a write view that only reads the village (recording): no ORM objects."""
-    from api.web.identity import current_actor
-    from points.org.operations import get_village_row
+    from api.web.identity import actor_and_village_row
 
-    actor = current_actor()
-    village = get_village_row(db(), code)
+    actor, village = actor_and_village_row(code)
     actor.require(village, *roles)
     g.village = village
     end_read_phase()  # a `reads_first` view's write transaction starts here (SQLite)

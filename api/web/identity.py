@@ -19,7 +19,13 @@ from points.auth import check_password, hash_password
 from points.db import utcnow
 from points.errors import AuthenticationError, InvalidCredentialsError
 from points.models import ApiToken, User
-from points.org.access import Actor, find_signed_in
+from points.org.access import Actor, SignedIn, find_signed_in
+from points.org.operations import (
+    VillageRow,
+    find_signed_in_at_village,
+    get_village_row,
+    village_not_found,
+)
 
 
 class PointsLimiter(Limiter):
@@ -151,16 +157,10 @@ def current_user_id() -> int | None:
         return g.user_id
     g.user_id = None
     header = request.headers.get("Authorization", "")
-    found = None
     # One statement finds the token, its user, the user's roles and resident link, as rows:
     # the actor is built from them without another round trip or any ORM object.
     if header.startswith("Bearer "):
-        found = find_signed_in(db(), token_hash=_digest(header[7:].strip()))
-        if found is not None:
-            if found.token_revoked_at is not None or found.token_expires_at <= utcnow():
-                found = None
-            else:
-                g.api_token = found.token_id
+        _accept_token(find_signed_in(db(), token_hash=_digest(header[7:].strip())))
     elif not request.path.startswith("/api/") and session.get("user_id"):
         found = find_signed_in(db(), user_id=session["user_id"])
         if found is not None and not auth.session_is_current(found, session.get("epoch")):
@@ -168,9 +168,36 @@ def current_user_id() -> int | None:
             # cookie is worth nothing.
             session.clear()
             found = None
-    if found is not None:
-        g.user_id, g.actor = found.actor.user_id, found.actor
+        if found is not None:
+            g.user_id, g.actor = found.actor.user_id, found.actor
     return g.user_id
+
+
+def _accept_token(found: SignedIn | None) -> None:
+    # A bearer token's user signs the request in unless the token is revoked or expired.
+    if found is None or found.token_revoked_at is not None or found.token_expires_at <= utcnow():
+        return
+    g.api_token = found.token_id
+    g.user_id, g.actor = found.actor.user_id, found.actor
+
+
+def actor_and_village_row(code: str) -> tuple[Actor, VillageRow]:
+    """The signed-in Actor and village `code` as plain values (`points.org.VillageRow`),
+    refusing as `current_actor` (401) and then `get_village_row` (404) would. A request signed
+    in by a bearer token and not yet looked at reads both in one statement (recording's first
+    round trip); otherwise the actor as usual, then the village."""
+    header = request.headers.get("Authorization", "")
+    if "user_id" in g or not header.startswith("Bearer "):
+        return current_actor(), get_village_row(db(), code)
+    g.user_id = None
+    found, village = find_signed_in_at_village(
+        db(), token_hash=_digest(header[7:].strip()), code=code
+    )
+    _accept_token(found)
+    actor = current_actor()
+    if village is None:
+        raise village_not_found(code)
+    return actor, village
 
 
 def start_page_session(user: User) -> None:

@@ -190,15 +190,23 @@ _SIGN_IN_BY_ID = (
     .where(_users.id == bindparam("user_id"), _users.active.is_(True))
     .order_by(_roles.id)
 )
-_SIGN_IN_BY_TOKEN = (
-    select(_tokens.id, _tokens.expires_at, _tokens.revoked_at, *_SIGN_IN_COLUMNS)
-    .select_from(ApiToken.__table__)
-    .join(User.__table__, _users.id == _tokens.user_id)
-    .outerjoin(Resident.__table__, _residents.id == _users.resident_id)
-    .outerjoin(RoleAssignment.__table__, _roles.user_id == _users.id)
-    .where(_tokens.token_hash == bindparam("token_hash"), _users.active.is_(True))
-    .order_by(_roles.id)
-)
+
+
+def _by_token(*extra):
+    return (
+        select(_tokens.id, _tokens.expires_at, _tokens.revoked_at, *_SIGN_IN_COLUMNS, *extra)
+        .select_from(ApiToken.__table__)
+        .join(User.__table__, _users.id == _tokens.user_id)
+        .outerjoin(Resident.__table__, _residents.id == _users.resident_id)
+        .outerjoin(RoleAssignment.__table__, _roles.user_id == _users.id)
+        .where(_tokens.token_hash == bindparam("token_hash"), _users.active.is_(True))
+    )
+
+
+_SIGN_IN_BY_TOKEN = _by_token().order_by(_roles.id)
+# The same rows, with the order of each (its role assignment's id) as a last column, for a
+# statement that reads them together with something else (`org.find_signed_in_at_village`).
+SIGN_IN_BY_TOKEN_ROWS = _by_token(_roles.id.label("role_order"))
 
 
 def find_signed_in(
@@ -212,15 +220,20 @@ def find_signed_in(
     """
     if token_hash is not None:
         rows = session.connection().execute(_SIGN_IN_BY_TOKEN, {"token_hash": token_hash}).all()
-        token = rows[0][:3] if rows else None
-        rows = [row[3:] for row in rows]
-    else:
-        rows = session.connection().execute(_SIGN_IN_BY_ID, {"user_id": user_id}).all()
-        token = None
+        return signed_in_from_rows(rows, token=True)
+    rows = session.connection().execute(_SIGN_IN_BY_ID, {"user_id": user_id}).all()
+    return signed_in_from_rows(rows, token=False)
+
+
+def signed_in_from_rows(rows, *, token: bool) -> SignedIn | None:
+    """The SignedIn of `_SIGN_IN_BY_TOKEN`'s (`token`) or `_SIGN_IN_BY_ID`'s rows (one per
+    role assignment, in order; a role's columns NULL when there is none); None without rows."""
     if not rows:
         return None
-    uid, name, epoch, resident_id, household_id, village_id = rows[0][:6]
-    grants = tuple(Grant(*row[6:]) for row in rows if row[6] is not None)
+    skip = 3 if token else 0
+    first = rows[0]
+    uid, name, epoch, resident_id, household_id, village_id = first[skip : skip + 6]
+    grants = tuple(Grant(*row[skip + 6 : skip + 10]) for row in rows if row[skip + 6] is not None)
     actor = Actor(
         user_id=uid,
         name=name,
@@ -229,9 +242,9 @@ def find_signed_in(
         household_id=household_id if resident_id is not None else None,
         village_id=village_id if resident_id is not None else None,
     )
-    if token is None:
+    if not token:
         return SignedIn(actor, epoch)
-    return SignedIn(actor, epoch, token[0], token[1], token[2])
+    return SignedIn(actor, epoch, first[0], first[1], first[2])
 
 
 def actor_of(user: User) -> Actor:

@@ -7,7 +7,7 @@ from collections import namedtuple
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, func, literal, or_, select, true
 from sqlalchemy.orm import Session, joinedload
 
 from points.auth import check_new_pin, hash_password, revoke_all_sessions, unlock
@@ -16,7 +16,7 @@ from points.effective import VILLAGE_SETTINGS, change_settings
 from points.errors import ConflictError, NotFoundError, ValidationError
 from points.models import Group, Household, Resident, RoleAssignment, Scheme, User, Village
 from points.models.org import PrivacyMode, Role
-from points.org.access import Actor
+from points.org.access import SIGN_IN_BY_TOKEN_ROWS, Actor, SignedIn, signed_in_from_rows
 from points.periods import local_date
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
@@ -46,7 +46,7 @@ def get_village(session: Session, code: str) -> Village:
     """Return the village with this code; raise NotFoundError."""
     village = find_village(session, code)
     if village is None:
-        raise NotFoundError(f"找不到村庄 {code}", code_value=code)
+        raise village_not_found(code)
     return village
 
 
@@ -85,23 +85,70 @@ class VillageRow(namedtuple("VillageValues", [*_VILLAGE_KEYS, "schemes"])):  # n
         raise NotFoundError(f"本村没有积分方案 {code}")
 
 
-_VILLAGE_ROWS_BY_CODE = (
+_VILLAGE_ROWS = (
     select(*_VILLAGE_COLUMNS, *_SCHEME_COLUMNS)
     .select_from(Village.__table__)
     .outerjoin(Scheme.__table__, Scheme.__table__.c.village_id == Village.__table__.c.id)
     .where(Village.__table__.c.code == bindparam("code"))
-    .order_by(Scheme.__table__.c.id)
 )
+_VILLAGE_ROWS_BY_CODE = _VILLAGE_ROWS.order_by(Scheme.__table__.c.id)
 
 
 def get_village_row(session: Session, code: str) -> VillageRow:
     """`get_village` as plain values (one statement, the schemes with it); NotFoundError."""
     rows = session.connection().execute(_VILLAGE_ROWS_BY_CODE, {"code": code}).all()
     if not rows:
-        raise NotFoundError(f"找不到村庄 {code}", code_value=code)
-    width = len(_VILLAGE_COLUMNS)
+        raise village_not_found(code)
+    return _village_row(rows)
+
+
+def village_not_found(code: str) -> NotFoundError:
+    """The refusal for a village code that names no village."""
+    return NotFoundError(f"找不到村庄 {code}", code_value=code)
+
+
+def _village_row(rows, start: int = 0) -> VillageRow:
+    # `_VILLAGE_ROWS` from column `start` on: the village's columns, then one scheme's per row.
+    width = start + len(_VILLAGE_COLUMNS)
     schemes = tuple(SchemeRow(*row[width:]) for row in rows if row[width] is not None)
-    return VillageRow(*rows[0][:width], schemes)
+    return VillageRow(*rows[0][start:width], schemes)
+
+
+def _signed_in_at_village():
+    # A bearer token's sign-in rows beside the village's rows: one row per (role assignment,
+    # scheme), each side NULL when it found nothing (the LEFT JOINs from a one-row table).
+    token = SIGN_IN_BY_TOKEN_ROWS.subquery("t")
+    village = _VILLAGE_ROWS.subquery("v")
+    one = select(literal(1).label("one")).subquery("o")
+    order = token.c.role_order
+    scheme_id = village.c[len(_VILLAGE_COLUMNS)]
+    return (
+        select(*token.c, *village.c)
+        .select_from(one.outerjoin(token, true()).outerjoin(village, true()))
+        .order_by(order, scheme_id)
+    )
+
+
+_SIGNED_IN_AT_VILLAGE = _signed_in_at_village()
+_TOKEN_WIDTH = len(SIGN_IN_BY_TOKEN_ROWS.selected_columns)
+
+
+def find_signed_in_at_village(
+    session: Session, *, token_hash: str, code: str
+) -> tuple[SignedIn | None, VillageRow | None]:
+    """`access.find_signed_in(token_hash=…)` and `get_village_row(code)` in one statement (a
+    recording's first round trip does both): the signed-in user or None, the village or None.
+    The caller checks the token's life, and refuses a missing village after the sign-in."""
+    rows = session.connection().execute(
+        _SIGNED_IN_AT_VILLAGE, {"token_hash": token_hash, "code": code}
+    ).all()
+    width = _TOKEN_WIDTH
+    # Each role's row repeats once per scheme and each scheme's once per role: keep the first.
+    roles = {row[width - 1]: row[: width - 1] for row in rows if row[0] is not None}
+    schemes = {row[width + len(_VILLAGE_COLUMNS)]: row for row in rows}
+    signed_in = signed_in_from_rows(list(roles.values()), token=True)
+    village = _village_row(list(schemes.values()), width) if rows[0][width] is not None else None
+    return signed_in, village
 
 
 def create_village(
