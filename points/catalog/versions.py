@@ -50,7 +50,7 @@ from points.errors import (
     NotFoundError,
     ValidationError,
 )
-from points.models import CatalogRule, CatalogVersion, Scheme
+from points.models import CatalogRule, CatalogVersion, Household, Scheme
 from points.models.catalog import CatalogStatus
 from points.periods import local_date
 
@@ -506,16 +506,31 @@ def find_rule(
 
 
 def find_rule_row(
-    session: Session, *, scheme: Scheme, code: str, on: date, lock: tuple[int, int] | None = None
+    session: Session,
+    *,
+    scheme: Scheme,
+    code: str,
+    on: date,
+    lock: tuple[int, int] | None = None,
+    household_id: int | None = None,
 ):
     """`find_rule`'s rule as a plain row (every column of `catalog_rules` by name, read-only),
     not an ORM object: what recording reads, for a fraction of the loading work. Same
-    statement, same refusals."""
-    statement = _rule_statement(lock is not None, rows=True)
-    found = session.connection().execute(statement, _rule_params(scheme, code, on, lock)).first()
+    statement, same refusals. With `household_id`, the row also carries that household of the
+    scheme's village (`HOUSEHOLD_COLUMNS`, all None when there is no such household): one
+    round trip for both."""
+    statement = _rule_statement(lock is not None, rows=True, household=household_id is not None)
+    params = _rule_params(scheme, code, on, lock)
+    if household_id is not None:
+        params["household_id"] = household_id
+    found = session.connection().execute(statement, params).first()
     if found is None or found.id is None:
         raise _rule_not_found(scheme, code, on, found and found.catalog_version_number)
     return found
+
+
+# The household's columns in `find_rule_row(household_id=…)`'s row, by these labels.
+HOUSEHOLD_COLUMNS = tuple(f"household_{c.key}" for c in Household.__table__.c)
 
 
 def _rule_not_found(scheme: Scheme, code: str, on: date, number: int | None) -> NotFoundError:
@@ -533,7 +548,7 @@ def _rule_params(scheme: Scheme, code: str, on: date, lock) -> dict:
 
 
 @cache
-def _rule_statement(locked: bool, rows: bool = False):
+def _rule_statement(locked: bool, rows: bool = False, household: bool = False):
     if rows:
         versions = CatalogVersion.__table__.c
         columns = (versions.number.label("catalog_version_number"), *CatalogRule.__table__.c)
@@ -549,6 +564,16 @@ def _rule_statement(locked: bool, rows: bool = False):
             & (CatalogRule.code == bindparam("code")),
         )
     )
+    if household:
+        # At most one row: the household by id, in the version's (the scheme's) village.
+        households = Household.__table__
+        q = q.outerjoin(
+            households,
+            (households.c.id == bindparam("household_id", type_=Integer))
+            & (households.c.village_id == CatalogVersion.village_id),
+        ).add_columns(
+            *(c.label(label) for c, label in zip(households.c, HOUSEHOLD_COLUMNS, strict=True))
+        )
     if locked:
         q = q.add_columns(
             func.pg_advisory_xact_lock(

@@ -8,6 +8,7 @@ leaves no ledger trace. Nobody records, approves or resolves objections for thei
 
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -18,7 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from points import ledger
 from points.catalog import rules
-from points.catalog.versions import find_rule_row, rule_of
+from points.catalog.versions import HOUSEHOLD_COLUMNS, find_rule_row, rule_of
 from points.cycles.jobs import Job, WorkItem, register_job
 from points.db import lock_subjects, lock_village, subject_lock_key
 from points.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
@@ -90,7 +91,9 @@ def record(
         household_id=item.household_id,
         resident_id=item.resident_id if scheme.subject_kind == "resident" else None,
     )
-    row, refusal = _rule_or_refusal(session, scheme, item.rule_code, item.occurred_on, lock)
+    row, refusal = _rule_or_refusal(
+        session, scheme, item.rule_code, item.occurred_on, lock, item.household_id
+    )
     subjects = _Subjects.load(
         session,
         village=village,
@@ -98,6 +101,7 @@ def record(
         row=row,
         subjects=[(item.household_id, item.resident_id)],
         on=item.occurred_on,
+        read_with_rule=True,
     )
     claim = _decide(
         session,
@@ -200,6 +204,9 @@ def record_batch(
 
 
 _CLAIM_COLUMNS = tuple(c.key for c in Claim.__table__.columns if c.key != "id")
+# A household as `find_rule_row(household_id=…)` reads it with the rule: the columns of
+# `households` by name, like the rows `_Subjects._read` reads.
+_HouseholdRow = namedtuple("_HouseholdRow", [c.key for c in Household.__table__.c])  # noqa: PYI024
 _claims = Claim.__table__.c
 # One claim: INSERT … RETURNING its id. A batch: one executemany INSERT (the driver's own
 # loop; insertmanyvalues with RETURNING rendered every row's parameters in Python, more work
@@ -270,37 +277,56 @@ class _Subjects:
     used: dict[int, dict]  # subject id (household or resident by scheme) -> {Window: points}
 
     @classmethod
-    def load(cls, session, *, village, scheme, row, subjects, on) -> _Subjects:
-        """Read every named household and person: one statement each, caps use included."""
+    def load(
+        cls, session, *, village, scheme, row, subjects, on, read_with_rule: bool = False
+    ) -> _Subjects:
+        """Read every named household and person: one statement each, caps use included.
+        `read_with_rule`: the rule's row carries the one household (`find_rule_row`), taken
+        from it when no cap use is to be counted on the household (the count must come from
+        a statement after the one that took the subject's lock)."""
         by_household = scheme.subject_kind == "household"
         used: dict[int, dict] = {}
-
-        def read(model, ids, counted: bool):
-            windows = tuple(rules.Window(name) for name in row.caps or {}) if counted else ()
-            params: dict = {"ids": sorted(ids), "village_id": village.id}
-            if windows:
-                params |= {"scheme_id": scheme.id, "code": row.code}
-                for window in windows:
-                    start, end = _window_bounds(window, scheme, on)
-                    params |= {f"start_{window.value}": start, f"end_{window.value}": end}
-            found = {}
-            width = len(model.__table__.c)
-            statement = _subjects_statement(model, windows)
-            for subject in session.connection().execute(statement, params):
-                found[subject.id] = subject
-                if counted:
-                    sums = subject[width:]
-                    used[subject.id] = {w: int(v) for w, v in zip(windows, sums, strict=True)}
-            return found
-
-        households = read(Household, {h for h, _ in subjects}, row is not None and by_household)
+        household_ids = {h for h, _ in subjects}
+        if read_with_rule and row is not None and not (by_household and row.caps):
+            joined = _HouseholdRow(*(getattr(row, name) for name in HOUSEHOLD_COLUMNS))
+            households = {joined.id: joined} if joined.id in household_ids else {}
+            if by_household and households:
+                used[joined.id] = {}  # no caps: nothing counted
+        else:
+            households = cls._read(
+                session, village, scheme, row, on, Household, household_ids, by_household, used
+            )
         resident_ids = {r for _, r in subjects if r is not None}
         residents = (
-            read(Resident, resident_ids, row is not None and not by_household)
+            cls._read(
+                session, village, scheme, row, on, Resident, resident_ids, not by_household, used
+            )
             if resident_ids
             else {}
         )
         return cls(scheme, households, residents, used)
+
+    @staticmethod
+    def _read(session, village, scheme, row, on, model, ids, counted: bool, used: dict) -> dict:
+        # The subjects by id, plain rows; `counted` (with a rule): each one's use of the rule's
+        # caps into `used`, by the subject's id.
+        counted = counted and row is not None
+        windows = tuple(rules.Window(name) for name in row.caps or {}) if counted else ()
+        params: dict = {"ids": sorted(ids), "village_id": village.id}
+        if windows:
+            params |= {"scheme_id": scheme.id, "code": row.code}
+            for window in windows:
+                start, end = _window_bounds(window, scheme, on)
+                params |= {f"start_{window.value}": start, f"end_{window.value}": end}
+        found = {}
+        width = len(model.__table__.c)
+        statement = _subjects_statement(model, windows)
+        for subject in session.connection().execute(statement, params):
+            found[subject.id] = subject
+            if counted:
+                sums = subject[width:]
+                used[subject.id] = {w: int(v) for w, v in zip(windows, sums, strict=True)}
+        return found
 
     def household(self, village: Village, household_id: int) -> Household:
         household = self.households.get(household_id)
@@ -355,10 +381,14 @@ def _subjects_statement(model, windows: tuple[rules.Window, ...]):
     )
 
 
-def _rule_or_refusal(session, scheme, code, on, lock=None):
-    """Find the rule, keeping a not-found to raise after the subject and permission checks."""
+def _rule_or_refusal(session, scheme, code, on, lock=None, household_id=None):
+    """Find the rule (and the household, see `find_rule_row`), keeping a not-found to raise
+    after the subject and permission checks."""
     try:
-        return find_rule_row(session, scheme=scheme, code=code, on=on, lock=lock), None
+        row = find_rule_row(
+            session, scheme=scheme, code=code, on=on, lock=lock, household_id=household_id
+        )
+        return row, None
     except NotFoundError as error:
         return None, error
 

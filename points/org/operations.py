@@ -139,9 +139,11 @@ def find_signed_in_at_village(
     """`access.find_signed_in(token_hash=…)` and `get_village_row(code)` in one statement (a
     recording's first round trip does both): the signed-in user or None, the village or None.
     The caller checks the token's life, and refuses a missing village after the sign-in."""
-    rows = session.connection().execute(
-        _SIGNED_IN_AT_VILLAGE, {"token_hash": token_hash, "code": code}
-    ).all()
+    rows = (
+        session.connection()
+        .execute(_SIGNED_IN_AT_VILLAGE, {"token_hash": token_hash, "code": code})
+        .all()
+    )
     width = _TOKEN_WIDTH
     # Each role's row repeats once per scheme and each scheme's once per role: keep the first.
     roles = {row[width - 1]: row[: width - 1] for row in rows if row[0] is not None}
