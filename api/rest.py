@@ -491,6 +491,24 @@ def audit(village, action: str, obj, summary: str, object_type: str | None = Non
     )
 
 
+def audit_note(village, action: str, object_type: str, summary, **details):
+    """`audit` for a write the domain is still to make, which appends the event itself with
+    its row (`points.audit.Note`; `summary` may be a function of the written object)."""
+    from api.web.identity import current_actor
+    from points.audit import Note
+
+    return Note(
+        actor_id=current_actor().user_id,
+        village_id=village.id if village else None,
+        action=action,
+        object_type=object_type,
+        summary=summary,
+        details=details or None,
+        remote_addr=client_ip(),
+        now=utcnow(),
+    )
+
+
 def audit_refusal(error: errors.PointsError) -> None:
     """Keep an audit record of a refused conflict-of-interest attempt.
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -41,6 +44,41 @@ def record(
             "created_at": now,
         },
     )
+
+
+@dataclass(frozen=True)
+class Note:
+    """An audit event for a write still to be made, appended by the code that makes it
+    (recording appends it with the claim's own INSERT): the event's object is the written row,
+    and `summary` may be a function of it (its points are decided by the write)."""
+
+    actor_id: int | None
+    village_id: int | None
+    action: str
+    object_type: str
+    summary: str | Callable[[Any], str] = ""
+    details: dict | None = None
+    remote_addr: str | None = None
+    now: datetime | None = None
+
+    def values(self, obj) -> dict:
+        """The event's columns for the written row `obj` (`object_id` its id)."""
+        summary = self.summary(obj) if callable(self.summary) else self.summary
+        return {
+            "village_id": self.village_id,
+            "actor_id": self.actor_id,
+            "action": self.action,
+            "object_type": self.object_type,
+            "object_id": None if obj.id is None else str(obj.id),
+            "summary": summary,
+            "details": self.details,
+            "remote_addr": self.remote_addr,
+            "created_at": self.now,
+        }
+
+    def append(self, session: Session, obj) -> None:
+        """Append the event for `obj`, written (it has its id) in this transaction."""
+        session.connection().execute(_INSERT, self.values(obj))
 
 
 _INSERT = AuditEvent.__table__.insert()

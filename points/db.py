@@ -214,8 +214,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, **kwargs)
         _setup_sqlite(engine)
     else:
+        from points import pgcursor
+
         kwargs.setdefault("isolation_level", "READ COMMITTED")
         kwargs.setdefault("pool_pre_ping", True)
+        kwargs.setdefault("connect_args", {}).setdefault("cursor_factory", pgcursor.Cursor)
         engine = create_engine(url, **kwargs)
         _detect_citus(engine)
     return engine

@@ -14,7 +14,7 @@ from werkzeug.exceptions import Unauthorized
 from api.claims.evidence import attach_photos
 from api.claims.schemas import ClaimInSchema, ClaimSchema
 from api.db import db
-from api.rest import audit, json_endpoint
+from api.rest import audit_note, json_endpoint
 from api.web.helpers import page_village
 from api.web.identity import current_actor, current_user_id
 from points import claims
@@ -58,14 +58,16 @@ def record_one(village, data: dict, photos: list):
         actor=current_actor(),
         item=claims.ClaimInput(has_evidence=bool(photos), **data),
         now=utcnow(),
+        audit=audit_note(
+            village,
+            "claim.record",
+            "claim",
+            lambda claim: (
+                f"登记 {claim.points:+d} 分（户 #{claim.household_id}），附照片 {len(photos)} 张"
+            ),
+        ),
     )
     attach_photos(db(), claim, photos)  # appended to claim.evidence: no reload needed
-    audit(
-        village,
-        "claim.record",
-        claim,
-        f"登记 {claim.points:+d} 分（户 #{claim.household_id}），附照片 {len(photos)} 张",
-    )
     return claim
 
 

@@ -13,17 +13,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
 
-from sqlalchemy import Row, and_, bindparam, func, insert, select, update
+from sqlalchemy import Row, and_, bindparam, cast, func, insert, select, update
 from sqlalchemy.orm import Session, aliased, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from points import ledger
+from points.audit import Note
 from points.catalog import rules
 from points.catalog.versions import HOUSEHOLD_COLUMNS, find_rule_row, rule_of
 from points.cycles.jobs import Job, WorkItem, register_job
-from points.db import lock_subjects, lock_village, subject_lock_key
+from points.db import bulk_postgresql, lock_subjects, lock_village, subject_lock_key
 from points.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
-from points.models import CatalogRule, Household, Resident, Scheme, Village
+from points.models import AuditEvent, CatalogRule, Household, Resident, Scheme, Village
 from points.models.claims import (
     Channel,
     Claim,
@@ -82,8 +83,10 @@ def record(
     now: datetime,
     channel: Channel = Channel.RECORDED,
     batch: ClaimBatch | None = None,
+    audit: Note | None = None,
 ) -> Claim:
-    """Record one act for a household (or a party member) after the rules engine decided it."""
+    """Record one act for a household (or a party member) after the rules engine decided it.
+    `audit`: the audit event of the recording, appended with the claim's row."""
     # The subject's lock (caps, once-only and repeats are reserved at recording) is taken by
     # the rule's own statement, before the subject's cap use is read.
     lock = subject_lock_key(
@@ -116,7 +119,7 @@ def record(
         row=row,
         refusal=refusal,
     )
-    _insert_claims(session, [claim])
+    _insert_claims(session, [claim], audit)
     _post_if_no_notice(session, claim, now=now, actor=actor)
     return claim
 
@@ -218,12 +221,42 @@ _BATCH_IDS = select(_claims.id, _claims.household_id, _claims.resident_id).where
 )
 
 
-def _insert_claims(session: Session, claims: list[Claim]) -> None:
+def _insert_claim_and_event():
+    # One claim and its audit event in one statement (PostgreSQL's data-modifying WITH): the
+    # event's object_id is the new claim's id; the claim's values are bound by column name,
+    # the event's as "audit_" + column name. Returns the event's object_id (the claim's id).
+    table, events = Claim.__table__, AuditEvent.__table__
+    new = (
+        insert(table)
+        .values({key: bindparam(key, type_=table.c[key].type) for key in _CLAIM_COLUMNS})
+        .returning(table.c.id)
+        .cte("new_claim")
+    )
+    names = [c.key for c in events.c if c.key != "id"]
+    values = [
+        cast(new.c.id, events.c.object_id.type)
+        if name == "object_id"
+        else bindparam(f"audit_{name}", type_=events.c[name].type)
+        for name in names
+    ]
+    return (
+        insert(events)
+        .add_cte(new)
+        .from_select(names, select(*values).select_from(new))
+        .returning(events.c.object_id)
+    )
+
+
+_INSERT_CLAIM_AND_EVENT = _insert_claim_and_event()
+
+
+def _insert_claims(session: Session, claims: list[Claim], audit: Note | None = None) -> None:
     """Insert new claims with Core statements, not the ORM's unit of work (recording's hot
     path: a flush cost more than the INSERT), and put them in the session as if loaded: every
     column is set to what was inserted, and a new claim has no photos and no objections, so
     neither reading them back nor serialising the response sends another statement. Several
-    claims must be one batch's."""
+    claims must be one batch's. `audit`: one claim's audit event, appended with it (in the
+    same statement on one PostgreSQL server)."""
     rows = []
     for claim in claims:
         state = claim.__dict__
@@ -232,7 +265,17 @@ def _insert_claims(session: Session, claims: list[Claim]) -> None:
                 setattr(claim, key, None)
         rows.append({key: state[key] for key in _CLAIM_COLUMNS})
     connection = session.connection()
-    if len(claims) == 1:
+    if audit is not None:
+        (claim,) = claims
+        if bulk_postgresql(session):
+            event = {f"audit_{k}": v for k, v in audit.values(claim).items() if k != "object_id"}
+            claim.id = int(
+                connection.execute(_INSERT_CLAIM_AND_EVENT, rows[0] | event).scalar_one()
+            )
+        else:
+            claim.id = connection.execute(_INSERT_CLAIM, rows[0]).scalar_one()
+            audit.append(session, claim)
+    elif len(claims) == 1:
         claims[0].id = connection.execute(_INSERT_CLAIM, rows[0]).scalar_one()
     else:
         connection.execute(_INSERT_CLAIMS, rows)
