@@ -228,6 +228,80 @@ def drain(port: int, pause: float) -> None:
         time.sleep(1)
 
 
+def _cpu_of(pids) -> float:
+    """CPU seconds (user + system) the processes `pids` have used so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pid: int) -> set[int]:
+    """`pid` and its descendants (a gunicorn master and its workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        found.add(p)
+        todo.extend(children.get(p, ()))
+    return found
+
+
+class CpuMeter:
+    """CPU per request across everything a run keeps busy: the server's processes, the
+    database's backends (PostgreSQL: those connected to the bench database) and wrk. Unlike
+    requests per second, it hardly moves when other work shares the machine, so it checks the
+    throughput ratio on a machine that is not quiet."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.admin = make_engine(url) if url.startswith("postgresql") else None
+
+    def _backends(self) -> set[int]:
+        if self.admin is None:
+            return set()
+        with self.admin.connect() as conn:
+            return set(
+                conn.execute(
+                    text(
+                        "SELECT pid FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                ).scalars()
+            )
+
+    def start(self, server_pid: int) -> None:
+        self.pids = _tree(server_pid) | self._backends()
+        self.before = _cpu_of(self.pids)
+        self.children = _children_cpu()
+
+    def stop(self, requests: int) -> float:
+        """CPU milliseconds per request since `start`."""
+        pids = self.pids | self._backends()  # a backend that only started during the run
+        used = _cpu_of(pids) - self.before + _children_cpu() - self.children
+        return used * 1000 / max(requests, 1)
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, once it has exited
+    return usage.ru_utime + usage.ru_stime
+
+
 def wrk(port: int, script: Path, path: str, args) -> dict:
     out = subprocess.run(
         [
@@ -331,17 +405,20 @@ def main(argv=None) -> int:
                     }
                 )
             runs = {"bare": [], "single": [], "batch": []}
+            meter = CpuMeter(url)
             for r in range(args.rounds):
                 for mode in ("bare", "single", "batch"):
                     port = bare_port if mode == "bare" else ours_port
+                    meter.start(procs[1 if mode == "bare" else 0].pid)
                     res = wrk(port, scripts[mode], "", args)
+                    res["cpu"] = meter.stop(res["requests"])
                     # Let the server finish what wrk left queued before the next run starts:
                     # queued writes would hold SQLite's lock into the other app's run.
                     drain(ours_port, args.pause)
                     runs[mode].append(res)
                     print(
                         f"  round {r + 1} {mode:<6} {res['rps']:8.1f} req/s  p50 {res['p50']:7.1f} ms  "
-                        f"p99 {res['p99']:7.1f} ms  errors {res['errors']}",
+                        f"p99 {res['p99']:7.1f} ms  errors {res['errors']}  CPU {res['cpu']:.2f} ms/request",
                         flush=True,
                     )
             bare = statistics.median(x["rps"] for x in runs["bare"])
@@ -349,17 +426,21 @@ def main(argv=None) -> int:
                 f"\n{server} on {make_url(url).get_backend_name()}, {args.clients} clients, "
                 f"{args.duration} s x {args.rounds} rounds"
             )
+            bare_cpu = statistics.median(x["cpu"] for x in runs["bare"])
             print(
-                "| endpoint | req/s (median) | claims/s | p50 ms | p99 ms | errors | ratio to bare req/s |"
+                "| endpoint | req/s (median) | claims/s | p50 ms | p99 ms | errors | ratio to bare req/s "
+                "| CPU ms/request | ratio by CPU |"
             )
-            print("|---|---:|---:|---:|---:|---:|---:|")
+            print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
             for mode, per in (("bare", 1), ("single", 1), ("batch", 20)):
                 rps = statistics.median(x["rps"] for x in runs[mode])
                 p50 = statistics.median(x["p50"] for x in runs[mode])
                 p99 = statistics.median(x["p99"] for x in runs[mode])
                 errors = sum(x["errors"] for x in runs[mode])
+                cpu = statistics.median(x["cpu"] for x in runs[mode])
                 print(
-                    f"| {mode} | {rps:.1f} | {rps * per:.1f} | {p50:.1f} | {p99:.1f} | {errors} | {rps / bare:.2f} |"
+                    f"| {mode} | {rps:.1f} | {rps * per:.1f} | {p50:.1f} | {p99:.1f} | {errors} "
+                    f"| {rps / bare:.2f} | {cpu:.2f} | {bare_cpu / cpu:.2f} |"
                 )
         finally:
             for proc in procs:
