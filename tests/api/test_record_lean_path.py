@@ -136,3 +136,45 @@ def test_a_record_refused_at_the_door_does_not_wait_for_a_writer(app, world, db_
         assert write.wait(1.5) is None
     done = write.wait(20)
     assert done is not None and done.status_code == 201, done and done.json
+
+
+def test_an_uncapped_rule_reads_the_household_with_the_rule_and_still_refuses_a_stranger(
+    app, client, world
+):
+    # ZZ-09 has no caps: the household comes in the rule's own statement. A household of
+    # village B named in village A is not found (404), and nothing is written.
+    headers = auth(world.tokens["admin"])
+    url = f"/api/v1/villages/{world.a.code}/claims"
+    body = {"rule_code": "ZZ-09", "occurred_on": "2026-11-20"}
+    before = _counts(app, world.home_b.id)
+    refused = client.post(url, json={**body, "household_id": world.home_b.id}, headers=headers)
+    assert refused.status_code == 404, refused.json
+    assert refused.json["message"] == "找不到该农户"
+    assert _counts(app, world.home_b.id) == before
+    made = client.post(url, json={**body, "household_id": world.home2.id}, headers=headers)
+    assert made.status_code == 201, made.json
+    assert made.json["household_id"] == world.home2.id and made.json["points"] == 1
+    with app.extensions["points.sessionmaker"]() as s:
+        event = s.execute(
+            select(AuditEvent).where(
+                AuditEvent.action == "claim.record",
+                AuditEvent.object_id == str(made.json["id"]),
+            )
+        ).scalar_one()
+    # The summary is written from the decided claim, in the claim's own statement on PostgreSQL.
+    assert event.summary == f"登记 +1 分（户 #{world.home2.id}），附照片 0 张"
+    assert event.village_id == world.a.id and event.remote_addr == "127.0.0.1"
+
+
+def test_a_token_and_a_village_read_together_refuse_in_order(client, world):
+    # Sign-in and the village are one statement: a bad token is still 401 before an unknown
+    # village's 404, a good token at an unknown village is 404, at another village 403.
+    body = {"household_id": world.home2.id, "rule_code": "ZZ-09", "occurred_on": "2026-11-20"}
+    bad = auth("no-such-token")
+    answer = client.post("/api/v1/villages/nowhere/claims", json=body, headers=bad)
+    assert answer.status_code == 401, answer.json
+    good = auth(world.tokens["admin"])
+    answer = client.post("/api/v1/villages/nowhere/claims", json=body, headers=good)
+    assert answer.status_code == 404 and "nowhere" in answer.json["message"], answer.json
+    answer = client.post(f"/api/v1/villages/{world.b.code}/claims", json=body, headers=good)
+    assert answer.status_code == 403, answer.json
