@@ -44,38 +44,30 @@ class StatementLog:
         return "\n".join(f"{i + 1:3}. {s[:160]}" for i, s in enumerate(self.statements))
 
 
-def _budget(app, budgets: dict) -> int:
-    return budgets[app.extensions["points.engine"].dialect.name]
+def _record_twice(app, client, world, rule_code: str, budgets: dict):
+    """Record by `rule_code` twice (the first warms the caches: compiled statements, the
+    adopted catalog) and count the second's statements against this database's budget."""
+    headers = auth(world.tokens["admin"])
+    body = {"household_id": world.home2.id, "rule_code": rule_code, "occurred_on": "2026-11-20"}
+    url = f"/api/v1/villages/{world.a.code}/claims"
+    warm = client.post(url, json=body, headers=headers)
+    assert warm.status_code == 201, warm.json
+    with StatementLog(app) as log:
+        response = client.post(url, json=body, headers=headers)
+    assert response.status_code == 201, response.json
+    budget = budgets[app.extensions["points.engine"].dialect.name]
+    assert len(log.statements) <= budget, log.report()
+    return response.json
 
 
 def test_recording_one_claim_runs_at_most_its_budget(app, client, world):
-    headers = auth(world.tokens["admin"])
-    body = {"household_id": world.home2.id, "rule_code": "MEI-01", "occurred_on": "2026-11-20"}
-    # The first request warms the caches (compiled statements, the adopted catalog).
-    warm = client.post(f"/api/v1/villages/{world.a.code}/claims", json=body, headers=headers)
-    assert warm.status_code == 201, warm.json
-    with StatementLog(app) as log:
-        response = client.post(
-            f"/api/v1/villages/{world.a.code}/claims", json=body, headers=headers
-        )
-    assert response.status_code == 201, response.json
-    assert response.json["points"] == 5 and response.json["evidence"] == []
-    assert response.json["objections"] == []
-    assert len(log.statements) <= _budget(app, ONE_RECORD_BUDGET), log.report()
+    answer = _record_twice(app, client, world, "MEI-01", ONE_RECORD_BUDGET)
+    assert answer["points"] == 5 and answer["evidence"] == [] and answer["objections"] == []
 
 
 def test_recording_by_an_uncapped_rule_reads_no_cap_use(app, client, world):
-    headers = auth(world.tokens["admin"])
-    body = {"household_id": world.home2.id, "rule_code": "ZZ-09", "occurred_on": "2026-11-20"}
-    warm = client.post(f"/api/v1/villages/{world.a.code}/claims", json=body, headers=headers)
-    assert warm.status_code == 201, warm.json
-    with StatementLog(app) as log:
-        response = client.post(
-            f"/api/v1/villages/{world.a.code}/claims", json=body, headers=headers
-        )
-    assert response.status_code == 201, response.json
-    assert response.json["points"] == 1 and response.json["household_id"] == world.home2.id
-    assert len(log.statements) <= _budget(app, UNCAPPED_RECORD_BUDGET), log.report()
+    answer = _record_twice(app, client, world, "ZZ-09", UNCAPPED_RECORD_BUDGET)
+    assert answer["points"] == 1 and answer["household_id"] == world.home2.id
 
 
 def test_a_twenty_household_batch_runs_at_most_thirty_statements(app, client, world):
