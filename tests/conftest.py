@@ -367,7 +367,9 @@ class _Databases:
             if source not in self.snapshots:
                 with self._connect(source) as conn:
                     self.snapshots[source] = _Snapshot(conn, *self._layout)
-            self._restore(name, self.snapshots[source], check=False)
+            if not self._restore(name, self.snapshots[source], check=False):
+                self._pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                raise RuntimeError(f"could not give {name} the rows of {source}")
         return self._url_for(name)
 
     @property
@@ -386,9 +388,8 @@ class _Databases:
                         "FROM pg_stat_activity WHERE datname = current_database() "
                         "AND pid <> pg_backend_pid()"
                     )
-                    if conn.execute(f"SELECT count(pg_terminate_backend(pid)) {others}").fetchone()[
-                        0
-                    ]:
+                    ended = conn.execute(f"SELECT count(pg_terminate_backend(pid)) {others}")
+                    if ended.fetchone()[0]:
                         for _ in range(500):
                             if not conn.execute(f"SELECT count(*) {others}").fetchone()[0]:
                                 break
