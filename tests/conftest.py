@@ -1,5 +1,7 @@
 """Fixtures: every test gets its own freshly migrated database (SQLite, or PostgreSQL when
-POINTS_TEST_DATABASE_URL is set), copied from a template that was built by `alembic upgrade`.
+POINTS_TEST_DATABASE_URL is set), copied from a template that was built by `alembic upgrade`
+(on PostgreSQL, copied once per worker and reset to the template's exact rows and sequences
+between tests: see _Databases; decision 0031).
 
 Also: no test can hang (child processes are bounded by POINTS_TEST_TIMEOUT, see
 tests/processes.py, and pytest-timeout stops any test after a multiple of it), and Hypothesis
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -27,10 +30,19 @@ from tests import processes
 # happens hundreds of times per run and the production cost is ~50 ms a hash.
 points.auth.passwords._N = 2**10
 
+
 PG_URL = os.environ.get("POINTS_TEST_DATABASE_URL")
 # On a Citus coordinator (scripts/citus-cluster.sh test): one database, distributed once per run
 # and emptied before each test, since a new database would need the extension on every node.
 CITUS = bool(PG_URL) and os.environ.get("POINTS_DISTRIBUTED") == "citus"
+# Every test connection on one PostgreSQL server (this process, its workers and every child:
+# servers, `points` commands, pg_dump) commits without waiting for the WAL to reach the disk:
+# a session setting, for tests only; the server is never crashed, so nothing committed is
+# lost. The demo builds commit claim by claim (tests/points/test_demo.py 24-27 s -> 18-19 s).
+if PG_URL and not CITUS:
+    _options = os.environ.get("PGOPTIONS", "")
+    if "synchronous_commit" not in _options:
+        os.environ["PGOPTIONS"] = f"{_options} -c synchronous_commit=off".strip()
 # With a revision here, that database is first migrated to it and distributed, then upgraded to
 # head on the cluster (decision 0025), so the suites run on an upgraded county.
 CITUS_UPGRADE_FROM = os.environ.get("POINTS_CITUS_UPGRADE_FROM", "") if CITUS else ""
@@ -128,13 +140,110 @@ def _no_child_outlives_its_test():
     processes.kill_all()
 
 
+# PostgreSQL: a database's shape, everything a test could change short of its rows (schemas,
+# tables, columns, defaults, constraints, indexes, triggers and whether they are enabled,
+# functions, rules, types, extensions, sequences' definitions, settings), by object id, so an
+# object dropped and made again counts as changed. A copy of the template has the template's ids.
+_SYSTEM = (
+    "('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'pg_toast'::regnamespace)"
+)
+_SHAPE = f"""
+SELECT md5(string_agg(line, ',' ORDER BY line)) FROM (
+  SELECT concat_ws(' ', 'n', oid, nspname) AS line FROM pg_namespace
+  UNION ALL SELECT concat_ws(' ', 'c', oid, relname, relnamespace, relkind, relpersistence,
+      relrowsecurity, relforcerowsecurity, relhastriggers, relhasrules, relnatts, reltype,
+      relreplident, relispartition, relacl::text)
+    FROM pg_class WHERE relnamespace NOT IN {_SYSTEM}
+  UNION ALL SELECT concat_ws(' ', 'a', attrelid, attnum, attname, atttypid, atttypmod, attnotnull,
+      attisdropped, atthasdef, attgenerated, attidentity, attcollation)
+    FROM pg_attribute WHERE attrelid >= 16384 AND attnum > 0
+  UNION ALL SELECT concat_ws(' ', 'd', oid, adrelid, adnum, md5(adbin::text)) FROM pg_attrdef
+  UNION ALL SELECT concat_ws(' ', 'k', oid, conname, conrelid, contype, condeferrable,
+      condeferred, convalidated, conindid, confrelid, confupdtype, confdeltype, conkey::text,
+      confkey::text, md5(conbin::text))
+    FROM pg_constraint WHERE oid >= 16384
+  UNION ALL SELECT concat_ws(' ', 'i', indexrelid, indrelid, indisunique, indisprimary, indisvalid,
+      indisready, indimmediate, indkey::text, indclass::text, md5(indexprs::text),
+      md5(indpred::text))
+    FROM pg_index WHERE indexrelid >= 16384
+  UNION ALL SELECT concat_ws(' ', 't', oid, tgrelid, tgname, tgfoid, tgtype, tgenabled,
+      tgattr::text, md5(tgqual::text))
+    FROM pg_trigger WHERE NOT tgisinternal
+  UNION ALL SELECT concat_ws(' ', 'p', oid, proname, pronamespace, md5(prosrc), provolatile,
+      prosecdef, proconfig::text)
+    FROM pg_proc WHERE oid >= 16384
+  UNION ALL SELECT concat_ws(' ', 'v', oid, ev_class, ev_enabled, md5(ev_action::text))
+    FROM pg_rewrite WHERE oid >= 16384
+  UNION ALL SELECT concat_ws(' ', 'e', oid, extname, extversion) FROM pg_extension
+  UNION ALL SELECT concat_ws(' ', 'g', oid, evtname, evtenabled) FROM pg_event_trigger
+  UNION ALL SELECT concat_ws(' ', 's', setrole, setconfig::text) FROM pg_db_role_setting
+    WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+  UNION ALL SELECT concat_ws(' ', 'y', oid, typname, typnamespace, typtype) FROM pg_type
+    WHERE oid >= 16384
+  UNION ALL SELECT concat_ws(' ', 'u', oid, enumtypid, enumlabel, enumsortorder) FROM pg_enum
+  UNION ALL SELECT concat_ws(' ', 'o', oid, polrelid, polname, polcmd, md5(polqual::text))
+    FROM pg_policy
+  UNION ALL SELECT concat_ws(' ', 'q', seqrelid, seqtypid, seqstart, seqincrement, seqmax,
+      seqmin, seqcache, seqcycle)
+    FROM pg_sequence
+  UNION ALL SELECT concat_ws(' ', 'l', oid) FROM pg_largeobject_metadata
+) lines
+"""
+
+
+class _Snapshot:
+    """A PostgreSQL database's rows (a binary COPY of each table that has any) and sequences,
+    read through `conn` (psycopg, autocommit), and the query that tells another database of
+    the same shape whether it holds the same (`read`, `state`)."""
+
+    def __init__(self, conn, tables: list[str], sequences: list[str]):
+        self.tables, self.sequences = tables, sequences
+        probes = ", ".join(f'EXISTS (SELECT FROM "{t}")' for t in tables)
+        has_rows = conn.execute(f"SELECT ARRAY[{probes}]").fetchone()[0]
+        self.rows: dict[str, bytes] = {}
+        for table, full in zip(tables, has_rows, strict=True):
+            if full:
+                with conn.cursor().copy(f'COPY "{table}" TO STDOUT (FORMAT BINARY)') as copy:
+                    self.rows[table] = b"".join(bytes(block) for block in copy)
+        # per table: a digest of its rows if the snapshot has any, else whether it has rows
+        columns = ", ".join(
+            f"(SELECT md5(string_agg(r::text, ',' ORDER BY r::text)) FROM \"{t}\" r)"
+            if t in self.rows
+            else f"CASE WHEN EXISTS (SELECT FROM \"{t}\") THEN 'rows' END"
+            for t in tables
+        )
+        values = ", ".join(f"pg_sequence_last_value('{s}'::regclass)" for s in sequences)
+        self._read = f"SELECT ARRAY[{columns}]::text[], ARRAY[{values}]::bigint[]"
+        self.state = self.read(conn)
+
+    def read(self, conn) -> tuple[dict[str, str], dict[str, int | None]]:
+        """Each table with rows (its digest, or 'rows' where the snapshot has none), and each
+        sequence's last value (None: never used). A database of the same shape in the same
+        state holds the same rows and hands out the same next ids."""
+        tables, values = conn.execute(self._read).fetchone()
+        return (
+            {t: v for t, v in zip(self.tables, tables, strict=True) if v is not None},
+            dict(zip(self.sequences, values, strict=True)),
+        )
+
+
 class _Databases:
-    """Creates throwaway databases; on PostgreSQL each run's names are unique and dropped."""
+    """Creates throwaway databases; on PostgreSQL each run's names are unique and dropped.
+
+    On PostgreSQL (decision 0031) a test's database is not dropped after it (a DROP DATABASE
+    forces a checkpoint: under load, most of a short test's time): it goes back to this
+    worker's pool, reset to exactly the migrated template's rows and sequences (`_restore`,
+    which checks the result), unless the test changed its shape (dropped a trigger, migrated,
+    restored a dump): then it is dropped, and the next test gets a new copy of the template. A
+    copy of another database of the run (`fresh(template)`, the API suite's world) is a pooled
+    database given that database's rows and sequences."""
 
     def __init__(self, tmp_path_factory):
         self.tmp = tmp_path_factory.mktemp("db")
         self.run = uuid.uuid4().hex[:8]
         self.created: list[str] = []
+        self.pool: list[str] = []  # PostgreSQL: databases in the template's state, free
+        self.snapshots: dict[str, _Snapshot] = {}  # PostgreSQL: name -> rows, for fresh(name)
         if PG_URL:
             self.admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT", poolclass=None)
         self.template = self._build_template()
@@ -154,7 +263,25 @@ class _Databases:
         engine = make_engine(url)
         upgrade(engine)
         engine.dispose()
+        if PG_URL:
+            with self._connect(name) as conn:
+                self.shape = conn.execute(_SHAPE).fetchone()[0]
+                tables = conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+                ).fetchall()
+                sequences = conn.execute(
+                    "SELECT oid::regclass::text FROM pg_class WHERE relkind = 'S' "
+                    "AND relnamespace = 'public'::regnamespace ORDER BY 1"
+                ).fetchall()
+                self.snapshots[name] = _Snapshot(
+                    conn, [t for (t,) in tables], [s for (s,) in sequences]
+                )
         return name
+
+    def _connect(self, name: str):
+        """A psycopg connection (autocommit) to database `name`."""
+        url = make_url(PG_URL).set(database=name, drivername="postgresql")
+        return self.admin.dialect.loaded_dbapi.connect(url.render_as_string(False), autocommit=True)
 
     def _build_citus(self) -> str:
         """Drop whatever an earlier run left, then migrate and distribute (POINTS_DISTRIBUTED)."""
@@ -227,13 +354,78 @@ class _Databases:
             self._empty_citus()
             return PG_URL
         source = self.name_of(template) if template else self.template
-        name = f"points_t_{self.run}_{len(self.created)}"
-        if PG_URL:
-            self._pg(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+        if PG_URL and self.pool:
+            name = self.pool.pop()
         else:
-            shutil.copyfile(self.tmp / f"{source}.db", self.tmp / f"{name}.db")
-        self.created.append(name)
+            name = f"points_t_{self.run}_{len(self.created)}"
+            if PG_URL:
+                self._pg(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+            else:
+                shutil.copyfile(self.tmp / f"{source}.db", self.tmp / f"{name}.db")
+            self.created.append(name)
+        if PG_URL and source != self.template:
+            if source not in self.snapshots:
+                with self._connect(source) as conn:
+                    self.snapshots[source] = _Snapshot(conn, *self._layout)
+            if not self._restore(name, self.snapshots[source], check=False):
+                self._pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                raise RuntimeError(f"could not give {name} the rows of {source}")
         return self._url_for(name)
+
+    @property
+    def _layout(self) -> tuple[list[str], list[str]]:
+        tpl = self.snapshots[self.template]
+        return tpl.tables, tpl.sequences
+
+    def _restore(self, name: str, snapshot: _Snapshot, *, check: bool = True) -> bool:
+        """Give database `name` exactly `snapshot`'s rows and sequences. With `check` (after a
+        test), first close every other connection to it and compare its shape with the
+        template's; False when it differs (or anything fails): then it is to be dropped."""
+        try:
+            with self._connect(name) as conn:
+                if check:
+                    others = (
+                        "FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid()"
+                    )
+                    ended = conn.execute(f"SELECT count(pg_terminate_backend(pid)) {others}")
+                    if ended.fetchone()[0]:
+                        for _ in range(500):
+                            if not conn.execute(f"SELECT count(*) {others}").fetchone()[0]:
+                                break
+                            time.sleep(0.01)
+                        else:
+                            return False
+                    if conn.execute(_SHAPE).fetchone()[0] != self.shape:
+                        return False
+                tables, sequences = snapshot.read(conn)
+                wanted_tables, wanted_sequences = snapshot.state
+                stale = [t for t, v in tables.items() if wanted_tables.get(t) != v]
+                missing = [t for t, v in wanted_tables.items() if tables.get(t) != v]
+                with conn.transaction():
+                    # no trigger fires (the ledger's append-only guards, foreign keys)
+                    conn.execute(
+                        "; ".join(
+                            ["SET LOCAL session_replication_role = replica"]
+                            + [f'DELETE FROM "{table}"' for table in stale]
+                        )
+                    )
+                    for table in missing:
+                        with conn.cursor().copy(f'COPY "{table}" FROM STDIN (FORMAT BINARY)') as cp:
+                            cp.write(snapshot.rows[table])
+                moved = [
+                    f"setval('{seq}', {value}, true)"
+                    if value is not None
+                    else f"setval('{seq}', (SELECT seqstart FROM pg_sequence "
+                    f"WHERE seqrelid = '{seq}'::regclass), false)"
+                    for seq, value in wanted_sequences.items()
+                    if sequences[seq] != value
+                ]
+                if moved:
+                    conn.execute(f"SELECT {', '.join(moved)}")
+                return snapshot.read(conn) == snapshot.state
+        except Exception:  # noqa: BLE001 — a database that cannot be reset is dropped instead
+            return False
 
     @staticmethod
     def name_of(url: str) -> str:
@@ -241,14 +433,24 @@ class _Databases:
         return database if PG_URL else os.path.splitext(os.path.basename(database))[0]
 
     def drop(self, url: str) -> None:
-        if PG_URL and not CITUS:
-            self._pg(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+        """Done with a database of fresh(): on PostgreSQL it goes back to the pool, reset to the
+        template's rows and sequences, or is dropped if the test changed its shape."""
+        if not PG_URL or CITUS:
+            return
+        name = make_url(url).database
+        processes.kill_all()  # no child of the test may write to it once it is reset
+        self.snapshots.pop(name, None)
+        if self._restore(name, self.snapshots[self.template]):
+            self.pool.append(name)
+        else:
+            self._pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def close(self) -> None:
         if CITUS:
             self.admin.dispose()
         elif PG_URL:
-            self._pg(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)')
+            for name in [*self.pool, self.template]:
+                self._pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             self.admin.dispose()
 
     def _pg(self, sql: str) -> None:

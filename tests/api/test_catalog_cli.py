@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from functools import partial
 
 import pytest
 from click.testing import CliRunner
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 
 from api.cli import main
 from points import catalog
+from points import demo as demo_module
 from points.catalog.rules import rule_from_dict
 from points.demo import CATALOG_DIR
 from points.models import AuditEvent, CatalogRule, CatalogVersion, Scheme
@@ -239,7 +241,12 @@ def test_dryrun_says_plainly_when_there_is_nothing_to_replay(app, points, villag
     assert "没有注明积分标准项目的入账记录，无法试算" in result.output
 
 
-def test_demo_adopts_the_default_catalogs(app, points):
+def test_demo_adopts_the_default_catalogs(app, points, monkeypatch):
+    # The catalogs adopted do not depend on the village's size: the real command on a small
+    # village (6 households, a month of history). The full-size demo is proved by tests/api/
+    # test_cli.py (`points demo`, 60 户) and test_cycles_cli.py (60 statements).
+    small = partial(demo_module.create_demo_village, households=6, months=1)
+    monkeypatch.setattr(demo_module, "create_demo_village", small)
     assert points("demo").exit_code == 0
     listed = points("catalog", "list").output
     assert "第 1 版  已通过  85 项  农户积分默认目录" in listed
