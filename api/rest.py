@@ -473,27 +473,17 @@ def village_row_for(code: str, *roles: str):
 
 
 def audit(village, action: str, obj, summary: str, object_type: str | None = None, **details):
-    """Record the current request's write in the audit log (same transaction as the write)."""
-    from api.web.identity import current_actor
-    from points.audit import record
-
-    record(
-        db(),
-        actor_id=current_actor().user_id,
-        village_id=village.id if village else None,
-        action=action,
-        object_type=object_type or type(obj).__name__.lower(),
-        object_id=getattr(obj, "id", obj),
-        summary=summary,
-        details=details or None,
-        remote_addr=client_ip(),
-        now=utcnow(),
+    """Record the current request's write in the audit log (same transaction as the write);
+    its object is `obj` (its id, or `obj` itself when it has none)."""
+    note = audit_note(
+        village, action, object_type or type(obj).__name__.lower(), summary, **details
     )
+    note.append(db(), obj)
 
 
 def audit_note(village, action: str, object_type: str, summary, **details):
-    """`audit` for a write the domain is still to make, which appends the event itself with
-    its row (`points.audit.Note`; `summary` may be a function of the written object)."""
+    """The current request's audit event, for a write still to be made (`points.audit.Note`;
+    `summary` may be a function of the written object): the domain appends it with its row."""
     from api.web.identity import current_actor
     from points.audit import Note
 

@@ -62,14 +62,16 @@ class Note:
     now: datetime | None = None
 
     def values(self, obj) -> dict:
-        """The event's columns for the written row `obj` (`object_id` its id)."""
+        """The event's columns for the written row `obj` (`object_id` its id, or `obj` itself
+        when it has no id: a code, a number)."""
         summary = self.summary(obj) if callable(self.summary) else self.summary
+        object_id = getattr(obj, "id", obj)
         return {
             "village_id": self.village_id,
             "actor_id": self.actor_id,
             "action": self.action,
             "object_type": self.object_type,
-            "object_id": None if obj.id is None else str(obj.id),
+            "object_id": None if object_id is None else str(object_id),
             "summary": summary,
             "details": self.details,
             "remote_addr": self.remote_addr,
@@ -77,7 +79,7 @@ class Note:
         }
 
     def append(self, session: Session, obj) -> None:
-        """Append the event for `obj`, written (it has its id) in this transaction."""
+        """Append the event for `obj` (written: it has its id) in this transaction."""
         session.connection().execute(_INSERT, self.values(obj))
 
 

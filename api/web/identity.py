@@ -156,11 +156,11 @@ def current_user_id() -> int | None:
     if "user_id" in g:
         return g.user_id
     g.user_id = None
-    header = request.headers.get("Authorization", "")
+    token_hash = _bearer_digest()
     # One statement finds the token, its user, the user's roles and resident link, as rows:
     # the actor is built from them without another round trip or any ORM object.
-    if header.startswith("Bearer "):
-        _accept_token(find_signed_in(db(), token_hash=_digest(header[7:].strip())))
+    if token_hash is not None:
+        _accept_token(find_signed_in(db(), token_hash=token_hash))
     elif not request.path.startswith("/api/") and session.get("user_id"):
         found = find_signed_in(db(), user_id=session["user_id"])
         if found is not None and not auth.session_is_current(found, session.get("epoch")):
@@ -186,13 +186,11 @@ def actor_and_village_row(code: str) -> tuple[Actor, VillageRow]:
     refusing as `current_actor` (401) and then `get_village_row` (404) would. A request signed
     in by a bearer token and not yet looked at reads both in one statement (recording's first
     round trip); otherwise the actor as usual, then the village."""
-    header = request.headers.get("Authorization", "")
-    if "user_id" in g or not header.startswith("Bearer "):
+    token_hash = None if "user_id" in g else _bearer_digest()
+    if token_hash is None:
         return current_actor(), get_village_row(db(), code)
     g.user_id = None
-    found, village = find_signed_in_at_village(
-        db(), token_hash=_digest(header[7:].strip()), code=code
-    )
+    found, village = find_signed_in_at_village(db(), token_hash=token_hash, code=code)
     _accept_token(found)
     actor = current_actor()
     if village is None:
@@ -226,6 +224,12 @@ def current_actor() -> Actor:
     if current_user_id() is None:
         raise AuthenticationError()
     return g.actor
+
+
+def _bearer_digest() -> str | None:
+    """The hash of this request's bearer token (as stored), or None without one."""
+    header = request.headers.get("Authorization", "")
+    return _digest(header[7:].strip()) if header.startswith("Bearer ") else None
 
 
 def _digest(raw: str) -> str:
