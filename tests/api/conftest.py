@@ -3,6 +3,7 @@ every role, signed in through the real sign-in endpoint."""
 
 from __future__ import annotations
 
+import io
 import pickle
 from dataclasses import dataclass, field
 
@@ -89,6 +90,15 @@ CLAIM_RULES = [
         "subjects": ["household"],
     },
 ]
+
+
+def jpeg(colour: str = "green") -> bytes:
+    """A small real JPEG (40×30) for uploads."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), colour).save(buf, "JPEG")
+    return buf.getvalue()
 
 
 def make_app(db_url: str, **config):

@@ -5,14 +5,13 @@ import io
 import threading
 from datetime import timedelta
 
-from PIL import Image
 from sqlalchemy import func, select
 
 from points import cycles
 from points.db import utcnow
 from points.ledger.verify import verify
 from points.models import AuditEvent, JournalEntry
-from tests.api.conftest import auth
+from tests.api.conftest import auth, jpeg
 
 
 def _post(client, url, token, **kw):
@@ -221,12 +220,6 @@ def test_own_household_is_refused_on_every_path_and_audited(app, client, world):
     assert len(refused) == 2 and all(e.actor_id == world.users["resident"].id for e in refused)
 
 
-def _jpeg():
-    buf = io.BytesIO()
-    Image.new("RGB", (40, 30), "green").save(buf, "JPEG")
-    return buf.getvalue()
-
-
 def test_declaration_with_a_photo_only_for_those_allowed(app, client, world):
     a = f"/api/v1/villages/{world.a.code}"
     data = {
@@ -234,7 +227,7 @@ def test_declaration_with_a_photo_only_for_those_allowed(app, client, world):
         "proposed_points": "15",
         "description": "帮邻居抢收",
         "occurred_on": utcnow().date().isoformat(),
-        "photos": (io.BytesIO(_jpeg()), "photo.jpg"),
+        "photos": (io.BytesIO(jpeg()), "photo.jpg"),
     }
     r = client.post(
         f"{a}/declarations",

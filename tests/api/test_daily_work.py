@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from points.db import utcnow
 from points.models import Claim
-from tests.api.conftest import PASSWORD, auth
+from tests.api.conftest import PASSWORD, auth, jpeg
 
 
 def _token(page: str) -> str:
@@ -23,12 +23,6 @@ def _token(page: str) -> str:
 def _login(client, **creds):
     token = _token(client.get("/login").get_data(as_text=True))
     return client.post("/login", data={"csrf_token": token, **creds})
-
-
-def _jpeg(colour="green"):
-    buf = io.BytesIO()
-    Image.new("RGB", (40, 30), colour).save(buf, "JPEG")
-    return buf.getvalue()
 
 
 def _today():
@@ -47,7 +41,7 @@ def _record_with_photo(client, world, rule="SHAN-01", **extra):
     return client.post(
         f"/api/v1/villages/{world.a.code}/claims",
         headers=auth(world.tokens["recorder"]),
-        data={"data": json.dumps(body), "photos": (io.BytesIO(_jpeg()), "a.jpg")},
+        data={"data": json.dumps(body), "photos": (io.BytesIO(jpeg()), "a.jpg")},
         content_type="multipart/form-data",
     )
 
@@ -96,7 +90,7 @@ def test_staff_claim_with_evidence_through_the_api(app, client, world):
     broken = client.post(
         f"{a}/claims",
         headers=auth(world.tokens["recorder"]),
-        data={"data": "{not json", "photos": (io.BytesIO(_jpeg()), "a.jpg")},
+        data={"data": "{not json", "photos": (io.BytesIO(jpeg()), "a.jpg")},
         content_type="multipart/form-data",
     )
     assert broken.status_code == 422 and broken.json["error"] == "invalid_input"
@@ -125,7 +119,7 @@ def test_batch_photos_attach_to_every_claim(app, client, world):
         headers=auth(world.tokens["admin"]),
         data={
             "data": json.dumps(body),
-            "photos": [(io.BytesIO(_jpeg()), "sign-in.jpg"), (io.BytesIO(_jpeg("red")), "b.jpg")],
+            "photos": [(io.BytesIO(jpeg()), "sign-in.jpg"), (io.BytesIO(jpeg("red")), "b.jpg")],
         },
         content_type="multipart/form-data",
     )
@@ -328,7 +322,7 @@ def test_declare_form_preselects_nothing_and_names_the_member(app, world):
             "occurred_on": _today(),
             "description": "帮邻居抢收",
             "resident_id": str(world.members[world.home1.id][0]),
-            "photos": (io.BytesIO(_jpeg()), "a.jpg"),
+            "photos": (io.BytesIO(jpeg()), "a.jpg"),
         },
         content_type="multipart/form-data",
     )

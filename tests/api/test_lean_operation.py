@@ -11,20 +11,13 @@ from datetime import UTC, date, datetime
 
 import marshmallow as ma
 import pytest
-from PIL import Image
 from sqlalchemy import select
 
 from api.claims.schemas import BatchResultSchema, ClaimSchema
 from api.lean import Dumper
 from points.db import utcnow
 from points.models.claims import Claim
-from tests.api.conftest import auth
-
-
-def _jpeg():
-    buf = io.BytesIO()
-    Image.new("RGB", (40, 30), "green").save(buf, "JPEG")
-    return buf.getvalue()
+from tests.api.conftest import auth, jpeg
 
 
 def test_answers_dump_as_marshmallow_dumps_them(app, client, world):
@@ -41,7 +34,7 @@ def test_answers_dump_as_marshmallow_dumps_them(app, client, world):
     with_photo = client.post(
         f"{a}/claims",
         headers=auth(world.tokens["admin"]),
-        data={"data": json.dumps(body), "photos": (io.BytesIO(_jpeg()), "p.jpg")},
+        data={"data": json.dumps(body), "photos": (io.BytesIO(jpeg()), "p.jpg")},
         content_type="multipart/form-data",
     )
     assert with_photo.status_code == 201, with_photo.json
