@@ -8,7 +8,14 @@ from flask import Flask, current_app, g, request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from points.db import READ_ONLY, make_engine, make_sessionmaker, read_only
+from points.db import (
+    READ_EACH,
+    READ_ONLY,
+    make_engine,
+    make_sessionmaker,
+    read_only,
+    start_writing,
+)
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -62,10 +69,12 @@ def writes_on_get(view):
 
 
 def reads_first(view):
-    """Mark a write view whose first statements only read (sign-in, the village): on SQLite
-    they run in a read transaction that takes no lock, and the write transaction (BEGIN
-    IMMEDIATE) starts at `end_read_phase`, so the database's one write lock covers only what
-    must be consistent with the write. Elsewhere nothing changes. The view must call
+    """Mark a write view whose first statement only reads (sign-in and the village, one
+    statement): on SQLite it runs outside any transaction (SQLite reads it in a snapshot of its
+    own; no BEGIN, no COMMIT, no lock), and the write transaction (BEGIN IMMEDIATE) starts at
+    `end_read_phase`, so the database's one write lock covers only what must be consistent
+    with the write. Read-phase statements are not one snapshot together: each reads the
+    latest committed state. Elsewhere nothing changes. The view must call
     `end_read_phase` (`api.rest.village_for` does) before anything that must see the latest
     data or that writes: a write before it is refused (`ReadOnlyWriteError`)."""
     view.points_reads_first = True
@@ -95,18 +104,19 @@ def db() -> Session:
         else:
             g.db_session = session = current_app.extensions["points.sessionmaker"]()
             if _handler_flag("points_reads_first") and session.get_bind().dialect.name == "sqlite":
-                # BEGIN (deferred), with writes refused until end_read_phase.
-                session.connection(execution_options={READ_ONLY: True})
+                # No transaction (each statement on its own), writes refused until
+                # end_read_phase.
+                session.connection(execution_options={READ_ONLY: True, READ_EACH: True})
                 g.db_read_phase = True
     return g.db_session
 
 
 def end_read_phase() -> None:
-    """End a `reads_first` request's read transaction (SQLite): the next statement begins the
-    write transaction, BEGIN IMMEDIATE, and sees everything committed before it. Objects read
-    so far stay usable (sessions do not expire on commit). Nothing to do elsewhere."""
+    """End a `reads_first` request's read phase (SQLite): its connection takes the write turn
+    and begins the write transaction (BEGIN IMMEDIATE) there and then, so what follows sees
+    everything committed before it. Nothing is committed or expired. Nothing to do elsewhere."""
     if g.pop("db_read_phase", False):
-        g.db_session.commit()
+        start_writing(g.db_session.connection())
 
 
 @contextmanager

@@ -6,6 +6,13 @@ one record and a 20-household batch, in process through Flask's test client.
     python bench/record_profile.py --dump /tmp/prof     # also write cProfile listings
     POINTS_TREE=/path/to/other/checkout python bench/record_profile.py    # A/B: that tree's code
 
+Instructions (deterministic, whatever the machine's load): under callgrind, one kind's
+`--records` requests after the warm-up instrumented alone, e.g.
+
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/tmp/cg.single \
+        python bench/record_profile.py --callgrind single
+    callgrind_annotate /tmp/cg.single | head -3    # Ir: divide by --records (200 by default)
+
 The requests are the ones `bench/http_record.py` sends (same village, rule and admin), and
 `--bare` counts a bare one-INSERT Flask endpoint the same way. Counted calls do not depend on
 the machine's load; the CPU times do (they are process time, medians of `--repeat` runs).
@@ -37,6 +44,11 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=5, help="unprofiled CPU runs (median)")
     p.add_argument("--dump", help="write cumulative/tottime listings to DUMP-{single,batch}.txt")
     p.add_argument("--bare", action="store_true", help="also count the bare one-INSERT app")
+    p.add_argument(
+        "--callgrind",
+        choices=("bare", "single", "batch"),
+        help="under valgrind --tool=callgrind --instr-atstart=no: instrument this kind only",
+    )
     args = p.parse_args(argv)
     url, cleanup = hr.open_database(args.url)
     try:
@@ -74,8 +86,22 @@ def _run(url: str, args) -> int:
         assert r.status_code == 201, r.json
 
     kinds = [("single", single, 1), ("batch", batch, 20)]
-    if args.bare:
+    if args.bare or args.callgrind == "bare":
         kinds.insert(0, ("bare", _bare_client(url), 1))
+    if args.callgrind:
+        import subprocess
+
+        name, fn, per = next(k for k in kinds if k[0] == args.callgrind)
+        n = args.records if per == 1 else max(args.records // 10, 10)
+        for _ in range(5):
+            fn()
+        control = ["callgrind_control", "-i"]
+        subprocess.run([*control, "on", str(os.getpid())], check=True, capture_output=True)
+        for _ in range(n):
+            fn()
+        subprocess.run([*control, "off", str(os.getpid())], check=True, capture_output=True)
+        print(f"{name}: {n} requests instrumented")
+        return 0
     print(f"{'request':8} {'calls/request':>14} {'calls/claim':>12} {'CPU ms/request':>15}")
     for name, fn, per in kinds:
         n = args.records if per == 1 else max(args.records // 10, 10)

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
+from points.direct import Direct
 from points.models import AuditEvent, Village
 
 
@@ -80,10 +81,16 @@ class Note:
 
     def append(self, session: Session, obj) -> None:
         """Append the event for `obj` (written: it has its id) in this transaction."""
-        session.connection().execute(_INSERT, self.values(obj))
+        _APPEND.rows(session.connection(), self.values(obj))
 
 
 _INSERT = AuditEvent.__table__.insert()
+# One event with every column (`Note.values`), on the driver's cursor (decision 0032).
+_APPEND = Direct(
+    insert(AuditEvent.__table__).values(
+        {c.key: bindparam(c.key, type_=c.type) for c in AuditEvent.__table__.c if c.key != "id"}
+    )
+)
 
 
 def list_events(

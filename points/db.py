@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 from sqlalchemy import (
+    Connection,
     CursorResult,
     DateTime,
     Engine,
@@ -81,6 +82,9 @@ def utcnow() -> datetime:
 
 # Execution option marking a read-only unit of work (a GET request, an export, verify).
 READ_ONLY = "points_read_only"
+# With READ_ONLY on SQLite: no transaction at all, each statement reads the latest committed
+# state on its own (a request's read phase of one statement: `api.db.reads_first`).
+READ_EACH = "points_read_each"
 
 
 def read_only(engine: Engine) -> Engine:
@@ -161,6 +165,32 @@ class _QueuedConnection(sqlite3.Connection):
             self.end_write_turn()
 
 
+def _begin_write(conn: Connection) -> None:
+    # SQLite: this process's write turn, then BEGIN IMMEDIATE (decisions 0004, 0029).
+    dbapi_conn = conn.connection.driver_connection
+    if not isinstance(dbapi_conn, _QueuedConnection):  # a caller's own sqlite3 factory
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        return
+    dbapi_conn.take_write_turn()
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        dbapi_conn.end_write_turn()
+        raise
+
+
+def start_writing(conn: Connection) -> None:
+    """Turn a SQLite connection in `READ_EACH` mode (no transaction yet) into a writing one:
+    take the write turn and BEGIN IMMEDIATE on the same connection, reads no longer refused
+    to write. The caller's Session carries on in the same transaction (nothing is committed,
+    nothing it read is expired)."""
+    options = conn.get_execution_options()
+    if not (options.get(READ_ONLY) and options.get(READ_EACH)):
+        raise ValueError("start_writing needs a connection reading statement by statement")
+    conn.execution_options(**{READ_ONLY: False, READ_EACH: False})
+    _begin_write(conn)
+
+
 def _setup_sqlite(engine: Engine) -> None:
     # The stdlib driver opens transactions lazily and never as IMMEDIATE; we take over so that
     # every writing transaction begins with BEGIN IMMEDIATE and writers queue on busy_timeout
@@ -181,19 +211,12 @@ def _setup_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        if conn.get_execution_options().get(READ_ONLY, False):
-            conn.exec_driver_sql("BEGIN")
+        options = conn.get_execution_options()
+        if options.get(READ_ONLY, False):
+            if not options.get(READ_EACH, False):
+                conn.exec_driver_sql("BEGIN")
             return
-        dbapi_conn = conn.connection.driver_connection
-        if not isinstance(dbapi_conn, _QueuedConnection):  # a caller's own sqlite3 factory
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-            return
-        dbapi_conn.take_write_turn()
-        try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        except BaseException:
-            dbapi_conn.end_write_turn()
-            raise
+        _begin_write(conn)
 
     @event.listens_for(engine, "before_cursor_execute")
     def _no_write_when_read_only(conn, _cursor, statement, _params, _context, _many):

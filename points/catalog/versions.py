@@ -43,6 +43,7 @@ from points.catalog.rules import (
     rule_to_dict,
     validate_rule,
 )
+from points.direct import Direct
 from points.errors import (
     CatalogImmutableError,
     CatalogProblemsError,
@@ -519,11 +520,11 @@ def find_rule_row(
     statement, same refusals. With `household_id`, the row also carries that household of the
     scheme's village (`HOUSEHOLD_COLUMNS`, all None when there is no such household): one
     round trip for both."""
-    statement = _rule_statement(lock is not None, rows=True, household=household_id is not None)
+    statement = _rule_rows(lock is not None, household_id is not None)
     params = _rule_params(scheme, code, on, lock)
     if household_id is not None:
         params["household_id"] = household_id
-    found = session.connection().execute(statement, params).first()
+    found = statement.first(session.connection(), params)
     if found is None or found.id is None:
         raise _rule_not_found(scheme, code, on, found and found.catalog_version_number)
     return found
@@ -545,6 +546,12 @@ def _rule_params(scheme: Scheme, code: str, on: date, lock) -> dict:
     if lock is not None:
         params["lock_k1"], params["lock_key"] = lock
     return params
+
+
+@cache
+def _rule_rows(locked: bool, household: bool) -> Direct:
+    # Recording's statement, run on the driver's cursor (decision 0032).
+    return Direct(_rule_statement(locked, rows=True, household=household))
 
 
 @cache

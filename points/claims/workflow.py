@@ -23,6 +23,7 @@ from points.catalog import rules
 from points.catalog.versions import HOUSEHOLD_COLUMNS, find_rule_row, rule_of
 from points.cycles.jobs import Job, WorkItem, register_job
 from points.db import bulk_postgresql, lock_subjects, lock_village, subject_lock_key
+from points.direct import Direct
 from points.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from points.models import AuditEvent, CatalogRule, Household, Resident, Scheme, Village
 from points.models.claims import (
@@ -214,7 +215,11 @@ _claims = Claim.__table__.c
 # One claim: INSERT … RETURNING its id. A batch: one executemany INSERT (the driver's own
 # loop; insertmanyvalues with RETURNING rendered every row's parameters in Python, more work
 # than the read back), then the new ids by subject (a batch names each subject once).
-_INSERT_CLAIM = insert(Claim.__table__).returning(_claims.id)
+_INSERT_CLAIM = Direct(
+    insert(Claim.__table__)
+    .values({key: bindparam(key, type_=_claims[key].type) for key in _CLAIM_COLUMNS})
+    .returning(_claims.id)
+)
 _INSERT_CLAIMS = insert(Claim.__table__)
 _BATCH_IDS = select(_claims.id, _claims.household_id, _claims.resident_id).where(
     _claims.batch_id == bindparam("batch_id")
@@ -247,7 +252,7 @@ def _insert_claim_and_event():
     )
 
 
-_INSERT_CLAIM_AND_EVENT = _insert_claim_and_event()
+_INSERT_CLAIM_AND_EVENT = Direct(_insert_claim_and_event())
 
 
 def _insert_claims(session: Session, claims: list[Claim], audit: Note | None = None) -> None:
@@ -269,14 +274,12 @@ def _insert_claims(session: Session, claims: list[Claim], audit: Note | None = N
         (claim,) = claims
         if bulk_postgresql(session):
             event = {f"audit_{k}": v for k, v in audit.values(claim).items() if k != "object_id"}
-            claim.id = int(
-                connection.execute(_INSERT_CLAIM_AND_EVENT, rows[0] | event).scalar_one()
-            )
+            claim.id = int(_INSERT_CLAIM_AND_EVENT.scalar(connection, rows[0] | event))
         else:
-            claim.id = connection.execute(_INSERT_CLAIM, rows[0]).scalar_one()
+            claim.id = _INSERT_CLAIM.scalar(connection, rows[0])
             audit.append(session, claim)
     elif len(claims) == 1:
-        claims[0].id = connection.execute(_INSERT_CLAIM, rows[0]).scalar_one()
+        claims[0].id = _INSERT_CLAIM.scalar(connection, rows[0])
     else:
         connection.execute(_INSERT_CLAIMS, rows)
         ids = {

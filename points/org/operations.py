@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from points.auth import check_new_pin, hash_password, revoke_all_sessions, unlock
 from points.db import utcnow
+from points.direct import Direct
 from points.effective import VILLAGE_SETTINGS, change_settings
 from points.errors import ConflictError, NotFoundError, ValidationError
 from points.models import Group, Household, Resident, RoleAssignment, Scheme, User, Village
@@ -129,7 +130,7 @@ def _signed_in_at_village():
     )
 
 
-_SIGNED_IN_AT_VILLAGE = _signed_in_at_village()
+_SIGNED_IN_AT_VILLAGE = Direct(_signed_in_at_village())
 _TOKEN_WIDTH = len(SIGN_IN_BY_TOKEN_ROWS.selected_columns)
 
 
@@ -139,10 +140,8 @@ def find_signed_in_at_village(
     """`access.find_signed_in(token_hash=…)` and `get_village_row(code)` in one statement (a
     recording's first round trip does both): the signed-in user or None, the village or None.
     The caller checks the token's life, and refuses a missing village after the sign-in."""
-    rows = (
-        session.connection()
-        .execute(_SIGNED_IN_AT_VILLAGE, {"token_hash": token_hash, "code": code})
-        .all()
+    rows = _SIGNED_IN_AT_VILLAGE.rows(
+        session.connection(), {"token_hash": token_hash, "code": code}
     )
     width = _TOKEN_WIDTH
     # Each role's row repeats once per scheme and each scheme's once per role: keep the first.
