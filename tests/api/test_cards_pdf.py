@@ -35,7 +35,9 @@ def read_sheet(pdf: bytes) -> tuple[list[str], str, int]:
         codes, text = [], []
         for page in doc:
             image = page.render(scale=200 / 72).to_pil()
-            codes += [r.text for r in zxingcpp.read_barcodes(image)]
+            # QR codes only: a page of text can misread as a 1D barcode ("391000" once, on CI).
+            found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+            codes += [r.text for r in found]
             text.append(page_text(page))
         return codes, "\n".join(text), len(doc)
     finally:

@@ -40,7 +40,11 @@ def _read(pdf: bytes) -> tuple[list[str], str, tuple[float, float]]:
     doc = pdfium.PdfDocument(pdf)
     try:
         page = doc[0]
-        codes = [r.text for r in zxingcpp.read_barcodes(page.render(scale=200 / 72).to_pil())]
+        image = page.render(scale=200 / 72).to_pil()
+        # QR codes only: a page of text can misread as a 1D barcode.
+        codes = [
+            r.text for r in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+        ]
         return codes, page_text(page), page.get_size()
     finally:
         doc.close()
