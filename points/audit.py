@@ -31,20 +31,17 @@ def record(
 
     A Core INSERT on the session's connection, not an ORM object and a flush: every write
     request appends one, and nothing reads the row back in the same unit of work."""
-    session.connection().execute(
-        _INSERT,
-        {
-            "village_id": village_id,
-            "actor_id": actor_id,
-            "action": action,
-            "object_type": object_type,
-            "object_id": None if object_id is None else str(object_id),
-            "summary": summary,
-            "details": details,
-            "remote_addr": remote_addr,
-            "created_at": now,
-        },
+    note = Note(
+        actor_id=actor_id,
+        village_id=village_id,
+        action=action,
+        object_type=object_type,
+        summary=summary,
+        details=details,
+        remote_addr=remote_addr,
+        now=now,
     )
+    note.append(session, object_id)
 
 
 @dataclass(frozen=True)
@@ -84,7 +81,6 @@ class Note:
         _APPEND.rows(session.connection(), self.values(obj))
 
 
-_INSERT = AuditEvent.__table__.insert()
 # One event with every column (`Note.values`), on the driver's cursor (decision 0032).
 _APPEND = Direct(
     insert(AuditEvent.__table__).values(
