@@ -169,13 +169,15 @@ def _load_demo(code: str) -> bool:
 )
 @with_appcontext
 def serve_command(demo: bool, host: str, port: int, threads: int, no_scheduler: bool) -> None:
-    """Serve the app (waitress) on the configured database, the embedded SQLite by default.
+    """Serve the app (waitress, `api.server`) on the configured database, the embedded SQLite
+    by default.
 
     Unless told not to, it also runs the scheduler in-process (at start-up, then every few
     minutes), holding a database lease so that two servers never both act.
     """
-    import waitress
     from flask import current_app
+
+    from api.server import serve
 
     if demo:
         _load_demo("demo")
@@ -187,7 +189,7 @@ def serve_command(demo: bool, host: str, port: int, threads: int, no_scheduler: 
         if start_in_process(app) is not None:
             click.echo("定时任务已在本进程运行 (in-process scheduler; --no-scheduler to turn off)")
     click.echo(f"打开浏览器访问 http://{host}:{port}/  (Ctrl+C 停止)")
-    waitress.serve(app, host=host, port=port, threads=threads)
+    serve(app, host=host, port=port, threads=threads)
 
 
 @main.command("verify")

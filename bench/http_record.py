@@ -4,7 +4,7 @@ against a bare Flask endpoint doing one INSERT, on the same server setup and dat
     python bench/http_record.py                                         # SQLite, waitress
     python bench/http_record.py --url postgresql://root@127.0.0.1/test  # PostgreSQL, gunicorn
 
-Servers as deployed: on SQLite `waitress` with 8 threads (what `points serve` runs); on
+Servers as deployed: on SQLite waitress with 8 threads as `points serve` runs it (`api.server`); on
 PostgreSQL `gunicorn --workers 3` (the Dockerfile's command). Both apps run in that server at
 once, on one database; the bare app's table is created beside the project's schema and its
 engine comes from `points.db.make_engine` (so SQLite writes also begin with BEGIN IMMEDIATE).
@@ -180,8 +180,8 @@ def start(kind: str, module: str, port: int, env: dict, cwd: Path) -> subprocess
         cmd = [
             sys.executable,
             "-c",
-            f"import waitress, importlib; m, a = {module!r}.split(':'); "
-            f"waitress.serve(getattr(importlib.import_module(m), a), host='127.0.0.1', port={port}, threads=8)",
+            f"import importlib; from api.server import serve; m, a = {module!r}.split(':'); "
+            f"serve(getattr(importlib.import_module(m), a), host='127.0.0.1', port={port}, threads=8)",
         ]
     # The server's log goes to a file: a pipe nobody reads fills up (waitress warns about its
     # queue depth under load) and then blocks the server.
@@ -306,7 +306,7 @@ def wrk(port: int, script: Path, path: str, args) -> dict:
     out = subprocess.run(
         [
             "wrk",
-            "-t2",
+            f"-t{min(2, args.clients)}",
             f"-c{args.clients}",
             f"-d{args.duration}s",
             "--latency",

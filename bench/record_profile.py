@@ -58,7 +58,7 @@ def main(argv=None) -> int:
 
 
 def _run(url: str, args) -> int:
-    ids = hr.setup(url, 400)
+    ids = hr.setup(url, int(os.environ.get("HH", 400)))
     os.environ.update(POINTS_DATABASE_URL=url, POINTS_AUTO_MIGRATE="false")
     os.environ.setdefault("POINTS_SECRET_KEY", "bench")
     from api import create_app
