@@ -9,7 +9,7 @@ one record and a 20-household batch, in process through Flask's test client.
 Instructions (deterministic, whatever the machine's load): under callgrind, one kind's
 `--records` requests after the warm-up instrumented alone, e.g.
 
-    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/tmp/cg.single \
+    PYTHONHASHSEED=0 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/tmp/cg.single \
         python bench/record_profile.py --callgrind single
     callgrind_annotate /tmp/cg.single | head -3    # Ir: divide by --records (200 by default)
 
@@ -45,6 +45,12 @@ def main(argv=None) -> int:
     p.add_argument("--dump", help="write cumulative/tottime listings to DUMP-{single,batch}.txt")
     p.add_argument("--bare", action="store_true", help="also count the bare one-INSERT app")
     p.add_argument(
+        "--households",
+        type=int,
+        default=400,
+        help="households in the village (the instruction count does not depend on it)",
+    )
+    p.add_argument(
         "--callgrind",
         choices=("bare", "single", "batch"),
         help="under valgrind --tool=callgrind --instr-atstart=no: instrument this kind only",
@@ -58,7 +64,7 @@ def main(argv=None) -> int:
 
 
 def _run(url: str, args) -> int:
-    ids = hr.setup(url, int(os.environ.get("HH", 400)))
+    ids = hr.setup(url, args.households)
     os.environ.update(POINTS_DATABASE_URL=url, POINTS_AUTO_MIGRATE="false")
     os.environ.setdefault("POINTS_SECRET_KEY", "bench")
     from api import create_app
