@@ -93,9 +93,8 @@ def test_a_connection_is_not_polled_for_writing_while_its_task_thread_sends():
 
 
 def _busy_app(environ, start_response):
-    """A response written in two pieces with Python work between them, so that task threads
-    hold and hand over the GIL while their output is in flight (where waitress's own channel
-    made the main loop poll without end)."""
+    """A response written in two pieces with Python work between them: task threads hand the
+    GIL back and forth while their output is in flight."""
     size = int(environ.get("QUERY_STRING") or 2000)
     start_response("200 OK", [("Content-Type", "text/plain")])
 
@@ -109,7 +108,11 @@ def _busy_app(environ, start_response):
     return body()
 
 
-def test_main_loop_polls_a_few_times_per_request_under_concurrent_load():
+def test_concurrent_clients_are_all_answered_through_quiet_channels():
+    # That QuietChannel does not break serving (every answer whole and in order, the loop
+    # woken a bounded number of times). The spin itself depends on thread timing this test
+    # does not reproduce (waitress's own channel passes it too); the state it spun on is
+    # checked directly above.
     clients, per_client = 16, 25
     answers: list[bytes] = []
     failures: list[BaseException] = []
@@ -137,8 +140,7 @@ def test_main_loop_polls_a_few_times_per_request_under_concurrent_load():
     expected = b"head:" + str(sum(i * i for i in range(2000))).encode()
     assert answers == [expected] * (clients * per_client)
     # Each poll wakes for a new request, a finished task (waitress's trigger) or a closing
-    # connection. Waitress's own channel, polled for writing while a task's output is in
-    # flight, spun here: hundreds of polls a request (tens of thousands a second).
+    # connection.
     assert polls <= 10 * clients * per_client, polls
 
 
