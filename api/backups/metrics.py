@@ -72,11 +72,16 @@ def init_app(app: Flask) -> None:
 def _configure_request_log(app: Flask) -> None:
     # One JSON object per line on stderr, unless the deployment configured this logger itself.
     if not request_log.handlers and not app.config.get("TESTING"):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        request_log.addHandler(handler)
-        request_log.setLevel(logging.INFO)
-        request_log.propagate = False
+        configure_request_log(sys.stderr)
+
+
+def configure_request_log(stream) -> None:
+    """Log each request as one line on `stream`, and nowhere else."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    request_log.addHandler(handler)
+    request_log.setLevel(logging.INFO)
+    request_log.propagate = False
 
 
 def _start_timer() -> None:
