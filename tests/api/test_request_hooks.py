@@ -131,9 +131,20 @@ def own_request_log():
     buffer = io.StringIO()
     metrics.configure_request_log(stream=buffer)
     yield buffer
+    # (pytest attaches its capture handler to non-propagating loggers for each test phase;
+    # the tests drop it with _only_ours so the lines take the path they take when served.)
     logger.handlers[:], logger.filters[:] = saved[0], saved[3]
     logger.setLevel(saved[1])
     logger.propagate = saved[2]
+
+
+def _only_ours(buffer):
+    """Drop pytest's handler and what the fixtures' requests logged."""
+    logger = metrics.request_log
+    logger.handlers[:] = [h for h in logger.handlers if type(h) is metrics._LineHandler]
+    assert metrics._line_handler() is not None
+    buffer.seek(0)
+    buffer.truncate()
 
 
 LOG_KEYS = ["ts", "village", "method", "route", "status", "duration_ms"]
@@ -149,6 +160,7 @@ def _lines(text: str) -> list[dict]:
 
 
 def test_the_request_log_writes_one_json_line_per_request(own_request_log, app, client, world):
+    _only_ours(own_request_log)
     client.get(f"/v/{world.a.code}/")
     client.get("/api/v1/villages/%E6%9D%91%22%5C/claims")  # 村"\ : quoted in the line
     client.get("/no-such-page")
@@ -168,6 +180,7 @@ def test_a_handler_the_deployment_adds_gets_the_lines(own_request_log, app, clie
         def emit(self, record):
             caught.append(record.getMessage())
 
+    _only_ours(own_request_log)
     metrics.request_log.addHandler(Catch())
     client.get(f"/v/{world.a.code}/")
     assert [json.loads(m)["route"] for m in caught] == ["/v/<code>/"]
@@ -175,6 +188,7 @@ def test_a_handler_the_deployment_adds_gets_the_lines(own_request_log, app, clie
 
 
 def test_a_filter_or_level_the_deployment_sets_is_honoured(own_request_log, app, client, world):
+    _only_ours(own_request_log)
     metrics.request_log.addFilter(lambda record: "<unmatched>" not in record.getMessage())
     client.get("/no-such-page")
     client.get(f"/v/{world.a.code}/")
@@ -203,3 +217,12 @@ def test_a_logger_the_deployment_configured_is_left_alone(db_url, tmp_path):
         logger.handlers[:] = saved[0]
         logger.setLevel(saved[1])
     assert [json.loads(m)["status"] for m in caught] == [404]
+
+
+def test_a_log_stream_that_fails_is_reported_and_the_request_answered(
+    own_request_log, client, world, capsys
+):
+    _only_ours(own_request_log)
+    own_request_log.close()
+    assert client.get(f"/v/{world.a.code}/").status_code == 302
+    assert "--- Logging error ---" in capsys.readouterr().err
