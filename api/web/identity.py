@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from functools import partial
 
 from flask import Flask, current_app, g, request, session
 from flask_limiter import Limiter
@@ -29,17 +30,32 @@ from points.org.operations import (
 
 
 class PointsLimiter(Limiter):
-    """Flask-Limiter, minus its before-request pass on requests it has nothing to check there.
+    """Flask-Limiter, minus its per-request passes on requests it has nothing to check.
 
-    That pass applies application, default, blueprint and meta limits (and the in-memory
-    fallback, and limits hinted for the endpoint); with none configured it finds nothing, at a
-    cost of some 300 Python calls per request (issue 18). A limit on a view (sign-in) is
-    checked by its decorator when the view runs, as before; configure any of those limits
-    (e.g. POINTS_RATELIMIT_DEFAULT) and the pass runs on every request again."""
+    Its before-request pass applies application, default, blueprint and meta limits (and the
+    in-memory fallback, and limits hinted for the endpoint); with none configured it finds
+    nothing, at a cost of some 300 Python calls per request (issue 18). A limit on a view
+    (sign-in) is checked by its decorator when the view runs, as before; configure any of those
+    limits (e.g. POINTS_RATELIMIT_DEFAULT) and the pass runs on every request again.
+
+    Its after-request hook (the X-RateLimit-* headers, conditional deductions) and teardown
+    (clearing the request's limiter state) work only from what checking a limit recorded: they
+    run on the requests that checked one, and are skipped on the others."""
+
+    def init_app(self, app: Flask) -> None:
+        super().init_app(app)
+        after, teardown = app.after_request_funcs[None], app.teardown_request_funcs[None]
+        for i, hook in enumerate(after):
+            if isinstance(hook, partial) and hook.args == (self,):  # its header hook
+                after[i] = _when_checked_after(hook)
+        for i, hook in enumerate(teardown):
+            if getattr(hook, "__self__", None) is self:  # its context release
+                teardown[i] = _when_checked_teardown(hook)
 
     def _check_request_limit(self, callable_name=None, in_middleware=True):
         if in_middleware and self._nothing_before_request():
             return
+        setattr(g, _LIMIT_CHECKED, True)
         super()._check_request_limit(callable_name, in_middleware)
 
     def _nothing_before_request(self) -> bool:
@@ -52,6 +68,26 @@ class PointsLimiter(Limiter):
             or self._storage_dead
             or manager.has_hints(request.endpoint or "")
         )
+
+
+# Set in `g` by PointsLimiter when a request checks a limit; cleared at its teardown (g can
+# outlive a request when an app context was pushed around it).
+_LIMIT_CHECKED = "points_limit_checked"
+
+
+def _when_checked_after(hook):
+    def limit_headers(response):
+        return hook(response) if _LIMIT_CHECKED in g else response
+
+    return limit_headers
+
+
+def _when_checked_teardown(hook):
+    def release_limit_state(exc):
+        if g.pop(_LIMIT_CHECKED, False):
+            hook(exc)
+
+    return release_limit_state
 
 
 limiter = PointsLimiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)

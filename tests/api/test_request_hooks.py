@@ -107,6 +107,18 @@ def test_sign_in_answers_carry_the_rate_limit_headers(db_url):
     assert "X-RateLimit-Limit" not in client.get("/api/v1/me").headers
 
 
+def test_limit_headers_stay_with_their_request_inside_one_app_context(db_url):
+    # g lives as long as the app context: here every request shares one.
+    app = make_app(db_url, SIGNIN_RATE_LIMIT="5 per minute")
+    client = app.test_client()
+    with app.app_context():
+        signin = client.post("/api/v1/auth/token", json={"username": "x", "password": "y"})
+        assert signin.headers["X-RateLimit-Remaining"] == "4"
+        assert "X-RateLimit-Limit" not in client.get("/api/v1/me").headers
+        again = client.post("/api/v1/auth/token", json={"username": "x", "password": "y"})
+        assert again.headers["X-RateLimit-Remaining"] == "3"
+
+
 def test_the_sign_in_page_carries_the_rate_limit_headers(db_url):
     app = make_app(db_url, SIGNIN_RATE_LIMIT="5 per minute", TESTING=True)
     client = app.test_client()
