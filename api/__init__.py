@@ -178,12 +178,18 @@ class BoundedIntConverter(IntegerConverter):
 
 
 _SECURITY_HEADER_KEYS = {name.lower(): (name, value) for name, value in SECURITY_HEADERS.items()}
+_ALL_SECURITY_HEADERS = tuple(_SECURITY_HEADER_KEYS.values())
 
 
 def _security_headers(response):
     """No framing (clickjacking), no MIME sniffing, no full URLs leaked to other sites."""
     headers = response.headers
     present = {name.lower() for name, _ in headers}
+    if present.isdisjoint(_SECURITY_HEADER_KEYS):
+        # The usual case: all four appended at once to werkzeug's list of (name, value) pairs,
+        # as `add` would (it only checks the values, ours, for newlines) at a third of the cost.
+        headers._list.extend(_ALL_SECURITY_HEADERS)
+        return response
     for key, (name, value) in _SECURITY_HEADER_KEYS.items():
         if key not in present:
             headers.add(name, value)

@@ -10,6 +10,7 @@ import logging
 
 import pytest
 
+from api import SECURITY_HEADERS
 from api.backups import metrics
 from tests.api.conftest import auth, make_app
 
@@ -238,3 +239,20 @@ def test_a_log_stream_that_fails_is_reported_and_the_request_answered(
     own_request_log.close()
     assert client.get(f"/v/{world.a.code}/").status_code == 302
     assert "--- Logging error ---" in capsys.readouterr().err
+
+
+# --- security headers --------------------------------------------------------------------------
+
+
+def test_security_headers_are_added_once_and_a_view_s_own_are_kept(app):
+    @app.get("/own-headers")
+    def own_headers():
+        return "x", 200, {"x-frame-options": "SAMEORIGIN"}
+
+    client = app.test_client()
+    plain = client.get("/no-such-page").headers
+    own = client.get("/own-headers").headers
+    for name, value in SECURITY_HEADERS.items():
+        assert plain.getlist(name) == [value]
+    assert own.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert own.getlist("Referrer-Policy") == ["same-origin"]
