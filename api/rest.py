@@ -326,8 +326,13 @@ def _multipart_fingerprint(head: bytes) -> str:
 
 def _replay_idempotent():
     """Answer a repeated write with the stored first response; refuse a reused key."""
-    key = request.headers.get("Idempotency-Key")
-    if request.method not in WRITE_METHODS or not key or not speaks_json():
+    req = request._get_current_object()
+    if req.method not in WRITE_METHODS:
+        return None
+    # The Idempotency-Key header, read as request.headers would, minus the KeyError raised and
+    # caught when it is absent (most writes).
+    key = req.environ.get("HTTP_IDEMPOTENCY_KEY")
+    if not key or not speaks_json():
         return None
     if len(key) > 200:
         return envelope(400, "bad_request", "Idempotency-Key 不能超过 200 个字符")
