@@ -63,9 +63,10 @@ def check_csrf():
     """Refuse a page form posted without this session's CSRF token (before every request)."""
     # Pages post forms with the session cookie: each form carries the session's token. The API
     # uses bearer tokens, which a third-party page cannot send, so it needs no token.
-    if request.method != "POST" or request.path.startswith("/api/"):
+    req = request._get_current_object()  # resolved once: each use of the proxy costs a lookup
+    if req.method != "POST" or req.path.startswith("/api/"):
         return None
-    sent = request.form.get(CSRF_FIELD) or request.headers.get("X-CSRF-Token")
+    sent = req.form.get(CSRF_FIELD) or req.headers.get("X-CSRF-Token")
     if not sent or not secrets.compare_digest(sent, session.get(CSRF_FIELD, "")):
         return render_error(400, "页面已过期，请返回刷新后重新提交")
     return None
