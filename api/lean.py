@@ -31,7 +31,7 @@ def lean_operation(blp, in_schema: type[ma.Schema], status: int, out_schema, *er
     `blp.response(status, out_schema)` and `documented_errors(blp, *errors)` would, documented
     by them; the handler is `fn(self, data, **view_args)` and returns what `out_schema` dumps."""
     parser = blp.ARGUMENTS_PARSER
-    loader = in_schema()  # shared: loading leaves a marshmallow 4 schema unchanged
+    loader = Loader(in_schema())  # shared: loading leaves a marshmallow 4 schema unchanged
     dump = Dumper(out_schema if isinstance(out_schema, ma.Schema) else out_schema())
 
     def decorate(fn):
@@ -52,17 +52,135 @@ def lean_operation(blp, in_schema: type[ma.Schema], status: int, out_schema, *er
     return decorate
 
 
-def parse_body(parser, schema: ma.Schema):
+def parse_body(parser, loader: Loader):
     """What webargs' `parser.parse(schema, location="json")` returns or raises: the body (JSON,
-    or what the parser reads for the json location), an absent body as {}, loaded by `schema`;
-    a validation error goes to the parser's error handler (422, field errors by location)."""
+    or what the parser reads for the json location), an absent body as {}, loaded by the
+    loader's schema; a validation error goes to the parser's error handler (422, field errors
+    by location)."""
+    schema = loader.schema
     raw = parser.load_json(request, schema)
     try:
-        return schema.load({} if raw is missing else raw)
+        return loader({} if raw is missing else raw)
     except ma.ValidationError as error:
         error.messages = {"json": error.messages}
         parser.handle_error(error, request, schema, error_status_code=None, error_headers=None)
         raise  # handle_error aborts; never reached
+
+
+class Loader:
+    """`schema.load(data)`, with a planned fast path for the common body: a JSON object whose
+    keys are the schema's fields, each value of the field's exact JSON type (str, int) and
+    passing the field's validators and the schema's @validates_schema hooks. Anything else
+    (a wrong type, a bool for an integer, a null where none is allowed, an unknown key, a
+    failed validator or hook) is loaded again by marshmallow, so every error is marshmallow's
+    own. A schema the plan does not understand (load hooks, partial, other field types) is
+    always loaded by marshmallow."""
+
+    # The field types the plan handles: the JSON type a value must have, exactly.
+    _TYPES = {fields.String: str, fields.Integer: int, fields.Date: str}
+
+    def __init__(self, schema: ma.Schema):
+        self.schema = schema
+        self.steps = self._plan(schema)
+        self.hooks = self._hooks(schema) if self.steps is not None else None
+        self.raise_unknown = schema.unknown == ma.RAISE
+
+    @classmethod
+    def _plan(cls, schema: ma.Schema) -> list | None:
+        hooks = schema._hooks
+        if (
+            schema.many
+            or schema.partial
+            or schema.dict_class is not dict
+            or hooks["pre_load"]
+            or hooks["post_load"]
+            or hooks["validates"]
+            or schema.unknown not in (ma.RAISE, ma.EXCLUDE)
+        ):
+            return None
+        steps = []
+        for name, field in schema.load_fields.items():
+            kind = cls._TYPES.get(type(field))
+            if kind is None or field.pre_load or field.post_load:
+                return None
+            attr = field.attribute or name
+            if "." in attr:  # marshmallow sets a nested key
+                return None
+            parse = None
+            if type(field) is fields.Date:
+                # The field's own parser for its format (ISO: date.fromisoformat); a format
+                # read with strptime is left to marshmallow.
+                parse = field.DESERIALIZATION_FUNCS.get(field.format or field.DEFAULT_FORMAT)
+                if parse is None:
+                    return None
+            key = field.data_key if field.data_key is not None else name
+            steps.append(
+                (key, attr, kind, field.required, field.allow_none, field.load_default)
+                + (parse, tuple(field.validators))
+            )
+        return steps
+
+    @staticmethod
+    def _hooks(schema: ma.Schema) -> list:
+        # marshmallow runs the collection hooks first, then the others; for one object both
+        # get the loaded data (and the raw body when they ask for it).
+        found = schema._hooks["validates_schema"]
+        ordered = [h for h in found if h[1]] + [h for h in found if not h[1]]
+        return [
+            (getattr(schema, name), kwargs.get("pass_original", False))
+            for name, _many, kwargs in ordered
+        ]
+
+    def __call__(self, data):
+        if self.steps is not None and type(data) is dict:
+            loaded = self._fast(data)
+            if loaded is not None:
+                return loaded
+        return self.schema.load(data)
+
+    def _fast(self, data: dict) -> dict | None:
+        """The loaded body, or None: marshmallow must load it (it may be invalid)."""
+        out = {}
+        found = 0
+        for key, attr, kind, required, allow_none, default, parse, validators in self.steps:
+            value = data.get(key, missing)
+            if value is missing:
+                if required:
+                    return None
+                if default is not missing:
+                    out[attr] = default() if callable(default) else default
+                continue
+            found += 1
+            if value is None:
+                if not allow_none:
+                    return None
+                out[attr] = None
+                continue
+            if type(value) is not kind:
+                return None
+            if parse is not None:
+                try:
+                    value = parse(value)
+                except (TypeError, AttributeError, ValueError):
+                    return None
+            try:
+                for validator in validators:
+                    validator(value)
+            except ma.ValidationError:
+                return None
+            out[attr] = value
+        if found != len(data) and self.raise_unknown:
+            return None  # an unknown key
+        schema = self.schema
+        try:
+            for hook, pass_original in self.hooks:
+                if pass_original:
+                    hook(out, data, partial=schema.partial, many=False, unknown=schema.unknown)
+                else:
+                    hook(out, partial=schema.partial, many=False, unknown=schema.unknown)
+        except ma.ValidationError:
+            return None
+        return out
 
 
 class Dumper:
