@@ -16,12 +16,15 @@ wrappers did (same parser, same schema rules, same errors) with a fraction of th
 
 from __future__ import annotations
 
+import inspect
+import types
 from functools import wraps
 
 import marshmallow as ma
 from flask import current_app, request
 from marshmallow import fields, missing
 from marshmallow.utils import get_value
+from sqlalchemy.orm import InstrumentedAttribute
 
 from api.rest import documented_errors
 
@@ -196,6 +199,7 @@ class Dumper:
         self.schema = schema
         self.many = schema.many
         self.steps = [self._step(name, field) for name, field in schema.dump_fields.items()]
+        self._direct: dict[type, bool] = {}  # by class: `_reads_dict`
 
     @staticmethod
     def _step(name: str, field: fields.Field):
@@ -226,8 +230,38 @@ class Dumper:
             return [self._one(item) for item in obj]
         return self._one(obj)
 
+    def _reads_dict(self, cls: type) -> bool:
+        """Whether an attribute of a `cls` instance is what its `__dict__` holds, when the key
+        is there, for every field read here: attributes are looked up the default way, and no
+        field's attribute is a data descriptor of the class (a property) other than a mapped
+        attribute SQLAlchemy itself answers from `__dict__` (a loaded column or collection)."""
+        if cls.__getattribute__ is not object.__getattribute__ or not isinstance(
+            inspect.getattr_static(cls, "__dict__", None), types.GetSetDescriptorType
+        ):
+            return False
+        for _key, source, kind, _field, _nested in self.steps:
+            if kind == "field":
+                continue  # read by marshmallow
+            attr = inspect.getattr_static(cls, source, None)
+            if not hasattr(type(attr), "__set__") and not hasattr(type(attr), "__delete__"):
+                continue  # the instance's __dict__ comes first
+            if not (
+                type(attr) is InstrumentedAttribute
+                and attr.key == source
+                and attr.impl.supports_population
+            ):
+                return False
+        return True
+
     def _one(self, obj) -> dict:
         plain = not hasattr(obj, "__getitem__")
+        state = None
+        if plain:
+            direct = self._direct.get(type(obj))
+            if direct is None:
+                direct = self._direct[type(obj)] = self._reads_dict(type(obj))
+            if direct:
+                state = obj.__dict__
         out = {}
         for key, source, kind, field, nested in self.steps:
             if kind == "field":
@@ -235,7 +269,16 @@ class Dumper:
                 if value is not missing:
                     out[key] = value
                 continue
-            value = getattr(obj, source, missing) if plain else get_value(obj, source, missing)
+            if state is not None:
+                # A loaded attribute is in __dict__; one that is not (expired, deferred, a
+                # default) is read as before.
+                value = state.get(source, missing)
+                if value is missing:
+                    value = getattr(obj, source, missing)
+            elif plain:
+                value = getattr(obj, source, missing)
+            else:
+                value = get_value(obj, source, missing)
             if value is missing:  # a dump default, or no key at all: marshmallow decides
                 value = field.serialize(source, obj, accessor=self.schema.get_attribute)
                 if value is not missing:

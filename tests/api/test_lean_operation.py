@@ -77,6 +77,11 @@ def test_answers_dump_as_marshmallow_dumps_them(app, client, world):
         assert any(c.evidence for c in claims) and any(c.objections for c in claims)
         for claim in claims:
             assert dumper(claim) == schema.dump(claim)
+        # Attributes not in __dict__ (expired: read again from the database) are read by
+        # getattr, as marshmallow reads them.
+        s.expire(claims[0], ["points", "status", "evidence"])
+        assert "points" not in claims[0].__dict__
+        assert dumper(claims[0]) == schema.dump(claims[0])
         assert dumper(claims, many=True) == schema.dump(claims, many=True)
         result = {"batch_id": 7, "claims": claims}
         assert Dumper(BatchResultSchema())(result) == BatchResultSchema().dump(result)
@@ -134,6 +139,39 @@ def test_the_dumper_follows_marshmallow_on_every_kind_of_field(as_dict):
     with_list = {**values, "inners": [inner], "text": None, "inner": None, "stamp": None}
     obj = with_list if as_dict else _Obj(**with_list)
     assert Dumper(_Odd())(obj) == _Odd().dump(obj)
+
+
+class _Shadowed:
+    """An attribute the class computes (a property) while __dict__ holds another value under
+    the same name, and an attribute __dict__ does not hold at all."""
+
+    def __init__(self):
+        self.__dict__.update(n=1, text="stored")
+
+    @property
+    def text(self):
+        return "computed"
+
+    when = date(2026, 1, 2)
+
+
+class _Slotted:
+    __slots__ = ("n", "text")
+
+    def __init__(self):
+        self.n, self.text = 2, "slot"
+
+
+class _Plain(ma.Schema):
+    n = ma.fields.Integer()
+    text = ma.fields.String()
+    when = ma.fields.Date()
+
+
+@pytest.mark.parametrize("obj", [_Shadowed(), _Slotted(), _Obj(n=3, text="x")])
+def test_the_dumper_reads_attributes_as_getattr_does(obj):
+    assert Dumper(_Plain())(obj) == _Plain().dump(obj)
+    assert Dumper(_Plain())(obj)["text"] == obj.text
 
 
 def test_a_schema_with_dump_hooks_is_refused():
