@@ -17,11 +17,13 @@ wrappers did (same parser, same schema rules, same errors) with a fraction of th
 from __future__ import annotations
 
 import inspect
+import json
 import types
 from functools import wraps
 
 import marshmallow as ma
 from flask import current_app, request
+from flask.json.provider import DefaultJSONProvider
 from marshmallow import fields, missing
 from marshmallow.utils import get_value
 from sqlalchemy.orm import InstrumentedAttribute
@@ -45,14 +47,40 @@ def lean_operation(blp, in_schema: type[ma.Schema], status: int, out_schema, *er
         @wraps(fn)
         def handler(self, *args, **kwargs):
             data = parse_body(parser, loader)
-            response = current_app.json.response(dump(fn(self, data, *args, **kwargs)))
-            response.status_code = status
-            return response
+            return json_response(dump(fn(self, data, *args, **kwargs)), status)
 
         handler._apidoc = documented._apidoc  # what flask-smorest documents the route from
         return handler
 
     return decorate
+
+
+def json_response(value, status: int):
+    """`current_app.json.response(value)` with `status`: for Flask's own provider, the same
+    text (its `default`, `ensure_ascii`, `sort_keys`, compact or indented as `compact` and
+    debug mode say) by an encoder made once for those settings, not one per answer."""
+    app = current_app._get_current_object()
+    provider = app.json
+    if type(provider) is not DefaultJSONProvider:
+        response = provider.response(value)
+        response.status_code = status
+        return response
+    indent = (provider.compact is None and app.debug) or provider.compact is False
+    settings = (provider.default, provider.ensure_ascii, provider.sort_keys, indent)
+    encoder = _ENCODERS.get(settings)
+    if encoder is None:
+        encoder = _ENCODERS[settings] = json.JSONEncoder(
+            default=provider.default,
+            ensure_ascii=provider.ensure_ascii,
+            sort_keys=provider.sort_keys,
+            indent=2 if indent else None,
+            separators=None if indent else (",", ":"),
+        )
+    text = f"{encoder.encode(value)}\n"
+    return app.response_class(text, status=status, mimetype=provider.mimetype)
+
+
+_ENCODERS: dict[tuple, json.JSONEncoder] = {}
 
 
 def parse_body(parser, loader: Loader):

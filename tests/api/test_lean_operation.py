@@ -9,12 +9,14 @@ import io
 import json
 from datetime import UTC, date, datetime
 
+import flask
 import marshmallow as ma
 import pytest
+from flask.json.provider import DefaultJSONProvider
 from sqlalchemy import select
 
 from api.claims.schemas import BatchResultSchema, ClaimSchema
-from api.lean import Dumper
+from api.lean import Dumper, json_response
 from points.db import utcnow
 from points.models.claims import Claim
 from tests.api.conftest import auth, jpeg
@@ -215,3 +217,32 @@ def test_bad_bodies_get_the_envelope_as_before(client, world, path):
         headers=headers,
     )
     assert huge.status_code == 422
+
+
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize("compact", [None, True, False])
+@pytest.mark.parametrize("ensure_ascii", [True, False])
+@pytest.mark.parametrize("sort_keys", [True, False])
+def test_the_answer_is_what_flasks_json_response_makes(debug, compact, ensure_ascii, sort_keys):
+    app = flask.Flask(__name__)
+    app.debug = debug
+    app.json.compact, app.json.ensure_ascii, app.json.sort_keys = compact, ensure_ascii, sort_keys
+    value = {"z": "扑灭火情", "a": [1, None, {"day": date(2026, 1, 2)}], "t": True, "n": 1.5}
+    with app.app_context():
+        expected = app.json.response(value)
+        expected.status_code = 201
+        made = json_response(value, 201)
+    assert made.get_data() == expected.get_data()
+    assert made.status == expected.status and list(made.headers) == list(expected.headers)
+
+
+def test_another_json_provider_makes_its_own_answer():
+    class Upper(DefaultJSONProvider):
+        def response(self, *args, **kwargs):
+            return self._app.response_class("UP", mimetype="text/plain")
+
+    app = flask.Flask(__name__)
+    app.json = Upper(app)
+    with app.app_context():
+        made = json_response({"a": 1}, 201)
+    assert made.get_data() == b"UP" and made.status_code == 201
