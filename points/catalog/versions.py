@@ -8,10 +8,12 @@ values in force when they were earned. Dates here are village-local calendar dat
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from functools import cache
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Date, Integer, bindparam, func, or_, select
@@ -278,8 +280,32 @@ def _check_conditions(rules: Sequence[Rule], names: Sequence[str]) -> list[Catal
 
 
 def rule_of(row: CatalogRule) -> Rule:
-    """Return the engine's Rule for a stored catalog rule."""
-    return rule_from_dict({name: getattr(row, name) for name in RULE_FIELDS})
+    """Return the engine's Rule for a stored catalog rule (a row or a plain row of its columns).
+
+    Building a Rule (enums, sets, a frozen dataclass of 32 fields) costs more than reading the
+    row, and every record builds one, so Rules are kept by the exact values they are built
+    from: their `marshal` bytes, which write each value with its exact type (1, True and 1.0
+    differ; a str subclass, a date are refused), so equal bytes are identical values and a row
+    whose values changed, or another database's row of the same id, never gets another's Rule.
+    A Rule is immutable (frozen; its caps are its own copy, read, never written): one may be
+    shared."""
+    values = _rule_values(row)
+    try:
+        key = marshal.dumps(values)
+    except ValueError:  # a dated (campaign) rule's dates: built every time
+        return rule_from_dict(dict(zip(RULE_FIELDS, values, strict=True)))
+    rule = _RULES.get(key)
+    if rule is None:
+        rule = rule_from_dict(dict(zip(RULE_FIELDS, values, strict=True)))
+        if len(_RULES) >= _RULES_KEPT:
+            _RULES.clear()
+        _RULES[key] = rule
+    return rule
+
+
+_rule_values = attrgetter(*RULE_FIELDS)
+_RULES: dict[bytes, Rule] = {}
+_RULES_KEPT = 4096  # the rules of every catalog version in use; then start again
 
 
 def rules_of(version: CatalogVersion) -> list[Rule]:

@@ -9,12 +9,14 @@ import io
 import json
 from datetime import UTC, date, datetime
 
+import flask
 import marshmallow as ma
 import pytest
+from flask.json.provider import DefaultJSONProvider
 from sqlalchemy import select
 
 from api.claims.schemas import BatchResultSchema, ClaimSchema
-from api.lean import Dumper
+from api.lean import Dumper, json_response
 from points.db import utcnow
 from points.models.claims import Claim
 from tests.api.conftest import auth, jpeg
@@ -77,6 +79,11 @@ def test_answers_dump_as_marshmallow_dumps_them(app, client, world):
         assert any(c.evidence for c in claims) and any(c.objections for c in claims)
         for claim in claims:
             assert dumper(claim) == schema.dump(claim)
+        # Attributes not in __dict__ (expired: read again from the database) are read by
+        # getattr, as marshmallow reads them.
+        s.expire(claims[0], ["points", "status", "evidence"])
+        assert "points" not in claims[0].__dict__
+        assert dumper(claims[0]) == schema.dump(claims[0])
         assert dumper(claims, many=True) == schema.dump(claims, many=True)
         result = {"batch_id": 7, "claims": claims}
         assert Dumper(BatchResultSchema())(result) == BatchResultSchema().dump(result)
@@ -136,6 +143,39 @@ def test_the_dumper_follows_marshmallow_on_every_kind_of_field(as_dict):
     assert Dumper(_Odd())(obj) == _Odd().dump(obj)
 
 
+class _Shadowed:
+    """An attribute the class computes (a property) while __dict__ holds another value under
+    the same name, and an attribute __dict__ does not hold at all."""
+
+    def __init__(self):
+        self.__dict__.update(n=1, text="stored")
+
+    @property
+    def text(self):
+        return "computed"
+
+    when = date(2026, 1, 2)
+
+
+class _Slotted:
+    __slots__ = ("n", "text")
+
+    def __init__(self):
+        self.n, self.text = 2, "slot"
+
+
+class _Plain(ma.Schema):
+    n = ma.fields.Integer()
+    text = ma.fields.String()
+    when = ma.fields.Date()
+
+
+@pytest.mark.parametrize("obj", [_Shadowed(), _Slotted(), _Obj(n=3, text="x")])
+def test_the_dumper_reads_attributes_as_getattr_does(obj):
+    assert Dumper(_Plain())(obj) == _Plain().dump(obj)
+    assert Dumper(_Plain())(obj)["text"] == obj.text
+
+
 def test_a_schema_with_dump_hooks_is_refused():
     class Hooked(ma.Schema):
         n = ma.fields.Integer()
@@ -177,3 +217,32 @@ def test_bad_bodies_get_the_envelope_as_before(client, world, path):
         headers=headers,
     )
     assert huge.status_code == 422
+
+
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize("compact", [None, True, False])
+@pytest.mark.parametrize("ensure_ascii", [True, False])
+@pytest.mark.parametrize("sort_keys", [True, False])
+def test_the_answer_is_what_flasks_json_response_makes(debug, compact, ensure_ascii, sort_keys):
+    app = flask.Flask(__name__)
+    app.debug = debug
+    app.json.compact, app.json.ensure_ascii, app.json.sort_keys = compact, ensure_ascii, sort_keys
+    value = {"z": "扑灭火情", "a": [1, None, {"day": date(2026, 1, 2)}], "t": True, "n": 1.5}
+    with app.app_context():
+        expected = app.json.response(value)
+        expected.status_code = 201
+        made = json_response(value, 201)
+    assert made.get_data() == expected.get_data()
+    assert made.status == expected.status and list(made.headers) == list(expected.headers)
+
+
+def test_another_json_provider_makes_its_own_answer():
+    class Upper(DefaultJSONProvider):
+        def response(self, *args, **kwargs):
+            return self._app.response_class("UP", mimetype="text/plain")
+
+    app = flask.Flask(__name__)
+    app.json = Upper(app)
+    with app.app_context():
+        made = json_response({"a": 1}, 201)
+    assert made.get_data() == b"UP" and made.status_code == 201

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import bindparam, event, exc, insert, select, text
 from sqlalchemy.orm import Session
 
+from points.audit import Note
 from points.catalog.versions import _rule_rows, _rule_statement
 from points.db import ReadOnlyWriteError, read_only
 from points.direct import Direct
@@ -64,6 +65,29 @@ def test_a_direct_insert_stores_what_core_stores(session: Session):
     ).all()
     assert [row[0] for row in stored] == ["core", "direct"]
     assert stored[0][1:] == stored[1][1:]
+
+
+@pytest.mark.parametrize("details", [None, {"户": [1, 2]}])
+def test_an_audit_note_stores_what_core_stores(session: Session, details):
+    village = make_village(session)
+    connection = session.connection()
+    connection.execute(INSERT_EVENT, {**_event(village.id, "core"), "details": details})
+    made = _event(village.id, "note")
+    del made["object_id"]
+    made["now"] = made.pop("created_at")
+    Note(**{**made, "details": details}).append(session, 7)
+    # No details: the JSON text 'null' (not SQL NULL), as the column's bind processor stores.
+    kind = "typeof(details)" if connection.dialect.name == "sqlite" else "details IS NULL"
+    stored = connection.execute(
+        text(
+            f"SELECT summary, CAST(details AS TEXT), {kind}, object_id, "  # noqa: S608
+            "CAST(created_at AS TEXT) FROM audit_events WHERE village_id = :v ORDER BY id"
+        ),
+        {"v": village.id},
+    ).all()
+    assert [row[0] for row in stored] == ["core", "note"]
+    assert stored[0][1:] == stored[1][1:]
+    assert stored[0][1] == ("null" if details is None else stored[0][1])
 
 
 def test_direct_rows_read_as_core_rows(session: Session):
