@@ -164,6 +164,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def server_env(url: str, app_dir: str, root: Path) -> dict:
+    """The servers' environment: the bench database, no migration, `app_dir` (the bare app's
+    module) and `root` (the tree served) on the path."""
+    return dict(
+        os.environ,
+        POINTS_DATABASE_URL=url,
+        POINTS_AUTO_MIGRATE="false",
+        POINTS_SECRET_KEY="bench",
+        PYTHONPATH=f"{app_dir}:{root}",
+    )
+
+
+def waitress_command(module: str, port: int) -> list[str]:
+    """`module` ("package.module:app") served by waitress through `api.server` (decision 0033)."""
+    return [
+        sys.executable,
+        "-c",
+        f"import importlib; from api.server import serve; m, a = {module!r}.split(':'); "
+        f"serve(getattr(importlib.import_module(m), a), host='127.0.0.1', port={port}, threads=8)",
+    ]
+
+
 def start(kind: str, module: str, port: int, env: dict, cwd: Path) -> subprocess.Popen:
     if kind == "gunicorn":
         cmd = [
@@ -177,12 +199,7 @@ def start(kind: str, module: str, port: int, env: dict, cwd: Path) -> subprocess
             module,
         ]
     else:
-        cmd = [
-            sys.executable,
-            "-c",
-            f"import importlib; from api.server import serve; m, a = {module!r}.split(':'); "
-            f"serve(getattr(importlib.import_module(m), a), host='127.0.0.1', port={port}, threads=8)",
-        ]
+        cmd = waitress_command(module, port)
     # The server's log goes to a file: a pipe nobody reads fills up (waitress warns about its
     # queue depth under load) and then blocks the server.
     log = open(Path(env["PYTHONPATH"].split(":")[0], f"{port}.log"), "wb")  # noqa: SIM115
@@ -374,13 +391,7 @@ def main(argv=None) -> int:
         try:
             households = setup(url, args.households)
             Path(tmp, "bare_app.py").write_text(BARE_APP)
-            env = dict(
-                os.environ,
-                POINTS_DATABASE_URL=url,
-                POINTS_AUTO_MIGRATE="false",
-                POINTS_SECRET_KEY="bench",
-                PYTHONPATH=f"{tmp}:{ROOT}",
-            )
+            env = server_env(url, tmp, ROOT)
             server = "gunicorn" if url.startswith("postgresql") else "waitress"
             ours_port, bare_port = free_port(), free_port()
             procs.append(start(server, "api.wsgi:app", ours_port, env, ROOT))

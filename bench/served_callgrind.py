@@ -22,8 +22,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(os.environ.get("POINTS_TREE") or Path(__file__).resolve().parents[1])
-sys.path.insert(0, str(ROOT))
+# POINTS_TREE: serve another checkout's code (A/B); the bench's own helpers come from this tree.
+HERE = Path(__file__).resolve().parents[1]
+ROOT = Path(os.environ.get("POINTS_TREE") or HERE)
+sys.path.insert(0, str(HERE))
 
 from bench import http_record as hr  # noqa: E402
 
@@ -49,24 +51,14 @@ def main(argv=None) -> int:
 
 
 def _count(args, url: str, households: list[int], tmp: str, out: str) -> int:
-    env = dict(
-        os.environ,
-        POINTS_DATABASE_URL=url,
-        POINTS_AUTO_MIGRATE="false",
-        POINTS_SECRET_KEY="bench",
-        PYTHONPATH=f"{tmp}:{ROOT}",
-        PYTHONHASHSEED="0",  # dict and set layouts, so the count repeats to a few K
-    )
+    # PYTHONHASHSEED: fixed dict and set layouts, so the count repeats to a few K.
+    env = hr.server_env(url, tmp, ROOT) | {"PYTHONHASHSEED": "0"}
     module = "bare_app:app" if args.kind == "bare" else "api.wsgi:app"
     port = hr.free_port()
-    serve = (
-        f"import importlib; from api.server import serve; m, a = {module!r}.split(':'); "
-        f"serve(getattr(importlib.import_module(m), a), host='127.0.0.1', port={port}, threads=8)"
-    )
     cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
     with open(Path(tmp, "server.log"), "wb") as log:
         proc = subprocess.Popen(
-            [*cmd, sys.executable, "-c", serve], env=env, cwd=ROOT, stdout=log, stderr=log
+            [*cmd, *hr.waitress_command(module, port)], env=env, cwd=ROOT, stdout=log, stderr=log
         )
         try:
             _wait_listening(port)
