@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from points.catalog.categories import DEFAULT_NAMES
@@ -195,7 +196,8 @@ class Rule:
         # Accept lists and plain dicts from callers, but never keep a reference the caller owns.
         object.__setattr__(self, "recorder_roles", frozenset(self.recorder_roles))
         object.__setattr__(self, "subjects", frozenset(self.subjects))
-        object.__setattr__(self, "caps", dict(self.caps))
+        # Read-only: `rule_of` shares one Rule between requests and threads.
+        object.__setattr__(self, "caps", MappingProxyType(dict(self.caps)))
         object.__setattr__(self, "auto_watch", frozenset(self.auto_watch))
 
 

@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from points.catalog import versions
+from points.catalog import rules, versions
 from points.catalog.rules import rule_from_dict
 
 # A row as recording reads it (`find_rule_row`): every column by name, the rule's among them.
@@ -116,3 +116,11 @@ def test_the_kept_rules_are_bounded(monkeypatch):
     for points in range(1, 10):
         _same_as_built(Row(id=1, **{**STORED, "points": points}))
         assert len(versions._RULES) <= 3
+
+
+def test_a_kept_rules_caps_cannot_be_changed_by_one_caller_for_the_next():
+    # rule_of hands the same Rule to every request and thread: its caps must be read-only.
+    rule = rules.Rule(code="A-1", name="x", category="c", points=5, caps={rules.Window.month: 10})
+    with pytest.raises(TypeError):
+        rule.caps[rules.Window.month] = 1000
+    assert rule.caps == {rules.Window.month: 10}
