@@ -301,15 +301,26 @@ class CpuMeter:
             )
 
     def start(self, server_pid: int) -> None:
-        self.pids = _tree(server_pid) | self._backends()
-        self.before = _cpu_of(self.pids)
+        self.server = _tree(server_pid)
+        self.backends = self._backends()
+        self.before = {p: _cpu_of([p]) for p in self.server | self.backends}
         self.children = _children_cpu()
 
-    def stop(self, requests: int) -> float:
-        """CPU milliseconds per request since `start`."""
-        pids = self.pids | self._backends()  # a backend that only started during the run
-        used = _cpu_of(pids) - self.before + _children_cpu() - self.children
-        return used * 1000 / max(requests, 1)
+    def stop(self, requests: int) -> dict:
+        """CPU milliseconds per request since `start`: in all ("cpu"), and the server's, the
+        database backends' and the load generator's parts."""
+        backends = self.backends | self._backends()  # one that only started during the run
+        per = max(requests, 1) / 1000
+
+        def used(pids) -> float:
+            return sum(_cpu_of([p]) - self.before.get(p, 0.0) for p in pids)
+
+        parts = {
+            "server": used(self.server) / per,
+            "database": used(backends - self.server) / per,
+            "client": (_children_cpu() - self.children) / per,
+        }
+        return {"cpu": sum(parts.values()), **parts}
 
 
 def _children_cpu() -> float:
@@ -422,14 +433,16 @@ def main(argv=None) -> int:
                     port = bare_port if mode == "bare" else ours_port
                     meter.start(procs[1 if mode == "bare" else 0].pid)
                     res = wrk(port, scripts[mode], "", args)
-                    res["cpu"] = meter.stop(res["requests"])
+                    res |= meter.stop(res["requests"])
                     # Let the server finish what wrk left queued before the next run starts:
                     # queued writes would hold SQLite's lock into the other app's run.
                     drain(ours_port, args.pause)
                     runs[mode].append(res)
                     print(
                         f"  round {r + 1} {mode:<6} {res['rps']:8.1f} req/s  p50 {res['p50']:7.1f} ms  "
-                        f"p99 {res['p99']:7.1f} ms  errors {res['errors']}  CPU {res['cpu']:.2f} ms/request",
+                        f"p99 {res['p99']:7.1f} ms  errors {res['errors']}  CPU {res['cpu']:.2f} ms/request "
+                        f"(server {res['server']:.2f}, database {res['database']:.2f}, "
+                        f"client {res['client']:.2f})",
                         flush=True,
                     )
             bare = statistics.median(x["rps"] for x in runs["bare"])

@@ -30,6 +30,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from points.direct import send
+
 # One naming convention so that constraint names are stable across databases and migrations.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -167,13 +169,15 @@ class _QueuedConnection(sqlite3.Connection):
 
 def _begin_write(conn: Connection) -> None:
     # SQLite: this process's write turn, then BEGIN IMMEDIATE (decisions 0004, 0029).
+    # Sent on the driver's cursor (`points.direct.send`: listeners and error translation as
+    # `exec_driver_sql`, at a fraction of its cost).
     dbapi_conn = conn.connection.driver_connection
     if not isinstance(dbapi_conn, _QueuedConnection):  # a caller's own sqlite3 factory
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        send(conn, "BEGIN IMMEDIATE")
         return
     dbapi_conn.take_write_turn()
     try:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        send(conn, "BEGIN IMMEDIATE")
     except BaseException:
         dbapi_conn.end_write_turn()
         raise
@@ -307,9 +311,37 @@ def _unnest_insert(table: Table, columns: tuple[str, ...], returning: str):
     return text(stmt).bindparams(*params)
 
 
+class PointsSession(Session):
+    """A Session that hands out the connection of its current transaction without the ORM's
+    lookup on every `connection()` call: recording asks for it four to six times a request,
+    and each lookup (the transaction's state machine, the bind, the connection map) cost more
+    than a statement's own Python work. Only a call with no arguments is answered from what it
+    remembers, and only while the transaction it was found in is still the active one and its
+    connection is usable; anything else goes the ORM's way (and begins, fails or refuses as it
+    would)."""
+
+    _known: tuple | None = None  # (SessionTransaction, Connection)
+
+    def connection(self, bind_arguments=None, execution_options=None):
+        if bind_arguments is None and execution_options is None:
+            known = self._known
+            if (
+                known is not None
+                and known[0] is self._transaction
+                and known[0].is_active
+                and not known[1].invalidated
+                and not known[1].closed
+            ):
+                return known[1]
+            found = super().connection()
+            self._known = (self._transaction, found)
+            return found
+        return super().connection(bind_arguments, execution_options)
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """Return a session factory; sessions never autoflush into surprises at commit time."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    return sessionmaker(bind=engine, expire_on_commit=False, class_=PointsSession)
 
 
 def lock_village(session: Session, village_id: int) -> None:

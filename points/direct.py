@@ -100,20 +100,7 @@ class Direct:
         # (the engine's begin hooks: SQLite's write turn and BEGIN IMMEDIATE).
         if not connection.in_transaction():
             connection.begin()
-        cursor = connection.connection.dbapi_connection.cursor()
-        try:
-            dispatch = connection.dispatch
-            if dispatch.before_cursor_execute:
-                dispatch.before_cursor_execute(connection, cursor, plan.sql, args, None, False)
-            try:
-                cursor.execute(plan.sql, args)
-                found = cursor.fetchall() if plan.row is not None else []
-            except Exception as error:  # noqa: BLE001 - translated (or re-raised) by SQLAlchemy
-                connection._handle_dbapi_exception(error, plan.sql, args, cursor, None)
-            if dispatch.after_cursor_execute:
-                dispatch.after_cursor_execute(connection, cursor, plan.sql, args, None, False)
-        finally:
-            cursor.close()
+        found = send(connection, plan.sql, args, fetch=plan.row is not None)
         if plan.row is None:
             return []
         make = plan.row._make
@@ -135,3 +122,27 @@ class Direct:
     def scalar(self, connection: Connection, params: dict):
         """The first row's first column (the row must exist)."""
         return self.rows(connection, params)[0][0]
+
+
+def send(connection: Connection, sql: str, args=(), *, fetch: bool = False) -> list:
+    """Send `sql` as it is on `connection`'s driver cursor, as `Connection.exec_driver_sql`
+    would (the engine's cursor listeners see it; a driver error is raised as SQLAlchemy's),
+    without beginning a transaction first: also for the transaction's own BEGIN, sent from
+    the engine's begin hook. The rows when `fetch`, as the driver gives them."""
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        dispatch = connection.dispatch
+        if dispatch.before_cursor_execute:
+            dispatch.before_cursor_execute(connection, cursor, sql, args, None, False)
+        found = []
+        try:
+            cursor.execute(sql, args)
+            if fetch:
+                found = cursor.fetchall()
+        except Exception as error:  # noqa: BLE001 - translated (or re-raised) by SQLAlchemy
+            connection._handle_dbapi_exception(error, sql, args, cursor, None)
+        if dispatch.after_cursor_execute:
+            dispatch.after_cursor_execute(connection, cursor, sql, args, None, False)
+        return found
+    finally:
+        cursor.close()

@@ -58,6 +58,7 @@ def record_one(village, data: dict, photos: list):
         actor=current_actor(),
         item=claims.ClaimInput(has_evidence=bool(photos), **data),
         now=utcnow(),
+        attach=bool(photos),  # otherwise the claim is only read (the answer)
         audit=audit_note(
             village,
             "claim.record",

@@ -85,9 +85,12 @@ def record(
     channel: Channel = Channel.RECORDED,
     batch: ClaimBatch | None = None,
     audit: Note | None = None,
+    attach: bool = True,
 ) -> Claim:
     """Record one act for a household (or a party member) after the rules engine decided it.
-    `audit`: the audit event of the recording, appended with the claim's row."""
+    `audit`: the audit event of the recording, appended with the claim's row. `attach=False`:
+    the caller only reads the returned claim (the API's answer), so it is not put in the
+    session (a claim posted at once always is: posting changes it)."""
     # The subject's lock (caps, once-only and repeats are reserved at recording) is taken by
     # the rule's own statement, before the subject's cap use is read.
     lock = subject_lock_key(
@@ -120,8 +123,10 @@ def record(
         row=row,
         refusal=refusal,
     )
-    _insert_claims(session, [claim], audit)
-    _post_if_no_notice(session, claim, now=now, actor=actor)
+    posts_now = claim.notice_until is not None and claim.notice_until <= now
+    _insert_claims(session, [claim], audit, attach=attach or posts_now)
+    if posts_now:
+        _post_if_no_notice(session, claim, now=now, actor=actor)
     return claim
 
 
@@ -255,13 +260,16 @@ def _insert_claim_and_event():
 _INSERT_CLAIM_AND_EVENT = Direct(_insert_claim_and_event())
 
 
-def _insert_claims(session: Session, claims: list[Claim], audit: Note | None = None) -> None:
+def _insert_claims(
+    session: Session, claims: list[Claim], audit: Note | None = None, *, attach: bool = True
+) -> None:
     """Insert new claims with Core statements, not the ORM's unit of work (recording's hot
     path: a flush cost more than the INSERT), and put them in the session as if loaded: every
     column is set to what was inserted, and a new claim has no photos and no objections, so
     neither reading them back nor serialising the response sends another statement. Several
     claims must be one batch's. `audit`: one claim's audit event, appended with it (in the
-    same statement on one PostgreSQL server)."""
+    same statement on one PostgreSQL server). `attach=False`: the claims are left out of the
+    session (read-only answers; their values are all set)."""
     rows = []
     for claim in claims:
         state = claim.__dict__
@@ -270,16 +278,18 @@ def _insert_claims(session: Session, claims: list[Claim], audit: Note | None = N
                 setattr(claim, key, None)
         rows.append({key: state[key] for key in _CLAIM_COLUMNS})
     connection = session.connection()
+    # Ids go straight into the objects' state: make_transient_to_detached below takes every
+    # value as loaded, so the ORM's tracking of a set attribute would be thrown away.
     if audit is not None:
         (claim,) = claims
         if bulk_postgresql(session):
             event = {f"audit_{k}": v for k, v in audit.values(claim).items() if k != "object_id"}
-            claim.id = int(_INSERT_CLAIM_AND_EVENT.scalar(connection, rows[0] | event))
+            claim.__dict__["id"] = int(_INSERT_CLAIM_AND_EVENT.scalar(connection, rows[0] | event))
         else:
-            claim.id = _INSERT_CLAIM.scalar(connection, rows[0])
+            claim.__dict__["id"] = _INSERT_CLAIM.scalar(connection, rows[0])
             audit.append(session, claim)
     elif len(claims) == 1:
-        claims[0].id = _INSERT_CLAIM.scalar(connection, rows[0])
+        claims[0].__dict__["id"] = _INSERT_CLAIM.scalar(connection, rows[0])
     else:
         connection.execute(_INSERT_CLAIMS, rows)
         ids = {
@@ -287,11 +297,14 @@ def _insert_claims(session: Session, claims: list[Claim], audit: Note | None = N
             for claim_id, h, r in connection.execute(_BATCH_IDS, {"batch_id": claims[0].batch_id})
         }
         for claim in claims:
-            claim.id = ids[claim.household_id, claim.resident_id]
+            claim.__dict__["id"] = ids[claim.household_id, claim.resident_id]
     for claim in claims:
-        make_transient_to_detached(claim)
-        session.add(claim)
-        _no_evidence_yet(claim)
+        if attach:
+            make_transient_to_detached(claim)
+            session.add(claim)
+            _no_evidence_yet(claim)
+        else:  # a plain object: its collections are plain empty lists
+            claim.__dict__.update(evidence=[], objections=[])
 
 
 def _lock_limited(session: Session, scheme: Scheme, row: CatalogRule, subjects) -> None:

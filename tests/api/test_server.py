@@ -168,3 +168,40 @@ def test_a_large_response_to_a_slow_reader_arrives_whole(mib):
     assert len(received) == mib * 1024 * 1024
     assert all(received[n * 1024 * 1024] == n % 251 for n in range(mib))
     assert all(received[(n + 1) * 1024 * 1024 - 1] == n % 251 for n in range(mib))
+
+
+def test_the_queue_depth_warning_is_written_once_a_minute_with_what_it_held_back(caplog):
+    # Waitress warns each time a request waits for a thread: at 16 clients on 8 threads, a
+    # line per request. One per minute says the same.
+    from waitress.task import ThreadedTaskDispatcher
+
+    from api.server import QueueDepthLog
+
+    now = [1000.0]
+    dispatcher = ThreadedTaskDispatcher()  # no threads: every task waits in the queue
+    dispatcher.queue_logger = QueueDepthLog(
+        ThreadedTaskDispatcher.queue_logger, clock=lambda: now[0]
+    )
+    with caplog.at_level("WARNING", logger="waitress.queue"):
+        for _ in range(50):
+            dispatcher.add_task(object())
+        assert [r.getMessage() for r in caplog.records] == ["Task queue depth is 1"]
+        now[0] += 61
+        dispatcher.add_task(object())
+    assert caplog.records[-1].getMessage() == (
+        "Task queue depth is 51 (49 such warnings held back since the last one)"
+    )
+    assert len(caplog.records) == 2
+
+
+def test_points_serve_throttles_waitress_queue_warnings(app):
+    from api.server import QueueDepthLog
+
+    server = create(app, host="127.0.0.1", port=0, threads=2)
+    try:
+        assert isinstance(server.task_dispatcher.queue_logger, QueueDepthLog)
+        assert server.task_dispatcher.queue_logger.logger.name == "waitress.queue"
+    finally:
+        server.task_dispatcher.shutdown(timeout=WAIT)
+        for dispatcher in list(server._map.values()):
+            dispatcher.close()
