@@ -42,7 +42,7 @@ def init_app(app: Flask) -> None:
         if session is not None:
             try:
                 if response.status_code < 400:
-                    session.commit()
+                    commit(session)
                 else:
                     session.rollback()
             finally:
@@ -55,6 +55,23 @@ def init_app(app: Flask) -> None:
         if session is not None:
             session.rollback()
             session.close()
+
+
+def commit(session: Session) -> None:
+    """Commit the request's session. With nothing for the ORM to flush and no savepoint open
+    (recording writes by Core statements only), the commit is its connection's: sent there
+    directly, without the Session's own commit steps (a third of a recording's commit cost);
+    the caller closes the session next, as the edge does. Otherwise `Session.commit`."""
+    transaction = session.get_transaction()
+    if (
+        transaction is not None
+        and transaction.is_active
+        and session.get_nested_transaction() is None
+        and not (session.new or session.dirty or session.deleted)
+    ):
+        session.connection().commit()
+    else:
+        session.commit()
 
 
 def engine() -> Engine:

@@ -62,7 +62,11 @@ def init_app(app: Flask) -> None:
     registry.register(_DatabaseCollector(app))
     _configure_request_log(app)
     app.before_request(_start_timer)
-    app.after_request(_count_request)
+    # Last of the after-request hooks (Flask runs them newest first): after the edge's commit
+    # (api.db), so that counting and the log line's write happen outside the request's
+    # transaction; on SQLite that transaction holds the one write lock every writer queues
+    # for. The duration then includes the commit, and a failed commit is logged as its 500.
+    app.after_request_funcs.setdefault(None, []).insert(0, _count_request)
     app.add_url_rule("/metrics", "metrics", _metrics_view)
 
     from api.scheduler import add_hook

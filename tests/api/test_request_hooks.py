@@ -256,3 +256,37 @@ def test_security_headers_are_added_once_and_a_view_s_own_are_kept(app):
         assert plain.getlist(name) == [value]
     assert own.getlist("X-Frame-Options") == ["SAMEORIGIN"]
     assert own.getlist("Referrer-Policy") == ["same-origin"]
+
+
+def test_a_record_is_logged_and_counted_after_its_commit(own_request_log, app, client, world):
+    # Counting and the log line come after the edge's commit: on SQLite the write lock every
+    # writer queues for is not held while the line is written, and the line's duration
+    # includes the commit. Seen from the log line: the claim is already readable by another
+    # connection, and the request's session is gone.
+    from flask import g
+    from sqlalchemy import text
+
+    seen = []
+    engine = app.extensions["points.engine"]
+    write = metrics._log_line
+
+    def spy(line):
+        with engine.connect() as other:
+            count = other.execute(text("SELECT count(*) FROM claims")).scalar_one()
+        seen.append((json.loads(line)["route"], count, "db_session" in g))
+        write(line)
+
+    _only_ours(own_request_log)
+    with engine.connect() as conn:
+        before = conn.execute(text("SELECT count(*) FROM claims")).scalar_one()
+    metrics._log_line = spy
+    try:
+        response = client.post(
+            f"/api/v1/villages/{world.a.code}/claims",
+            json={"household_id": world.home2.id, "rule_code": "ZZ-09", "occurred_on": "2026-11-20"},
+            headers=auth(world.tokens["admin"]),
+        )
+    finally:
+        metrics._log_line = write
+    assert response.status_code == 201, response.json
+    assert seen == [("/api/v1/villages/<code>/claims", before + 1, False)]
