@@ -12,7 +12,9 @@ Load: `wrk` (Debian package) with a Lua script, 16 connections, fixed duration, 
 Runs alternate bare / record / batch for `--rounds` rounds so that load from other processes
 hits all alike, with a pause between runs so that requests still queued in the server when wrk
 stops do not hold the database into the next run; the ratio is of median requests per second. Errors are wrk's non-2xx responses
-plus socket errors.
+plus socket errors. `--starts N` runs the rounds on N fresh pairs of servers and reports each
+start's ratio beside the medians of all runs: served CPU per request moves 10-30 % from one
+server start to the next on this machine kind.
 """
 
 from __future__ import annotations
@@ -390,7 +392,10 @@ def main(argv=None) -> int:
     p.add_argument("--url", help="PostgreSQL URL (default: a fresh SQLite file, waitress)")
     p.add_argument("--clients", type=int, default=16)
     p.add_argument("--duration", type=int, default=15, help="seconds per run")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds per server start")
+    p.add_argument(
+        "--starts", type=int, default=1, help="server starts (fresh servers each; medians of all)"
+    )
     p.add_argument("--households", type=int, default=2000)
     p.add_argument(
         "--pause", type=float, default=3, help="seconds to wait before checking the server drained"
@@ -404,52 +409,61 @@ def main(argv=None) -> int:
             Path(tmp, "bare_app.py").write_text(BARE_APP)
             env = server_env(url, tmp, ROOT)
             server = "gunicorn" if url.startswith("postgresql") else "waitress"
-            ours_port, bare_port = free_port(), free_port()
-            procs.append(start(server, "api.wsgi:app", ours_port, env, ROOT))
-            procs.append(start(server, "bare_app:app", bare_port, env, ROOT))
-            bearer = token(ours_port)
+            runs: dict = {"bare": [], "single": [], "batch": []}
+            per_start = []
+            meter = CpuMeter(url)
             day = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
-            scripts = {}
-            for mode, path in (
-                ("single", "/api/v1/villages/bench/claims"),
-                ("batch", "/api/v1/villages/bench/claims/batch"),
-                ("bare", "/bare"),
-            ):
-                scripts[mode] = Path(tmp, f"{mode}.lua")
-                scripts[mode].write_text(
-                    LUA
-                    % {
-                        "households": ",".join(map(str, households)),
-                        "mode": mode,
-                        "token": bearer,
-                        "day": day,
-                        "path": path,
+            for begun in range(args.starts):
+                # Fresh servers each start: served CPU per request moves 10-30 % from one
+                # server start to the next, so one start's ratio is one sample.
+                ours_port, bare_port = free_port(), free_port()
+                procs[:] = [
+                    start(server, "api.wsgi:app", ours_port, env, ROOT),
+                    start(server, "bare_app:app", bare_port, env, ROOT),
+                ]
+                scripts = _scripts(tmp, households, token(ours_port), day)
+                these: dict = {"bare": [], "single": [], "batch": []}
+                for r in range(args.rounds):
+                    for mode in ("bare", "single", "batch"):
+                        port = bare_port if mode == "bare" else ours_port
+                        meter.start(procs[1 if mode == "bare" else 0].pid)
+                        res = wrk(port, scripts[mode], "", args)
+                        res |= meter.stop(res["requests"])
+                        # Let the server finish what wrk left queued before the next run
+                        # starts: queued writes would hold SQLite's lock into the other run.
+                        drain(ours_port, args.pause)
+                        these[mode].append(res)
+                        print(
+                            f"  start {begun + 1} round {r + 1} {mode:<6} {res['rps']:8.1f} req/s  "
+                            f"p50 {res['p50']:7.1f} ms  p99 {res['p99']:7.1f} ms  "
+                            f"errors {res['errors']}  CPU {res['cpu']:.2f} ms/request "
+                            f"(server {res['server']:.2f}, database {res['database']:.2f}, "
+                            f"client {res['client']:.2f})",
+                            flush=True,
+                        )
+                _stop(procs)
+                procs.clear()
+                for mode, found in these.items():
+                    runs[mode] += found
+                per_start.append(
+                    {
+                        key: statistics.median(x[field] for x in these[mode])
+                        for mode in ("bare", "single")
+                        for key, field in ((mode, "rps"), (f"{mode}_cpu", "cpu"))
                     }
                 )
-            runs = {"bare": [], "single": [], "batch": []}
-            meter = CpuMeter(url)
-            for r in range(args.rounds):
-                for mode in ("bare", "single", "batch"):
-                    port = bare_port if mode == "bare" else ours_port
-                    meter.start(procs[1 if mode == "bare" else 0].pid)
-                    res = wrk(port, scripts[mode], "", args)
-                    res |= meter.stop(res["requests"])
-                    # Let the server finish what wrk left queued before the next run starts:
-                    # queued writes would hold SQLite's lock into the other app's run.
-                    drain(ours_port, args.pause)
-                    runs[mode].append(res)
-                    print(
-                        f"  round {r + 1} {mode:<6} {res['rps']:8.1f} req/s  p50 {res['p50']:7.1f} ms  "
-                        f"p99 {res['p99']:7.1f} ms  errors {res['errors']}  CPU {res['cpu']:.2f} ms/request "
-                        f"(server {res['server']:.2f}, database {res['database']:.2f}, "
-                        f"client {res['client']:.2f})",
-                        flush=True,
-                    )
             bare = statistics.median(x["rps"] for x in runs["bare"])
             print(
                 f"\n{server} on {make_url(url).get_backend_name()}, {args.clients} clients, "
-                f"{args.duration} s x {args.rounds} rounds"
+                f"{args.duration} s x {args.rounds} rounds x {args.starts} server starts"
             )
+            if args.starts > 1:
+                print(
+                    "single / bare per start, by req/s: "
+                    + ", ".join(f"{x['single'] / x['bare']:.2f}" for x in per_start)
+                    + "; by CPU: "
+                    + ", ".join(f"{x['bare_cpu'] / x['single_cpu']:.2f}" for x in per_start)
+                )
             bare_cpu = statistics.median(x["cpu"] for x in runs["bare"])
             print(
                 "| endpoint | req/s (median) | claims/s | p50 ms | p99 ms | errors | ratio to bare req/s "
@@ -467,15 +481,40 @@ def main(argv=None) -> int:
                     f"| {rps / bare:.2f} | {cpu:.2f} | {bare_cpu / cpu:.2f} |"
                 )
         finally:
-            for proc in procs:
-                proc.send_signal(signal.SIGTERM)
-            for proc in procs:
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            _stop(procs)
             cleanup()
     return 0
+
+
+def _scripts(tmp: str, households: list[int], bearer: str, day: str) -> dict[str, Path]:
+    scripts = {}
+    for mode, path in (
+        ("single", "/api/v1/villages/bench/claims"),
+        ("batch", "/api/v1/villages/bench/claims/batch"),
+        ("bare", "/bare"),
+    ):
+        scripts[mode] = Path(tmp, f"{mode}.lua")
+        scripts[mode].write_text(
+            LUA
+            % {
+                "households": ",".join(map(str, households)),
+                "mode": mode,
+                "token": bearer,
+                "day": day,
+                "path": path,
+            }
+        )
+    return scripts
+
+
+def _stop(procs) -> None:
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 if __name__ == "__main__":
