@@ -67,6 +67,8 @@ class Claim(Base):
         Index("ix_claims_rule_subject", "rule_id", "household_id", "resident_id"),
         # The scheduler's due posts: claims in notice whose window ended.
         Index("ix_claims_status_notice", "status", "notice_until"),
+        # A batch's claims (ids after a batch insert, a grouped batch's siblings).
+        Index("ix_claims_batch_id", "batch_id"),
     )
 
     id: Mapped[intpk]

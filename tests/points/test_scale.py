@@ -155,3 +155,22 @@ def test_a_roster_import_sends_the_same_statements_for_30_or_300_households(sess
     assert members[0].phone == "13910070000" and members[1].phone is None
     scheme = session.scalars(select(Scheme).where(Scheme.village_id == village.id)).one()
     assert ledger.get_balance(session, scheme=scheme, subject_id=home.id).available == 10
+
+
+def test_a_batch_s_claims_are_found_by_index_not_by_reading_every_claim(session):
+    # Every batch record reads back its new claims by batch_id; without an index that read
+    # scanned the whole claims table, so a county's batches got slower as claims piled up.
+    from points.claims.workflow import _BATCH_IDS
+
+    dialect = session.get_bind().dialect
+    sql = str(_BATCH_IDS.compile(dialect=dialect))
+    conn = session.connection()
+    if dialect.name == "sqlite":
+        plan = " ".join(
+            row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", (1,))
+        )
+    else:
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # a tiny table: ask for the index
+        sql = sql.replace("%(batch_id)s", "1")
+        plan = " ".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
+    assert "ix_claims_batch_id" in plan, plan
