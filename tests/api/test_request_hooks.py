@@ -283,7 +283,11 @@ def test_a_record_is_logged_and_counted_after_its_commit(own_request_log, app, c
     try:
         response = client.post(
             f"/api/v1/villages/{world.a.code}/claims",
-            json={"household_id": world.home2.id, "rule_code": "ZZ-09", "occurred_on": "2026-11-20"},
+            json={
+                "household_id": world.home2.id,
+                "rule_code": "ZZ-09",
+                "occurred_on": "2026-11-20",
+            },
             headers=auth(world.tokens["admin"]),
         )
     finally:

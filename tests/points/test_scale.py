@@ -166,9 +166,7 @@ def test_a_batch_s_claims_are_found_by_index_not_by_reading_every_claim(session)
     sql = str(_BATCH_IDS.compile(dialect=dialect))
     conn = session.connection()
     if dialect.name == "sqlite":
-        plan = " ".join(
-            row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", (1,))
-        )
+        plan = " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", (1,)))
     else:
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # a tiny table: ask for the index
         sql = sql.replace("%(batch_id)s", "1")
