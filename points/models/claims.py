@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from points.db import Base, intpk
@@ -67,8 +67,14 @@ class Claim(Base):
         Index("ix_claims_rule_subject", "rule_id", "household_id", "resident_id"),
         # The scheduler's due posts: claims in notice whose window ended.
         Index("ix_claims_status_notice", "status", "notice_until"),
-        # A batch's claims (ids after a batch insert, a grouped batch's siblings).
-        Index("ix_claims_batch_id", "batch_id"),
+        # A batch's claims (ids after a batch insert, a grouped batch's siblings); single
+        # records have no batch and are left out.
+        Index(
+            "ix_claims_batch_id",
+            "batch_id",
+            sqlite_where=text("batch_id IS NOT NULL"),
+            postgresql_where=text("batch_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[intpk]
