@@ -294,3 +294,33 @@ def test_a_record_is_logged_and_counted_after_its_commit(own_request_log, app, c
         metrics._log_line = write
     assert response.status_code == 201, response.json
     assert seen == [("/api/v1/villages/<code>/claims", before + 1, False)]
+
+
+def test_a_commit_that_fails_is_logged_as_the_500_it_becomes(
+    own_request_log, app, client, world, monkeypatch
+):
+    # The count and the log line come after the commit: a commit that fails is logged with
+    # the status the client gets, not the 201 the view had answered. Nothing is recorded.
+    from sqlalchemy import text
+
+    import api.db
+
+    def failing(session):
+        raise RuntimeError("the disk is full")
+
+    engine = app.extensions["points.engine"]
+    with engine.connect() as conn:
+        before = conn.execute(text("SELECT count(*) FROM claims")).scalar_one()
+    _only_ours(own_request_log)
+    monkeypatch.setattr(api.db, "commit", failing)
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)  # as served, not as tested
+    response = client.post(
+        f"/api/v1/villages/{world.a.code}/claims",
+        json={"household_id": world.home2.id, "rule_code": "ZZ-09", "occurred_on": "2026-11-20"},
+        headers=auth(world.tokens["admin"]),
+    )
+    assert response.status_code == 500 and response.json["error"]
+    (line,) = _lines(own_request_log.getvalue())
+    assert line["status"] == 500 and line["route"] == "/api/v1/villages/<code>/claims"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM claims")).scalar_one() == before
