@@ -60,8 +60,8 @@ def init_app(app: Flask) -> None:
 def commit(session: Session) -> None:
     """Commit the request's session. With nothing for the ORM to flush and no savepoint open
     (recording writes by Core statements only), the commit is its connection's: sent there
-    directly, without the Session's own commit steps (a third of a recording's commit cost);
-    the caller closes the session next, as the edge does. Otherwise `Session.commit`."""
+    directly, without the Session's own commit steps (decision 0035); the caller closes the
+    session next, as the edge does. Otherwise `Session.commit`."""
     transaction = session.get_transaction()
     if (
         transaction is not None
