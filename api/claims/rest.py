@@ -154,6 +154,7 @@ class ClaimBatch(ApiView):
             subjects=subjects,
             now=utcnow(),
             has_evidence=bool(photos),
+            attach=bool(photos),  # otherwise the claims are only read (the answer)
             **data,
         )
         stored = store_uploads(village.id, photos)

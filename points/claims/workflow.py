@@ -145,10 +145,13 @@ def record_batch(
     description: str = "",
     has_evidence: bool = False,
     proposed_points: int | None = None,
+    attach: bool = True,
 ) -> tuple[ClaimBatch, list[Claim]]:
     """Record one rule for many households or people at once (an event); all or nothing.
     `has_evidence`: the event's photos (a 签到表) are attached to every claim of the batch;
-    `proposed_points`: the value of a discretionary (ranged) item, the same for everyone.
+    `proposed_points`: the value of a discretionary (ranged) item, the same for everyone;
+    `attach=False`: as for `record` (the claims are only read; those posted at once are
+    attached all the same).
 
     Set-based: the rule is found once, the households (with what each already used of the
     rule's caps) and the named people are read in one statement each, the claims are
@@ -206,9 +209,11 @@ def record_batch(
         # Two people of one household on the household track share its caps.
         loaded.add_use(h, r, abs(claim.points))
         claims.append(claim)
-    _insert_claims(session, claims)
-    for claim in claims:
-        _post_if_no_notice(session, claim, now=now, actor=actor)
+    posts_now = any(c.notice_until is not None and c.notice_until <= now for c in claims)
+    _insert_claims(session, claims, attach=attach or posts_now)
+    if posts_now:
+        for claim in claims:
+            _post_if_no_notice(session, claim, now=now, actor=actor)
     return batch, claims
 
 

@@ -250,3 +250,39 @@ def test_declaration_with_a_photo_only_for_those_allowed(app, client, world):
         content_type="multipart/form-data",
     )
     assert bad.status_code == 422 and "JPG 或 PNG" in bad.json["message"]
+
+
+def test_a_batch_by_a_rule_without_notice_is_posted_at_once_and_answered_so(app, client, world):
+    # A batch's claims are left out of the session when only the answer reads them; claims
+    # posted at once (no review, no notice) are kept in it, so the answer shows them posted
+    # and their entries are on the ledger.
+    from sqlalchemy.orm import Session
+
+    from tests.api.test_rules2_pages import adopt
+    from tests.factories import make_household
+
+    adopt(app, world)
+    with app.extensions["points.sessionmaker"]() as s, s.begin():
+        from points.models import Group, Village
+
+        village, group = s.get(Village, world.a.id), s.get(Group, world.group2.id)
+        homes = [world.home2.id] + [make_household(s, village, group).id for _ in range(2)]
+    response = client.post(
+        f"/api/v1/villages/{world.a.code}/claims/batch",
+        json={
+            "title": "院坝协商会",
+            "rule_code": "ZZ-02",
+            "occurred_on": "2026-11-20",
+            "subjects": [{"household_id": h} for h in homes],
+        },
+        headers=auth(world.tokens["admin"]),
+    )
+    assert response.status_code == 201, response.json
+    answered = response.json["claims"]
+    assert [c["status"] for c in answered] == ["posted"] * 3
+    assert all(c["entry_id"] is not None for c in answered)
+    with Session(app.extensions["points.engine"]) as s:
+        entries = s.scalars(
+            select(JournalEntry.id).where(JournalEntry.id.in_([c["entry_id"] for c in answered]))
+        ).all()
+    assert len(entries) == 3

@@ -101,4 +101,7 @@ def test_a_twenty_household_batch_runs_at_most_thirty_statements(app, client, wo
     assert response.status_code == 201, response.json
     assert len(response.json["claims"]) == 20
     assert {c["points"] for c in response.json["claims"]} == {5}
+    # The answer's claims are only read (not kept in the session): still whole, no photos yet.
+    assert all(c["evidence"] == [] and c["objections"] == [] for c in response.json["claims"])
+    assert len({c["id"] for c in response.json["claims"]}) == 20
     assert len(log.statements) <= BATCH_BUDGET, log.report()
