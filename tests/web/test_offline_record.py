@@ -276,3 +276,63 @@ def test_three_records_made_offline_survive_a_restart_and_are_recorded_once(
         assert "李四 登录后发送" in page.inner_text("#queue-items")
         assert len(_claims(app, recorder_id)) == 3
         phone.close()
+
+
+def test_a_send_that_fails_as_the_signal_returns_is_tried_again_on_its_own(server, world, tmp_path):
+    """The signal comes back weak and the first send fails: the phone tries again by itself
+    within seconds, not at the next 30 s check, and the record is made once."""
+    from playwright.sync_api import sync_playwright
+
+    app, base = server
+    w, code = world, world.a.code
+    user_id = w.users["admin2"].id
+    queued = f"{base}/v/{code}/record/queued"
+    failures = ["lost"]  # then the real server
+
+    def flaky(route):
+        if failures:
+            failures.pop()
+            return route.abort("internetdisconnected")
+        return route.continue_()
+
+    with sync_playwright() as p:
+        phone = _phone(p, tmp_path / "profile")
+        page = phone.pages[0] if phone.pages else phone.new_page()
+        page.goto(f"{base}/login")
+        page.fill("input[name=username]", "u-admin2")
+        page.fill("input[name=password]", PASSWORD)
+        page.locator("input[name=password]").press("Enter")
+        page.wait_for_url(f"{base}/v/{code}/**")
+        page.goto(f"{base}/v/{code}/record")
+        page.wait_for_function("window.pointsOffline && window.pointsOffline.ready")
+
+        page.route(queued, flaky)
+        _put(
+            page,
+            {
+                "key": "rec-weak-signal",
+                "village": code,
+                "user": str(user_id),
+                "user_name": "admin2",
+                "seq": 1,
+                "label": "信号弱时的登记",
+                "data": {
+                    "scheme": "household",
+                    "household_id": w.extra[1],
+                    "rule_code": "MEI-01",
+                    "occurred_on": page.eval_on_selector("input[name=occurred_on]", "e => e.max"),
+                },
+                "photos": [],
+                "state": "waiting",
+                "reason": "",
+            },
+        )
+        page.evaluate("window.pointsOffline.sync()")
+        _wait_states(page, ["waiting"])
+        assert failures == [] and _claims(app, user_id) == []
+
+        # Nothing nudges the page from here: its own retry (after 5 s) sends it.
+        _wait_states(page, ["sent"])
+        made = _claims(app, user_id)
+        assert [c.household_id for c in made] == [w.extra[1]]
+        phone.close()

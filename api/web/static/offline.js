@@ -266,8 +266,26 @@
     }).catch(function () { return false; }).then(function () {
       syncing = null;
       return render();
-    });
+    }).then(planRetry);
     return syncing;
+  }
+
+  // After a send that did not go through (the signal came back weak, the server was busy),
+  // try again soon, then less and less often: 5 s, 10 s, 20 s … at most a minute. With nothing
+  // waiting the queue is still looked at every 30 s (another tab may have added to it).
+  var FIRST_RETRY = 5000, LAST_RETRY = 60000, IDLE_CHECK = 30000;
+  var retryIn = FIRST_RETRY, nextTry = Date.now() + IDLE_CHECK;
+  function planRetry() {
+    return items().then(function (all) {
+      var waiting = all.some(function (i) { return i.user === user && i.state === "waiting"; });
+      if (waiting) {
+        nextTry = Date.now() + retryIn;
+        retryIn = Math.min(retryIn * 2, LAST_RETRY);
+      } else {
+        retryIn = FIRST_RETRY;
+        nextTry = Date.now() + IDLE_CHECK;
+      }
+    }).catch(function () {});
   }
 
   function pruneSent() {
@@ -320,7 +338,14 @@
   document.getElementById("sync-now").addEventListener("click", sync);
   window.addEventListener("online", sync);
   window.addEventListener("offline", render);
-  setInterval(function () { if (navigator.onLine) sync(); }, 30000);
+  // The signal coming back is also noticed without the "online" event (a phone waking up may
+  // not fire it): a check every few seconds costs nothing while offline.
+  var wasOnline = navigator.onLine;
+  setInterval(function () {
+    var online = navigator.onLine;
+    if (online && (!wasOnline || Date.now() >= nextTry)) sync();
+    wasOnline = online;
+  }, 2500);
 
   window.pointsOffline = { keep: keep, sync: sync, ready: false };
   var started = navigator.onLine ? pruneSent().then(sync) : render();
