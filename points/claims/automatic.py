@@ -29,7 +29,7 @@ from points.catalog.rules import (
     AutoPeriod,
     Review,
 )
-from points.claims.workflow import post_claim
+from points.claims.workflow import notice_over, post_claim
 from points.cycles.jobs import Job, WorkItem, register_job
 from points.models import CatalogRule, CatalogVersion, CycleRun, Household, Resident, Scheme
 from points.models.catalog import CatalogStatus
@@ -214,7 +214,7 @@ def evaluate(session: Session, *, scheme: Scheme, row: CatalogRule, period: str,
         made.append(claim)
     session.flush()
     for claim in made:
-        if claim.notice_until is not None and claim.notice_until <= now:
+        if notice_over(claim, now):
             post_claim(session, claim_id=claim.id, now=now)
     return made
 

@@ -123,10 +123,10 @@ def record(
         row=row,
         refusal=refusal,
     )
-    posts_now = claim.notice_until is not None and claim.notice_until <= now
+    posts_now = notice_over(claim, now)
     _insert_claims(session, [claim], audit, attach=attach or posts_now)
     if posts_now:
-        _post_if_no_notice(session, claim, now=now, actor=actor)
+        post_claim(session, claim_id=claim.id, now=now, actor_id=actor.user_id)
     return claim
 
 
@@ -209,11 +209,10 @@ def record_batch(
         # Two people of one household on the household track share its caps.
         loaded.add_use(h, r, abs(claim.points))
         claims.append(claim)
-    posts_now = any(c.notice_until is not None and c.notice_until <= now for c in claims)
-    _insert_claims(session, claims, attach=attach or posts_now)
-    if posts_now:
-        for claim in claims:
-            _post_if_no_notice(session, claim, now=now, actor=actor)
+    posts_now = [c for c in claims if notice_over(c, now)]
+    _insert_claims(session, claims, attach=attach or bool(posts_now))
+    for claim in posts_now:
+        post_claim(session, claim_id=claim.id, now=now, actor_id=actor.user_id)
     return batch, claims
 
 
@@ -325,10 +324,10 @@ def _lock_limited(session: Session, scheme: Scheme, row: CatalogRule, subjects) 
         lock_subjects(session, household_ids=[h for h, _ in subjects])
 
 
-def _post_if_no_notice(session: Session, claim: Claim, *, now: datetime, actor: Actor) -> None:
-    # A rule with 0 notice days and no review (attendance) posts at once, by the same path.
-    if claim.notice_until is not None and claim.notice_until <= now:
-        post_claim(session, claim_id=claim.id, now=now, actor_id=actor.user_id)
+def notice_over(claim: Claim, now: datetime) -> bool:
+    """Whether a claim's public notice has ended (or never ran: a rule with 0 notice days and no
+    review, such as attendance, posts at once, by the same path as a notice that ran out)."""
+    return claim.notice_until is not None and claim.notice_until <= now
 
 
 @dataclass
