@@ -247,8 +247,9 @@ def drain(port: int, pause: float) -> None:
         time.sleep(1)
 
 
-def _cpu_of(pids) -> float:
-    """CPU seconds (user + system) the processes `pids` have used so far (Linux /proc)."""
+def _cpu_of(pids, part: slice = slice(11, 13)) -> float:
+    """CPU seconds the processes `pids` have used so far (Linux /proc): user and system by
+    default, `_SYSTEM` for the kernel's part alone."""
     total = 0
     for pid in pids:
         try:
@@ -256,8 +257,11 @@ def _cpu_of(pids) -> float:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])
+        total += sum(int(f) for f in fields[part])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+_SYSTEM = slice(12, 13)
 
 
 def _tree(pid: int) -> set[int]:
@@ -306,6 +310,7 @@ class CpuMeter:
         self.server = _tree(server_pid)
         self.backends = self._backends()
         self.before = {p: _cpu_of([p]) for p in self.server | self.backends}
+        self.server_system = _cpu_of(self.server, _SYSTEM)
         self.children = _children_cpu()
 
     def stop(self, requests: int) -> dict:
@@ -322,7 +327,9 @@ class CpuMeter:
             "database": used(backends - self.server) / per,
             "client": (_children_cpu() - self.children) / per,
         }
-        return {"cpu": sum(parts.values()), **parts}
+        # The server's time in the kernel (sockets, locks, thread switches): part of "server".
+        system = (_cpu_of(self.server, _SYSTEM) - self.server_system) / per
+        return {"cpu": sum(parts.values()), **parts, "server_system": system}
 
 
 def _children_cpu() -> float:
@@ -437,7 +444,8 @@ def main(argv=None) -> int:
                             f"  start {begun + 1} round {r + 1} {mode:<6} {res['rps']:8.1f} req/s  "
                             f"p50 {res['p50']:7.1f} ms  p99 {res['p99']:7.1f} ms  "
                             f"errors {res['errors']}  CPU {res['cpu']:.2f} ms/request "
-                            f"(server {res['server']:.2f}, database {res['database']:.2f}, "
+                            f"(server {res['server']:.2f} of which kernel "
+                            f"{res['server_system']:.2f}, database {res['database']:.2f}, "
                             f"client {res['client']:.2f})",
                             flush=True,
                         )
