@@ -12,6 +12,7 @@ from flask.views import MethodView
 from flask_smorest import Api
 from sqlalchemy import select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from api.db import db, end_read_phase
@@ -185,6 +186,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(OperationalError, _handle_operational_error)
     app.register_error_handler(InterfaceError, _handle_operational_error)
     app.register_error_handler(DataError, _handle_data_error)
+    app.register_error_handler(PoolTimeoutError, _handle_pool_timeout)
     app.register_error_handler(500, _handle_server_error)
     app.before_request(_replay_idempotent)
     app.after_request(_store_idempotent)
@@ -264,6 +266,13 @@ def _handle_operational_error(error: DBAPIError):
     if is_transient_db_error(error):
         return busy_response()
     raise error
+
+
+def _handle_pool_timeout(_error: PoolTimeoutError):
+    # SQLite: the process's writing connection stayed busy past `api.db.WRITER_WAIT` (a long
+    # close running): as "database is locked", the request can be retried in a moment.
+    _rollback()
+    return busy_response()
 
 
 def _handle_data_error(error: DataError):

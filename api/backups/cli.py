@@ -12,7 +12,7 @@ from flask.cli import ScriptInfo, with_appcontext
 
 from api.backups.scheduled import backup_now
 from api.commands import pick_village
-from api.db import engine, transaction
+from api.db import dispose_engines, engine, transaction
 from points import audit, backups
 from points.db import utcnow
 from points.errors import PointsError
@@ -101,14 +101,14 @@ def _restore(app, file: Path, yes: bool) -> None:
     from api.migrate import upgrade
 
     eng = engine()
-    eng.dispose()  # no pooled connection may hold the old database open
+    dispose_engines(app)  # no pooled connection may hold the old database open
     try:
         backups.restore_archive(
             file, database_url=app.config["DATABASE_URL"], evidence_root=_evidence(app)
         )
     except PointsError as exc:
         _fail(exc.message)
-    eng.dispose()
+    dispose_engines(app)
     upgrade(eng)  # a backup from an older version is brought up to this one
     with transaction() as session:
         checks, breaches = backups.check_restored(session, manifest)
