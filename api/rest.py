@@ -186,7 +186,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(OperationalError, _handle_operational_error)
     app.register_error_handler(InterfaceError, _handle_operational_error)
     app.register_error_handler(DataError, _handle_data_error)
-    app.register_error_handler(PoolTimeoutError, _handle_pool_timeout)
+    app.register_error_handler(PoolTimeoutError, _handle_operational_error)
     app.register_error_handler(500, _handle_server_error)
     app.before_request(_replay_idempotent)
     app.after_request(_store_idempotent)
@@ -239,7 +239,11 @@ TRANSIENT_DB_ERRORS = (
 
 
 def is_transient_db_error(error: BaseException | None) -> bool:
-    """Return True for a database error that a retry in a moment will likely get past."""
+    """Return True for a database error that a retry in a moment will likely get past, and
+    for a connection pool that stayed exhausted (on SQLite the process's one writing
+    connection, busy past `api.db.WRITER_WAIT` while a long close runs)."""
+    if isinstance(error, PoolTimeoutError):
+        return True
     if not isinstance(error, OperationalError | InterfaceError | DBAPIError):
         return False
     if isinstance(error, DBAPIError) and error.connection_invalidated:
@@ -261,18 +265,11 @@ def busy_response():
 RETRY_AFTER = "2"
 
 
-def _handle_operational_error(error: DBAPIError):
+def _handle_operational_error(error: DBAPIError | PoolTimeoutError):
     _rollback()
     if is_transient_db_error(error):
         return busy_response()
     raise error
-
-
-def _handle_pool_timeout(_error: PoolTimeoutError):
-    # SQLite: the process's writing connection stayed busy past `api.db.WRITER_WAIT` (a long
-    # close running): as "database is locked", the request can be retried in a moment.
-    _rollback()
-    return busy_response()
 
 
 def _handle_data_error(error: DataError):
