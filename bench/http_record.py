@@ -217,13 +217,15 @@ def server_env(url: str, app_dir: str, root: Path) -> dict:
     )
 
 
-def waitress_command(module: str, port: int) -> list[str]:
-    """`module` ("package.module:app") served by waitress through `api.server` (decision 0033)."""
+def waitress_command(module: str, port: int, prelude: str = "") -> list[str]:
+    """`module` ("package.module:app") served by waitress through `api.server` (decision 0033).
+    `prelude`: Python run once the app is loaded, with it as `app` (a probe's set-up)."""
     return [
         sys.executable,
         "-c",
         f"import importlib; from api.server import serve; m, a = {module!r}.split(':'); "
-        f"serve(getattr(importlib.import_module(m), a), host='127.0.0.1', port={port}, threads=8)",
+        f"app = getattr(importlib.import_module(m), a); {prelude + '; ' if prelude else ''}"
+        f"serve(app, host='127.0.0.1', port={port}, threads=8)",
     ]
 
 

@@ -79,17 +79,10 @@ def main(argv=None) -> int:
     def command(module: str, port: int) -> list[str]:
         ports[port] = module
         out = f"{folder}/{port}.txt"
-        return [
-            sys.executable,
-            "-c",
-            "import importlib; from bench.served_probes import install; "
-            "from api.server import serve; "
-            f"m, a = {module!r}.split(':'); app = getattr(importlib.import_module(m), a); "
-            f"install(app, {out!r}); "
-            f"serve(app, host='127.0.0.1', port={port}, threads=8)",
-        ]
+        prelude = f"from bench.served_probes import install; install(app, {out!r})"
+        return real_command(module, port, prelude)
 
-    real_wrk = hr.wrk
+    real_command, real_wrk = hr.waitress_command, hr.wrk
 
     def wrk(port, script, path, args):
         begun = time.time()
